@@ -1,0 +1,62 @@
+# One command per habit. Each target makes its own .venv, installs what it
+# needs and builds the extension (STREAMCORE_REQUIRE_EXTENSIONS=1: a failed
+# compile is an error here, never a silent fallback).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+FUZZ_SECONDS ?= 10
+SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
+
+.PHONY: test bench fuzz lint docs build clean testinstalled
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.test: $(PY) requirements/build.txt requirements/test.txt
+	$(PIP) install -r requirements/test.txt
+	touch $@
+
+$(VENV)/.bench: $(PY) requirements/build.txt requirements/bench.txt
+	$(PIP) install -r requirements/bench.txt
+	touch $@
+
+$(VENV)/.lint: $(VENV)/.test requirements/lint.txt
+	$(PIP) install -r requirements/lint.txt
+	touch $@
+
+$(VENV)/.docs: $(PY) requirements/docs.txt
+	$(PIP) install -r requirements/docs.txt
+	touch $@
+
+build: $(VENV)/.test
+	STREAMCORE_REQUIRE_EXTENSIONS=1 $(PY) setup.py -q build_ext --inplace
+
+test: build
+	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+fuzz: build
+	$(PY) fuzz/run.py --seconds $${FUZZ_SECONDS:-600}
+
+bench: build $(VENV)/.bench
+	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only --benchmark-min-rounds=3 --benchmark-max-time=0.2 --benchmark-columns=min,mean,ops
+	$(PY) -m benchmarks.compare
+
+lint: build $(VENV)/.lint
+	$(BIN)/ruff check streamcore tests benchmarks fuzz examples
+	$(BIN)/mypy --strict streamcore
+
+docs: $(VENV)/.docs
+	$(BIN)/mkdocs build --strict
+
+# the suite against the installed wheel, not the source tree
+testinstalled: $(VENV)/.test
+	rm -rf build/testinstalled && $(PY) -m venv build/testinstalled/venv
+	STREAMCORE_REQUIRE_EXTENSIONS=1 build/testinstalled/venv/bin/pip -q install . -r requirements/test.txt
+	cd build/testinstalled && cp -r ../../tests . && venv/bin/python -m pytest tests -q -p no:cacheprovider
+
+clean:
+	rm -rf build dist *.egg-info site .pytest_cache .hypothesis
+	find streamcore \( -name '*.so' -o -name '*.c' -o -name '*.html' \) -delete

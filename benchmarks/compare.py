@@ -1,0 +1,174 @@
+"""Side-by-side comparison of streamcore against its peers (``make bench``).
+
+Discovers every module in ``benchmarks/workloads/``, times each contender of
+each workload in this one process, prints a table per group (MB/s, events/s,
+ratio of each streamcore twin to each peer) and writes, under
+``benchmarks/results/``, a Markdown table and a PNG chart per group.
+
+    python -m benchmarks.compare [--group chunked] [--budget 1.0]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import pkgutil
+import platform
+import sys
+import time
+from collections import defaultdict
+
+from benchmarks import workloads as workloads_pkg
+from benchmarks.harness import Result, Workload, time_contender
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RESULTS = os.path.join(HERE, "results")
+
+
+def discover(groups: set[str] | None) -> list[Workload]:
+    found: list[Workload] = []
+    for info in sorted(pkgutil.iter_modules(workloads_pkg.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"benchmarks.workloads.{info.name}")
+        for wl in module.workloads():
+            if groups is None or wl.group in groups:
+                found.append(wl)
+    return found
+
+
+def versions() -> dict[str, str]:
+    from importlib import metadata
+
+    out = {"python": platform.python_version(), "machine": platform.machine()}
+    for dist in ("streamcore", "cython", "h11", "httptools", "aiohttp", "wsproto", "websockets",
+                 "httpx-sse", "sse-starlette", "picows"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def fmt_rate(value: float) -> str:
+    if value >= 100:
+        return f"{value:,.0f}"
+    if value >= 1:
+        return f"{value:.1f}"
+    return f"{value:.3f}"
+
+
+def measure(wl: Workload, budget: float) -> dict[str, Result]:
+    results = {}
+    for label, setup in wl.contenders.items():
+        res = time_contender(setup, wl.expected, budget)
+        res.label = label
+        results[label] = res
+        shown = f"{res.seconds * 1e3:9.2f} ms" if res.seconds else f"  -- {res.error}"
+        print(f"  {wl.name:<6} {label:<28} {shown}", flush=True)
+    return results
+
+
+def table(group: str, rows: list[tuple[Workload, dict[str, Result]]]) -> str:
+    lines = [f"## {group}", ""]
+    for wl, results in rows:
+        lines.append(f"### {wl.name}: {wl.description}")
+        lines.append("")
+        lines.append("| contender | time (ms) | MB/s | events/s |")
+        lines.append("|---|---:|---:|---:|")
+        for label, res in results.items():
+            name = f"**{label}**" if label in wl.ours else label
+            if res.seconds:
+                mbs = wl.nbytes / res.seconds / 1e6
+                eps = wl.nevents / res.seconds
+                lines.append(f"| {name} | {res.seconds * 1e3:.2f} | {fmt_rate(mbs)} | {fmt_rate(eps)} |")
+            else:
+                lines.append(f"| {name} | — | — | {res.error} |")
+        peers = [p for p in results if p not in wl.ours and results[p].seconds]
+        ours = [o for o in wl.ours if o in results and results[o].seconds]
+        if peers and ours:
+            lines.append("")
+            lines.append("| ratio (× faster) | " + " | ".join(peers) + " |")
+            lines.append("|---|" + "---:|" * len(peers))
+            for o in ours:
+                cells = [f"{results[p].seconds / results[o].seconds:.2f}×" for p in peers]
+                lines.append(f"| {o} | " + " | ".join(cells) + " |")
+        if wl.targets:
+            lines.append("")
+            for o, p, want in wl.targets:
+                if results.get(o) and results.get(p) and results[o].seconds and results[p].seconds:
+                    got = results[p].seconds / results[o].seconds
+                    mark = "met" if got >= want else "MISSED"
+                    lines.append(f"- target {o} ≥ {want}× {p}: {got:.2f}× ({mark})")
+                else:
+                    lines.append(f"- target {o} ≥ {want}× {p}: not measured")
+        for note in wl.notes:
+            lines.append(f"- note: {note}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def chart(group: str, rows: list[tuple[Workload, dict[str, Result]]], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = len(rows)
+    fig, axes = plt.subplots(n, 1, figsize=(9, 1.2 + 0.42 * sum(len(r) for _, r in rows) + 0.6 * n),
+                             squeeze=False)
+    for ax, (wl, results) in zip(axes[:, 0], rows):
+        labels = [lab for lab, res in results.items() if res.seconds]
+        rates = [wl.nbytes / results[lab].seconds / 1e6 for lab in labels]
+        colors = ["#1f77b4" if lab in wl.ours else "#aaaaaa" for lab in labels]
+        ax.barh(labels, rates, color=colors)
+        ax.invert_yaxis()
+        ax.set_title(f"{wl.name}: {wl.description}", fontsize=9, loc="left")
+        ax.set_xlabel("MB/s (higher is better)", fontsize=8)
+        ax.tick_params(labelsize=8)
+        for i, r in enumerate(rates):
+            ax.text(r, i, f" {fmt_rate(r)}", va="center", fontsize=7)
+    fig.suptitle(f"streamcore {group}: throughput, one run, side by side", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--group", action="append", help="only these groups (repeatable)")
+    parser.add_argument("--budget", type=float, default=float(os.environ.get("BENCH_BUDGET", "1.0")),
+                        help="seconds to spend timing each contender (best of the runs)")
+    parser.add_argument("--no-chart", action="store_true")
+    args = parser.parse_args(argv)
+
+    import streamcore
+
+    print(f"streamcore {streamcore.__version__}, IMPLEMENTATION={streamcore.IMPLEMENTATION}")
+    info = versions()
+    print("versions: " + ", ".join(f"{k} {v}" for k, v in info.items()))
+    wls = discover(set(args.group) if args.group else None)
+    by_group: dict[str, list[tuple[Workload, dict[str, Result]]]] = defaultdict(list)
+    for wl in wls:
+        print(f"[{wl.group}] {wl.name}: {wl.description}", flush=True)
+        by_group[wl.group].append((wl, measure(wl, args.budget)))
+
+    os.makedirs(RESULTS, exist_ok=True)
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    header = (f"Measured {stamp} on {platform.machine()} ({os.cpu_count()} cores), "
+              + ", ".join(f"{k} {v}" for k, v in info.items())
+              + ". Best of several runs per contender, all in one process, one after another. "
+              "Ratios are peer time / streamcore time (higher is better for streamcore).\n")
+    for group, rows in by_group.items():
+        text = table(group, rows)
+        print()
+        print(text)
+        with open(os.path.join(RESULTS, f"{group}.md"), "w") as fh:
+            fh.write(f"# streamcore benchmark: {group}\n\n{header}\nReproduce: `make bench`.\n\n{text}")
+        if not args.no_chart:
+            png = os.path.join(RESULTS, f"{group}.png")
+            chart(group, rows, png)
+            print(f"wrote {os.path.relpath(png)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""Shared test helpers: twin loading and ways of splitting a byte stream."""
+from __future__ import annotations
+
+import importlib
+import random
+from collections.abc import Callable, Iterator
+from types import ModuleType
+
+import pytest
+
+IMPLEMENTATIONS = ("python", "cython")
+
+
+def load_twin(name: str, impl: str) -> ModuleType:
+    """Import ``streamcore.<name>_py`` or ``streamcore.<name>_c``.
+
+    The compiled twin must import: a missing build is a failure, never a skip,
+    so a broken extension cannot pass as green.
+    """
+    suffix = "_c" if impl == "cython" else "_py"
+    return importlib.import_module(f"streamcore.{name}{suffix}")
+
+
+def twin_fixture(name: str) -> Callable[..., ModuleType]:
+    """A fixture that yields each twin of ``streamcore.<name>_*`` in turn.
+
+    Use it at module level in a test file::
+
+        chunked = twin_fixture("_chunked")
+    """
+
+    @pytest.fixture(params=IMPLEMENTATIONS)
+    def _twin(request: pytest.FixtureRequest) -> ModuleType:
+        return load_twin(name, request.param)
+
+    return _twin
+
+
+def both_twins(name: str) -> tuple[ModuleType, ModuleType]:
+    """(python twin, compiled twin), for differential tests."""
+    return load_twin(name, "python"), load_twin(name, "cython")
+
+
+def splits(data: bytes, seed: int = 0, random_splits: int = 5) -> Iterator[list[bytes]]:
+    """The whole input, byte by byte, then several random splits."""
+    yield [data]
+    yield [data[i : i + 1] for i in range(len(data))]
+    rng = random.Random(seed)
+    for _ in range(random_splits):
+        yield random_split(data, rng)
+
+
+def random_split(data: bytes, rng: random.Random) -> list[bytes]:
+    """Cut ``data`` at random places (empty pieces included on purpose)."""
+    cuts = sorted(rng.randint(0, len(data)) for _ in range(rng.randint(0, 8)))
+    pieces = []
+    last = 0
+    for cut in cuts:
+        pieces.append(data[last:cut])
+        last = cut
+    pieces.append(data[last:])
+    return pieces
+
+
+def cut_at(data: bytes, points: list[int]) -> list[bytes]:
+    """Cut ``data`` at the given offsets."""
+    pieces = []
+    last = 0
+    for p in sorted(points):
+        pieces.append(data[last:p])
+        last = p
+    pieces.append(data[last:])
+    return pieces
