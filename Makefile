@@ -40,8 +40,10 @@ test: build
 fuzz: build
 	$(PY) fuzz/run.py --seconds $${FUZZ_SECONDS:-600}
 
+# pytest-benchmark cases live in benchmarks/bench_<group>.py (not test_*.py, so the
+# test suite never runs them): -o python_files collects them here.
 bench: build $(VENV)/.bench
-	$(PY) -m pytest benchmarks -q -p no:cacheprovider --benchmark-only --benchmark-min-rounds=3 --benchmark-max-time=0.2 --benchmark-columns=min,mean,ops
+	$(PY) -m pytest benchmarks -q -p no:cacheprovider -o 'python_files=bench_*.py' --benchmark-only --benchmark-min-rounds=3 --benchmark-max-time=0.2 --benchmark-columns=min,mean,ops
 	$(PY) -m benchmarks.compare
 
 lint: build $(VENV)/.lint

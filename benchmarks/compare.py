@@ -59,7 +59,7 @@ def fmt_rate(value: float) -> str:
 def measure(wl: Workload, budget: float) -> dict[str, Result]:
     results = {}
     for label, setup in wl.contenders.items():
-        res = time_contender(setup, wl.expected, budget)
+        res = time_contender(setup, wl.expected, budget, check=wl.check)
         res.label = label
         results[label] = res
         shown = f"{res.seconds * 1e3:9.2f} ms" if res.seconds else f"  -- {res.error}"
