@@ -38,6 +38,8 @@ class ProtocolError(StreamError):
             message = f"{message} (at byte {offset})"
         super().__init__(message)
         self.offset = offset
+        #: events decoded by the same call before the problem was found
+        self.events: list[object] = []
         self.close_code = close_code if close_code is not None else self.default_close_code
 
 
