@@ -158,21 +158,23 @@ def chart(group: str, rows: list[tuple[Workload, dict[str, Result]]], path: str)
     import matplotlib.pyplot as plt
 
     n = len(rows)
-    fig, axes = plt.subplots(n, 1, figsize=(9, 1.2 + 0.42 * sum(len(r) for _, r in rows) + 0.6 * n),
-                             squeeze=False)
+    height = 1.2 + 0.42 * sum(len(r) for _, r in rows) + 0.6 * n
+    fig, axes = plt.subplots(n, 1, figsize=(9, height), squeeze=False)
     for ax, (wl, results) in zip(axes[:, 0], rows):
         labels = [lab for lab, res in results.items() if res.seconds]
         rates = [wl.nbytes / results[lab].seconds / 1e6 for lab in labels]
         colors = ["#1f77b4" if lab in wl.ours else "#aaaaaa" for lab in labels]
         ax.barh(labels, rates, color=colors)
         ax.invert_yaxis()
+        if rates:
+            ax.set_xlim(0, max(rates) * 1.15)  # room for the value printed after each bar
         ax.set_title(f"{wl.name}: {wl.description}", fontsize=9, loc="left")
         ax.set_xlabel("MB/s (higher is better)", fontsize=8)
         ax.tick_params(labelsize=8)
         for i, r in enumerate(rates):
             ax.text(r, i, f" {fmt_rate(r)}", va="center", fontsize=7)
     fig.suptitle(f"streamcore {group}: throughput, one run, side by side", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / height))  # room for the title
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
