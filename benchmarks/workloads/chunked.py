@@ -479,3 +479,47 @@ def workloads() -> list[Workload]:
             notes=[],
         ),
     ]
+
+
+# --- the copy floor --------------------------------------------------------------------
+
+def copy_floor(budget: float = 0.5) -> str:
+    """How close to h11 x30 / x10 a copying codec can get on this machine.
+
+    A decoder that returns body bytes as ``bytes`` (and an ``encode()`` that
+    returns one ``bytes`` per chunk) copies every payload byte at least once.
+    The floor is the time of exactly that copy and nothing else (every piece
+    copied once with ``memoryview.tobytes``); ``h11 time / floor`` is then the
+    highest ratio to h11 that any such codec can reach here.  Run:
+
+        python -m benchmarks.workloads.chunked
+    """
+    from benchmarks.harness import time_contender
+
+    lines = ["| workload | copy floor (ms) | h11 (ms) | best reachable ratio to h11 | target |",
+             "|---|---:|---:|---:|---:|"]
+    for wl in workloads():
+        targets = [want for ours, peer, want in wl.targets if peer == H11 and ours == CY]
+        if wl.name not in ("C1", "C2", "E1"):  # C3/E2: per-object cost, not copying, dominates
+            continue
+        if wl.name.startswith("C"):
+            chunk_size, read_size = {"C1": (64 * 1024, 64 * 1024), "C2": (4 * 1024, 16391)}[wl.name]
+            views = [memoryview(r) for r in
+                     pieces(encode_reference(pieces(body(wl.nbytes), chunk_size)), read_size)]
+        else:
+            views = [memoryview(c) for c in pieces(body(wl.nbytes), 4 * 1024)]
+
+        def floor_setup(views: list[memoryview] = views) -> Callable[[], Any]:
+            return lambda: [v.tobytes() for v in views]
+
+        floor = time_contender(floor_setup, None, budget)
+        peer = time_contender(wl.contenders[H11], wl.expected, budget, check=wl.check)
+        if floor.seconds and peer.seconds:
+            lines.append(f"| {wl.name} | {floor.seconds * 1e3:.2f} | {peer.seconds * 1e3:.2f} | "
+                         f"{peer.seconds / floor.seconds:.1f}× | "
+                         + (f"{targets[0]:g}×" if targets else "—") + " |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(copy_floor())
