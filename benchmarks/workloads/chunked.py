@@ -29,7 +29,7 @@ from __future__ import annotations
 import random
 import zlib
 from collections.abc import Callable, Iterable, Sequence
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from benchmarks.harness import Workload
@@ -54,7 +54,7 @@ AIOHTTP_WRITER = "aiohttp (StreamWriter)"
 
 # --- inputs (built once, outside the clock) -------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def body(size: int) -> bytes:
     """``size`` deterministic pseudo-random bytes (a fixed seed: same every run)."""
     return random.Random(0x5C0DE).randbytes(size)
@@ -66,7 +66,7 @@ def pieces(data: bytes, size: int) -> list[bytes]:
 
 def encode_reference(chunks: Iterable[bytes]) -> bytes:
     """The wire form of ``chunks``: lower-case hex size, no extensions, no trailers."""
-    out = []
+    out: list[bytes] = []
     for c in chunks:
         out.append(b"%x\r\n" % len(c))
         out.append(c)
@@ -82,7 +82,7 @@ def decode_reference(wire: bytes) -> tuple[bytes, int]:
     these workloads never produce either, so anything else is a wrong result.
     """
     pos = 0
-    out = []
+    out: list[bytes] = []
     count = 0
     while True:
         eol = wire.index(b"\r\n", pos)
@@ -200,7 +200,7 @@ def _httptools_decoder(reads: Sequence[bytes], c_level: bool = False) -> Callabl
 
         def __init__(self) -> None:
             super().__init__()
-            self.on_body = self.got.append  # type: ignore[method-assign]
+            self.on_body = self.got.append  # type: ignore[method-assign,assignment]
 
     make = CCollector if c_level else Collector
 
