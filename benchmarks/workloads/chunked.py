@@ -149,8 +149,8 @@ def _h11_decoder(reads: Sequence[bytes]) -> Callable[[], Any]:
 
     def run() -> tuple[list[Any], bool]:
         # h11 frames a response only after the request it answers, and
-        # parses the head itself: both are in the timed part (well under a
-        # millisecond, against tens of milliseconds for the body).
+        # parses the head itself: both are in the timed part (about 22 µs
+        # measured, against 2 ms and more for the body).
         conn = h11.Connection(h11.CLIENT)
         conn.send(request)
         conn.send(h11.EndOfMessage())
@@ -425,7 +425,8 @@ DECODE_NOTES = [
     "h11, httptools and aiohttp parse the 46-byte response head "
     "(`HTTP/1.1 200 OK` + `Transfer-Encoding: chunked`) inside the timed run "
     "(a fresh parser per run must see it; h11 also needs the request it answers); "
-    "streamcore's decoder starts at the body. Negligible next to the body.",
+    "streamcore's decoder starts at the body. Measured alone, that costs about 22 µs "
+    "for h11, 5 µs for httptools, 2 µs for aiohttp: negligible next to the body.",
     "aiohttp: `aiohttp._http_parser.HttpResponseParser` (llhttp, lenient flags as "
     "aiohttp sets them) driven with a stub protocol and a stub loop; its StreamReader "
     "limit is set to 1 GiB so flow control (pause_reading) never runs.",
