@@ -6,7 +6,7 @@ ratio of each streamcore twin to each peer) and writes, under
 ``benchmarks/results/``, a Markdown table and a PNG chart per group (the chart
 is also copied to ``docs/img/bench-<group>.png`` for the benchmarks page).
 
-    python -m benchmarks.compare [--group chunked] [--budget 1.0] [--rounds 1]
+    python -m benchmarks.compare [--group chunked] [--budget 1.0] [--rounds 1] [--clock wall]
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ import time
 from collections import defaultdict
 
 from benchmarks import workloads as workloads_pkg
-from benchmarks.harness import Result, Workload, time_contender
+from benchmarks.harness import CLOCKS, Result, Workload, time_contender
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
@@ -89,7 +89,7 @@ def fmt_rate(value: float) -> str:
     return f"{value:.3f}"
 
 
-def measure(wl: Workload, budget: float, rounds: int = 1) -> dict[str, Result]:
+def measure(wl: Workload, budget: float, rounds: int = 1, clock: str = "wall") -> dict[str, Result]:
     """Time every contender; with ``rounds`` > 1, go round the contenders that
     many times (``budget / rounds`` each) and keep each one's best, so a burst
     of load on a shared machine does not land on one contender only."""
@@ -98,7 +98,7 @@ def measure(wl: Workload, budget: float, rounds: int = 1) -> dict[str, Result]:
         for label, setup in wl.contenders.items():
             if r and not results[label].seconds:
                 continue  # failed or wrong in the first round: no number
-            res = time_contender(setup, wl.expected, budget / rounds, check=wl.check)
+            res = time_contender(setup, wl.expected, budget / rounds, check=wl.check, clock=clock)
             res.label = label
             best = results.get(label)
             if best is None or (res.seconds and best.seconds and res.seconds < best.seconds):
@@ -186,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds to spend timing each contender (best of the runs)")
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "1")),
                         help="go round the contenders this many times, keeping each one's best")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default=os.environ.get("BENCH_CLOCK", "wall"),
+                        help="wall time (default) or this process's CPU time (for a shared machine)")
     parser.add_argument("--no-chart", action="store_true")
     args = parser.parse_args(argv)
 
@@ -198,14 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     by_group: dict[str, list[tuple[Workload, dict[str, Result]]]] = defaultdict(list)
     for wl in wls:
         print(f"[{wl.group}] {wl.name}: {wl.description}", flush=True)
-        by_group[wl.group].append((wl, measure(wl, args.budget, max(1, args.rounds))))
+        by_group[wl.group].append((wl, measure(wl, args.budget, max(1, args.rounds), args.clock)))
 
     os.makedirs(RESULTS, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     header = (f"Measured {stamp} on {platform.machine()} ({os.cpu_count()} cores), "
               + ", ".join(f"{k} {v}" for k, v in info.items())
               + f". Best of several runs per contender ({args.budget:g} s each, {max(1, args.rounds)} "
-              "round(s) over the contenders), all in one process, one after another. "
+              f"round(s) over the contenders, {args.clock} clock), all in one process, one after another. "
               "Ratios are peer time / streamcore time (higher is better for streamcore).\n")
     for group, rows in by_group.items():
         text = table(group, rows)
