@@ -112,8 +112,26 @@ def measure(wl: Workload, budget: float, rounds: int = 1, clock: str = "wall") -
     return results
 
 
+def target_summary(rows: list[tuple[Workload, dict[str, Result]]]) -> list[str]:
+    """Every target of the group in one table: workload, target, measured ratio, verdict."""
+    lines = ["| workload | target | measured | |", "|---|---|---:|---|"]
+    for wl, results in rows:
+        for o, p, want in wl.targets:
+            ro, rp = results.get(o), results.get(p)
+            if ro and rp and ro.seconds and rp.seconds:
+                got = rp.seconds / ro.seconds
+                lines.append(f"| {wl.name} | {o} ≥ {want:g}× {p} | {got:.2f}× | "
+                             + ("met" if got >= want else "**MISSED**") + " |")
+            else:
+                lines.append(f"| {wl.name} | {o} ≥ {want:g}× {p} | — | not measured |")
+    return lines if len(lines) > 2 else []
+
+
 def table(group: str, rows: list[tuple[Workload, dict[str, Result]]]) -> str:
     lines = [f"## {group}", ""]
+    summary = target_summary(rows)
+    if summary:
+        lines += ["### Targets", ""] + summary + [""]
     for wl, results in rows:
         lines.append(f"### {wl.name}: {wl.description}")
         lines.append("")
@@ -204,7 +222,8 @@ def main(argv: list[str] | None = None) -> int:
 
     os.makedirs(RESULTS, exist_ok=True)
     stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    header = (f"Measured {stamp} on {platform.machine()} ({os.cpu_count()} cores), "
+    load = f", load average {os.getloadavg()[0]:.2f} at the end" if hasattr(os, "getloadavg") else ""
+    header = (f"Measured {stamp} on {platform.machine()} ({os.cpu_count()} cores{load}), "
               + ", ".join(f"{k} {v}" for k, v in info.items())
               + f". Best of several runs per contender ({args.budget:g} s each, {max(1, args.rounds)} "
               f"round(s) over the contenders, {args.clock} clock), all in one process, one after another. "
