@@ -58,7 +58,7 @@ class Data:
         if type(other) is not type(self):
             return NotImplemented
         return (self.data, self.chunk_start, self.chunk_end, self.extensions) == (
-            other.data, other.chunk_start, other.chunk_end, other.extensions)  # type: ignore[attr-defined]
+            other.data, other.chunk_start, other.chunk_end, other.extensions)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -77,7 +77,7 @@ class Trailers:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self.headers == other.headers  # type: ignore[attr-defined,no-any-return]
+        return self.headers == other.headers
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -96,7 +96,7 @@ class EndOfMessage:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self.extensions == other.extensions  # type: ignore[attr-defined,no-any-return]
+        return self.extensions == other.extensions
 
     __hash__ = None  # type: ignore[assignment]
 
