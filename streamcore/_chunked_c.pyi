@@ -1,11 +1,11 @@
 # Stub of the compiled twin: the same names and signatures as _chunked_py.
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 from ._chunked_common import ChunkedStats as ChunkedStats
 from ._chunked_common import Extensions
 
-Buffer = Union[bytes, bytearray, memoryview]
+Buffer = bytes | bytearray | memoryview
 
 class Data:
     data: bytes
@@ -24,7 +24,7 @@ class EndOfMessage:
     extensions: Extensions
     def __init__(self, extensions: Extensions = ()) -> None: ...
 
-Event = Union[Data, Trailers, EndOfMessage]
+Event = Data | Trailers | EndOfMessage
 
 class ChunkedDecoder:
     def __init__(

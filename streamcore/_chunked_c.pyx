@@ -308,7 +308,8 @@ cdef class ChunkedDecoder:
 
     cdef int _run(self, object obj, const unsigned char* p, Py_ssize_t n, list events) except -1:
         cdef Py_ssize_t pos = 0
-        cdef Py_ssize_t take
+        cdef Py_ssize_t take, i
+        cdef uint64_t size
         cdef bint end
         cdef bint cstart = False, cend = False
         cdef list cexts = None
@@ -342,6 +343,11 @@ cdef class ChunkedDecoder:
                 pos += take
                 self._start = False
                 self._exts = ()
+                # The CRLF after the data, when it is here and right;
+                # otherwise DATA_CR / DATA_LF check it byte by byte.
+                if end and pos + 1 < n and p[pos] == 13 and p[pos + 1] == 10:
+                    pos += 2
+                    self._state = LINE
             elif self._state == DATA_CR:
                 if p[pos] != 13:
                     raise ProtocolError("chunk data not followed by CRLF", offset=self._offset + pos)
@@ -353,6 +359,26 @@ cdef class ChunkedDecoder:
                 pos += 1
                 self._state = LINE
             elif self._state == LINE:
+                # Fastest path: a plain hex size line wholly in this read.
+                if self._lstate == L_START and not self._line:
+                    i = pos
+                    size = 0
+                    while i < n and i - pos < 15 and HEXVAL[p[i]] != 0xFF:
+                        size = (size << 4) | HEXVAL[p[i]]
+                        i += 1
+                    if (i > pos and i + 1 < n and p[i] == 13 and p[i + 1] == 10
+                            and size <= self._max_chunk
+                            and (self._max_line < 0 or i - pos <= self._max_line)):
+                        pos = i + 2
+                        self._exts = ()
+                        if size:
+                            self._chunks += 1
+                            self._remaining = size
+                            self._start = True
+                            self._state = DATA
+                        else:
+                            self._state = TRAILER
+                        continue
                 pos = self._read_line(p, pos, n)
                 if self._lstate == L_DONE:
                     self._end_line()

@@ -29,6 +29,8 @@ Buffer = Union[bytes, bytearray, memoryview]
 
 LINE, DATA, DATA_CR, DATA_LF, TRAILER, DONE = range(6)
 
+_HEX = b"0123456789abcdefABCDEF"
+
 
 class Data:
     """A piece of chunk data, emitted as soon as it arrives.
@@ -56,7 +58,7 @@ class Data:
         if type(other) is not type(self):
             return NotImplemented
         return (self.data, self.chunk_start, self.chunk_end, self.extensions) == (
-            other.data, other.chunk_start, other.chunk_end, other.extensions)  # type: ignore[attr-defined]
+            other.data, other.chunk_start, other.chunk_end, other.extensions)
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -75,7 +77,7 @@ class Trailers:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self.headers == other.headers  # type: ignore[attr-defined,no-any-return]
+        return self.headers == other.headers
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -94,7 +96,7 @@ class EndOfMessage:
     def __eq__(self, other: object) -> bool:
         if type(other) is not type(self):
             return NotImplemented
-        return self.extensions == other.extensions  # type: ignore[attr-defined,no-any-return]
+        return self.extensions == other.extensions
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -244,7 +246,13 @@ class ChunkedDecoder:
                 end = self._remaining == 0
                 self._bytes_out += take
                 if end:
-                    self._state = DATA_CR
+                    # The CRLF after the data, when it is here and right;
+                    # otherwise DATA_CR / DATA_LF check it byte by byte.
+                    if buf[pos:pos + 2] == b"\r\n":
+                        pos += 2
+                        self._state = LINE
+                    else:
+                        self._state = DATA_CR
                 if self._coalesce:
                     if not pieces:
                         cstart = self._start
@@ -268,6 +276,25 @@ class ChunkedDecoder:
                 pos += 1
                 self._state = LINE
             elif state == LINE:
+                # Fastest path: a plain hex size line wholly in this read.
+                if self._lstate == _c.L_START and not self._line:
+                    stop = n if self._max_line < 0 else min(n, pos + self._max_line + 2)
+                    crlf = buf.find(b"\r\n", pos, stop)
+                    if crlf > pos:
+                        digits = buf[pos:crlf]
+                        if not digits.translate(None, _HEX):
+                            size = int(digits, 16)
+                            if size <= self._max_chunk:
+                                pos = crlf + 2
+                                self._exts = ()
+                                if size:
+                                    self._chunks += 1
+                                    self._remaining = size
+                                    self._start = True
+                                    self._state = DATA
+                                else:
+                                    self._state = TRAILER
+                                continue
                 pos = self._read_line(buf, pos, n)
                 if self._lstate == _c.L_DONE:
                     self._end_line()
