@@ -244,19 +244,23 @@ cdef class SSEDecoder:
     cdef int _run(self, const unsigned char* p, Py_ssize_t n, long long base,
                   list events) except -1:
         cdef Py_ssize_t i = 0, j, total
-        cdef unsigned char c
+        cdef Py_ssize_t next_lf = -1, next_cr = -1  # next LF / CR at or after i (n: none)
+        cdef const unsigned char* r
         if self._skip_lf and n:
             self._skip_lf = False
             if p[0] == LF:  # the LF of a CRLF cut between two feeds
                 i = 1
         while i < n:
-            # find the end of the line: CR or LF
-            j = i
-            while j < n:
-                c = p[j]
-                if c <= CR and (c == LF or c == CR):
-                    break
-                j += 1
+            # The end of the line: the nearer of the next LF and the next CR.
+            # Each is searched with memchr only once it has been passed, so
+            # the buffer is scanned at most twice in all (once with no CR).
+            if next_lf < i:
+                r = <const unsigned char*>memchr(p + i, LF, n - i)
+                next_lf = n if r == NULL else r - p
+            if next_cr < i:
+                r = <const unsigned char*>memchr(p + i, CR, n - i)
+                next_cr = n if r == NULL else r - p
+            j = next_lf if next_lf < next_cr else next_cr
             if self._line.n == 0:
                 self._line_start = base + i
             total = self._line.n + (j - i)

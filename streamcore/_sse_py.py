@@ -62,7 +62,7 @@ class SSEDecoder:
 
     __slots__ = (
         "_max_event", "_max_line", "_trace", "_line", "_line_start", "_skip_lf",
-        "_head", "_data", "_data_size", "_type", "_id", "_id_size",
+        "_head", "_data", "_data_size", "_type", "_type_size", "_id", "_id_size",
         "_last_event_id", "_retry", "_pos", "_events", "_feeds", "_error", "_done",
     )
 
@@ -80,9 +80,10 @@ class SSEDecoder:
         self._line_start = 0  # stream offset of its first byte
         self._skip_lf = False  # the last byte seen was a CR that ended a line
         self._head: bytes | None = b""  # stream start, until the BOM is decided
-        self._data: list[bytes] = []  # data buffer: one raw value per data line
+        self._data: list[str] = []  # data buffer: one decoded value per data line
         self._data_size = 0  # sum of len(value) + 1 (its LF) over _data
-        self._type = b""  # event type buffer (raw bytes)
+        self._type = ""  # event type buffer
+        self._type_size = 0  # its size in bytes
         self._id = ""  # last event ID buffer (persists across events)
         self._id_size = 0  # its size in bytes
         self._last_event_id = ""  # last event ID string
@@ -146,7 +147,7 @@ class SSEDecoder:
         events: list[Event] = []
         try:
             pending = len(self._line)
-            committed = self._data_size + len(self._type) + self._id_size
+            committed = self._data_size + self._type_size + self._id_size
             if (self._max_line >= 0 and pending + len(data) > self._max_line) or (
                 self._max_event >= 0 and committed + pending + len(data) > self._max_event
             ):
@@ -168,7 +169,8 @@ class SSEDecoder:
         self._line.clear()
         self._data = []
         self._data_size = 0
-        self._type = b""
+        self._type = ""
+        self._type_size = 0
 
     # -- the fast path: no limit can be reached within this feed -----------
 
@@ -190,7 +192,7 @@ class SSEDecoder:
             self._line += data[i:end]
             line = bytes(self._line)
             self._line.clear()
-            self._process([line], events)
+            self._process((line,), events)
             i = end + 1
             if data[end] == 13:
                 if i < n:
@@ -200,51 +202,42 @@ class SSEDecoder:
                     self._skip_lf = True
         if i >= n:
             return
-        rest = data[i:] if i else data
-        lines = rest.splitlines()  # bytes: splits on CRLF, LF and CR only
-        last = rest[-1]
-        if last == 13:
+        # Complete lines run up to the last CR or LF; what follows is pending.
+        cut = max(data.rfind(b"\n", i), data.rfind(b"\r", i)) + 1
+        if cut < n:
+            self._line_start = base + cut
+            self._line += data[cut:]
+        if cut <= i:
+            return
+        if data[cut - 1] == 13 and cut == n:
             self._skip_lf = True
-        elif last != 10:
-            # The last line has no terminator yet: keep it pending.
-            self._line_start = base + n - len(lines[-1])
-            self._line += lines.pop()
-        self._process(lines, events)
+        block = data[i:cut] if i or cut < n else data
+        if block.isascii():
+            # ASCII: decode the block once (the same text as decoding each
+            # value) and work on str lines.
+            text = block.decode("ascii")
+            if "\r" not in text:
+                lines = text.split("\n")
+            else:
+                lines = text.split("\r\n")  # CRLF only is common, and cheap
+                ends = len(lines) - 1
+                if ends != block.count(b"\r") or ends != block.count(b"\n"):
+                    # a lone CR or LF too: normalize every line end to LF
+                    lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+            lines.pop()  # the block ends with a line end: the last piece is ""
+            self._process_text(lines, events)
+        else:
+            self._process(block.splitlines(), events)  # CRLF, LF and CR only
 
     def _process(self, lines: Iterable[bytes], events: list[Event]) -> None:
-        """Interpret complete lines (WHATWG §9.2.6, "process the field")."""
-        data = self._data
-        data_size = self._data_size
-        etype = self._type
-        trace = self._trace
+        """Interpret complete lines (WHATWG §9.2.6, "process the field").
+
+        The general path, for any bytes: values are decoded on their own
+        (UTF-8, U+FFFD for invalid sequences).  ``_process_text`` is the
+        same steps for lines already decoded from an all-ASCII block."""
         for line in lines:
             if not line:
-                # A blank line: dispatch the event (§9.2.6 "dispatch the event").
-                # 1. The last event ID string takes the buffer's value, even
-                #    when nothing is dispatched (the buffer is not reset).
-                self._last_event_id = self._id
-                if data:
-                    # 4. Remove the data buffer's final LF: joining with LF
-                    #    instead of appending one per line gives exactly that.
-                    raw = data[0] if len(data) == 1 else b"\n".join(data)
-                    ev = _new_event(
-                        Event,
-                        (
-                            raw.decode("utf-8", "replace"),
-                            etype.decode("utf-8", "replace") if etype else "message",
-                            self._id,
-                        ),
-                    )
-                    events.append(ev)
-                    self._events += 1
-                    data = self._data = []
-                    data_size = 0
-                    if trace is not None:
-                        self._data_size = 0
-                        self._type = b""
-                        trace(ev)
-                # 2./5. Reset the data and event type buffers.
-                etype = b""
+                self._dispatch(events)
                 continue
             if line[0] == 58:  # ':' a comment line: ignore it
                 continue
@@ -254,21 +247,115 @@ class SSEDecoder:
             if value[:1] == b" ":
                 value = value[1:]
             if name == b"data":
-                data.append(value)
-                data_size += len(value) + 1
+                # append the value and an LF to the data buffer (the LF is
+                # counted here and added by the join at dispatch)
+                self._data.append(value.decode("utf-8", "replace"))
+                self._data_size += len(value) + 1
             elif name == b"id":
                 if b"\0" not in value:  # an id holding NUL is ignored
                     self._id = value.decode("utf-8", "replace")
                     self._id_size = len(value)
             elif name == b"event":
-                etype = value
+                self._type = value.decode("utf-8", "replace")
+                self._type_size = len(value)
             elif name == b"retry":
                 retry = parse_retry(value)
                 if retry is not None:
                     self._retry = retry
             # any other field is ignored
+
+    def _dispatch(self, events: list[Event]) -> None:
+        """A blank line: dispatch the event (§9.2.6 "dispatch the event")."""
+        # 1. The last event ID string takes the buffer's value, even when
+        #    nothing is dispatched (the id buffer itself is not reset).
+        self._last_event_id = self._id
+        data = self._data
+        ev = None
+        if data:
+            # 4. The data buffer without its final LF: the lines joined by LF.
+            ev = _new_event(
+                Event,
+                (data[0] if len(data) == 1 else "\n".join(data), self._type or "message", self._id),
+            )
+            events.append(ev)
+            self._events += 1
+            self._data = []
+            self._data_size = 0
+        # 2./5. Reset the data and event type buffers.
+        self._type = ""
+        self._type_size = 0
+        if ev is not None and self._trace is not None:
+            self._trace(ev)
+
+    def _process_text(self, lines: list[str], events: list[Event]) -> None:
+        """``_process`` for the lines of an all-ASCII block (str, so no
+        decoding, and sizes in characters are sizes in bytes).  The hot
+        path: buffers live in locals and go back at the end, or before a
+        trace call; ``data:`` and ``id:`` lines with the usual single space
+        are matched by prefix before the general field split."""
+        data = self._data
+        data_size = self._data_size
+        etype = self._type
+        id_buffer = self._id
+        last_id = self._last_event_id
+        trace = self._trace
+        new_event = _new_event
+        event_cls = Event
+        produced = len(events)
+        for line in lines:
+            if not line:
+                last_id = id_buffer
+                if data:
+                    ev = new_event(
+                        event_cls,
+                        (data[0] if len(data) == 1 else "\n".join(data), etype or "message", id_buffer),
+                    )
+                    events.append(ev)
+                    data = []
+                    data_size = 0
+                    if trace is not None:
+                        self._data, self._data_size, self._type, self._type_size = data, 0, "", 0
+                        self._id, self._last_event_id = id_buffer, last_id
+                        self._events += len(events) - produced
+                        produced = len(events)
+                        trace(ev)
+                etype = ""
+            elif line.startswith("data: "):
+                value = line[6:]
+                data.append(value)
+                data_size += len(value) + 1
+            elif line.startswith("id: "):
+                if "\0" not in line:
+                    id_buffer = line[4:]
+                    self._id_size = len(id_buffer)
+            elif line[0] == ":":
+                continue
+            else:
+                name, _, value = line.partition(":")
+                if value[:1] == " ":
+                    value = value[1:]
+                if name == "data":
+                    data.append(value)
+                    data_size += len(value) + 1
+                elif name == "id":
+                    if "\0" not in value:
+                        id_buffer = value
+                        self._id_size = len(value)
+                elif name == "event":
+                    etype = value
+                    self._type_size = len(value)
+                elif name == "retry":
+                    retry = parse_retry(value.encode("ascii"))
+                    if retry is not None:
+                        self._retry = retry
+        self._data = data
         self._data_size = data_size
         self._type = etype
+        if not etype:
+            self._type_size = 0
+        self._id = id_buffer
+        self._last_event_id = last_id
+        self._events += len(events) - produced
 
     # -- the checked path: a limit may be reached within this feed ---------
 
@@ -315,7 +402,7 @@ class SSEDecoder:
         line_at = event_at = -1
         if self._max_line >= 0 and size > self._max_line:
             line_at = start + self._max_line
-        committed = self._data_size + len(self._type) + self._id_size
+        committed = self._data_size + self._type_size + self._id_size
         if self._max_event >= 0 and committed + size > self._max_event:
             event_at = start + self._max_event - committed
         if line_at >= 0 and (event_at < 0 or line_at <= event_at):
