@@ -203,11 +203,11 @@ class SSEDecoder:
         if i >= n:
             return
         # Complete lines run up to the last CR or LF; what follows is pending.
-        cut = max(data.rfind(b"\n", i), data.rfind(b"\r", i)) + 1
+        cut = max(data.rfind(b"\n", i), data.rfind(b"\r", i), i - 1) + 1
         if cut < n:
             self._line_start = base + cut
             self._line += data[cut:]
-        if cut <= i:
+        if cut == i:
             return
         if data[cut - 1] == 13 and cut == n:
             self._skip_lf = True
