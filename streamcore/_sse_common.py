@@ -6,7 +6,7 @@ WHATWG HTML, "Server-sent events", §9.2.6 "Event stream interpretation".
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from ._errors import LimitError
 
@@ -77,6 +77,7 @@ def check_limit(name: str, value: int | None) -> int:
 
 
 def line_limit_error(limit: int, offset: int) -> LimitError:
+    """The error for a line longer than ``max_line_size``."""
     return LimitError(
         f"SSE line longer than max_line_size={limit} bytes; "
         "pass max_line_size=... (or None for no limit) to SSEDecoder to raise it",
@@ -85,6 +86,7 @@ def line_limit_error(limit: int, offset: int) -> LimitError:
 
 
 def event_limit_error(limit: int, offset: int) -> LimitError:
+    """The error for an event larger than ``max_event_size``."""
     return LimitError(
         f"SSE event larger than max_event_size={limit} bytes "
         "(data, event type, id and the pending line); "
@@ -124,33 +126,39 @@ def split_lines(text: str, what: str) -> list[str]:
     return text.split("\n")
 
 
-def check_event_type(event: object) -> None:
+def check_event_type(event: object) -> str:
+    """``event`` as a field value, or TypeError / ValueError saying why not."""
     if type(event) is not str:
         raise TypeError(f"event must be a str, not {type(event).__name__}")
     if not event:
         raise ValueError("event must not be empty (omit it for the default type 'message')")
     if "\n" in event or "\r" in event:
         raise ValueError(f"event must not contain CR or LF: {event!r}")
+    return event
 
 
-def check_id(id: object) -> None:
+def check_id(id: object) -> str:
+    """``id`` as a field value, or TypeError / ValueError saying why not."""
     if type(id) is not str:
         raise TypeError(f"id must be a str, not {type(id).__name__}")
     if "\n" in id or "\r" in id:
         raise ValueError(f"id must not contain CR or LF: {id!r}")
     if "\0" in id:
         raise ValueError(f"id must not contain NUL (clients ignore such an id): {id!r}")
+    return id
 
 
-def check_retry(retry: object) -> None:
+def check_retry(retry: object) -> int:
+    """``retry`` as a field value, or TypeError / ValueError saying why not."""
     # bool is an int subclass: refuse it, or True would be written "True"
     if isinstance(retry, bool) or not isinstance(retry, int):
         raise TypeError(f"retry must be an int (milliseconds), not {type(retry).__name__}")
     if retry < 0:
         raise ValueError(f"retry must be a non-negative int (milliseconds), not {retry}")
+    return retry
 
 
 def unpack_item(item: object) -> tuple[object, object, object]:
     """``(data, event, id)`` of one item given to ``encode_events``."""
-    data, event, id = item  # type: ignore[misc]
+    data, event, id = cast("tuple[object, object, object]", item)
     return data, event, id

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ._errors import LimitError, ProtocolError, StateError
+from ._errors import ProtocolError, StateError
 from ._sse_common import (
     BOM,
     DEFAULT_MAX_EVENT_SIZE,
@@ -455,7 +455,7 @@ def encode_event(
     return b"".join(out)
 
 
-def _encode_field(text: str, what: str) -> bytes:
+def _encode_field(text: object, what: str) -> bytes:
     """UTF-8 of ``text`` with CRLF and CR turned into LF (checked as a str first)."""
     if type(text) is not str:
         raise TypeError(f"{what} must be a str, not {type(text).__name__}")
@@ -489,7 +489,7 @@ def encode_events(
 
 
 def _encode_events_fast(events: Iterable[Event | tuple[str, str, str]], current: str) -> bytes:
-    out = []
+    out: list[str] = []
     append = out.append
     for item in events:
         data, etype, eid = item
@@ -507,16 +507,14 @@ def _encode_events_fast(events: Iterable[Event | tuple[str, str, str]], current:
 
 
 def _encode_events_exact(events: Iterable[Event | tuple[str, str, str]], current: str) -> bytes:
-    out = []
+    out: list[bytes] = []
     for item in events:
         data, etype, eid = unpack_item(item)
         if etype != "message":
-            check_event_type(etype)
-            out.append(b"event: " + etype.encode("utf-8") + b"\n")
+            out.append(b"event: " + check_event_type(etype).encode("utf-8") + b"\n")
         if eid != current:
-            check_id(eid)
-            out.append(b"id: " + eid.encode("utf-8") + b"\n")
-            current = eid
+            current = check_id(eid)
+            out.append(b"id: " + current.encode("utf-8") + b"\n")
         for line in _encode_field(data, "data").split(b"\n"):
             out.append(b"data: " + line + b"\n")
         out.append(b"\n")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import codecs
 from types import ModuleType
-from typing import Any
 
 import pytest
 from helpers import both_twins, cut_at
