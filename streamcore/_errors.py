@@ -7,6 +7,8 @@ the close code to send (RFC 6455 §7.4.1).
 """
 from __future__ import annotations
 
+from typing import Any
+
 __all__ = ["StreamError", "ProtocolError", "LimitError", "IncompleteError", "StateError"]
 
 
@@ -38,6 +40,8 @@ class ProtocolError(StreamError):
             message = f"{message} (at byte {offset})"
         super().__init__(message)
         self.offset = offset
+        #: events decoded by the same call before the problem was found
+        self.events: list[Any] = []
         self.close_code = close_code if close_code is not None else self.default_close_code
 
 

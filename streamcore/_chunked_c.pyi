@@ -1,0 +1,54 @@
+# Stub of the compiled twin: the same names and signatures as _chunked_py.
+from collections.abc import Callable
+from typing import Any
+
+from ._chunked_common import ChunkedStats as ChunkedStats
+from ._chunked_common import Extensions
+
+Buffer = bytes | bytearray | memoryview
+
+class Data:
+    data: bytes
+    chunk_start: bool
+    chunk_end: bool
+    extensions: Extensions
+    def __init__(
+        self, data: bytes, chunk_start: bool, chunk_end: bool, extensions: Extensions = ()
+    ) -> None: ...
+
+class Trailers:
+    headers: list[tuple[bytes, bytes]]
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None: ...
+
+class EndOfMessage:
+    extensions: Extensions
+    def __init__(self, extensions: Extensions = ()) -> None: ...
+
+Event = Data | Trailers | EndOfMessage
+
+class ChunkedDecoder:
+    def __init__(
+        self,
+        *,
+        max_chunk_size: int | None = None,
+        max_line_size: int | None = 4096,
+        max_trailers_size: int | None = 16384,
+        coalesce: bool = False,
+        trace: Callable[[Any], object] | None = None,
+    ) -> None: ...
+    @property
+    def done(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
+    @property
+    def stats(self) -> ChunkedStats: ...
+    def feed(self, data: Buffer) -> list[Event]: ...
+    def eof(self) -> None: ...
+
+class ChunkedEncoder:
+    def __init__(self, *, trace: Callable[[Any], object] | None = None) -> None: ...
+    @property
+    def stats(self) -> ChunkedStats: ...
+    def encode(self, data: Buffer, extensions: object = ()) -> bytes: ...
+    def encode_buffers(self, data: Buffer, extensions: object = ()) -> list[Buffer]: ...
+    def finish(self, trailers: object = ()) -> bytes: ...

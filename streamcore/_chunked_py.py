@@ -1,0 +1,500 @@
+"""HTTP/1.1 chunked transfer coding (RFC 9112 §7.1): the pure-Python twin.
+
+This is the readable reference; ``_chunked_c.pyx`` mirrors it state for
+state.  Theory of operation: the decoder is in one of five states.
+
+``LINE``     reading a chunk-size line (size, extensions, CRLF);
+``DATA``     passing on ``remaining`` bytes of chunk data as they arrive;
+``DATA_CR``  / ``DATA_LF``: the CRLF that must follow chunk data;
+``TRAILER``  reading the trailer section up to its empty line;
+``DONE``     the body is complete; bytes after it are ``unused_data``.
+
+Lines are checked by the byte automata of :mod:`._chunked_common`, which
+both twins share, so the first bad byte and its offset are the same whatever
+the twin and however the input is split.  A whole line found in one feed
+takes a regex fast path that accepts exactly what the automaton accepts.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Union
+
+from . import _chunked_common as _c
+from ._chunked_common import ChunkedStats, Extensions
+from ._errors import IncompleteError, LimitError, ProtocolError, StateError
+
+__all__ = ["ChunkedDecoder", "ChunkedEncoder", "ChunkedStats", "Data", "EndOfMessage", "Trailers"]
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+LINE, DATA, DATA_CR, DATA_LF, TRAILER, DONE = range(6)
+
+_HEX = b"0123456789abcdefABCDEF"
+
+
+class Data:
+    """A piece of chunk data, emitted as soon as it arrives.
+
+    ``chunk_start`` is true on the first piece of a chunk, ``chunk_end`` on
+    its last piece; ``extensions`` (on the first piece only) are the chunk's
+    ``(name, value or None)`` pairs, quoted values unquoted.
+    """
+
+    __slots__ = ("data", "chunk_start", "chunk_end", "extensions")
+
+    def __init__(
+        self, data: bytes, chunk_start: bool, chunk_end: bool, extensions: Extensions = ()
+    ) -> None:
+        self.data = data
+        self.chunk_start = chunk_start
+        self.chunk_end = chunk_end
+        self.extensions = extensions
+
+    def __repr__(self) -> str:
+        return (f"Data(data={self.data!r}, chunk_start={self.chunk_start}, "
+                f"chunk_end={self.chunk_end}, extensions={self.extensions!r})")
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return (self.data, self.chunk_start, self.chunk_end, self.extensions) == (
+            other.data, other.chunk_start, other.chunk_end, other.extensions)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class Trailers:
+    """The trailer fields, names lowercased (only when there are some)."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
+        self.headers = headers
+
+    def __repr__(self) -> str:
+        return f"Trailers(headers={self.headers!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.headers == other.headers
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class EndOfMessage:
+    """The body is complete.  ``extensions`` are those of the last-chunk."""
+
+    __slots__ = ("extensions",)
+
+    def __init__(self, extensions: Extensions = ()) -> None:
+        self.extensions = extensions
+
+    def __repr__(self) -> str:
+        return f"EndOfMessage(extensions={self.extensions!r})" if self.extensions else "EndOfMessage()"
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.extensions == other.extensions
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+Event = Union[Data, Trailers, EndOfMessage]
+
+
+class ChunkedDecoder:
+    """Decode a chunked message body, incrementally (RFC 9112 §7.1).
+
+    ``feed`` bytes as they arrive and get back :class:`Data`, then at the
+    end :class:`Trailers` (when there are trailer fields) and
+    :class:`EndOfMessage`.  Limits (``None``: no limit), each enforced as
+    bytes arrive:
+
+    ``max_chunk_size``     largest chunk-size accepted (default: none; the
+                           data is streamed, so a large chunk costs no memory);
+    ``max_line_size``      bytes of one chunk-size line, extensions included,
+                           CRLF excluded (4096, like h11's and node's header
+                           line budgets);
+    ``max_trailers_size``  bytes of the trailer section (16 KiB, a quarter of
+                           Apache's 8 KiB x 100-field header budget).
+
+    ``coalesce=True`` returns all body bytes decoded by one ``feed`` as one
+    :class:`Data`.  ``trace`` is called with each event as it is produced.
+    """
+
+    __slots__ = (
+        "_max_chunk", "_max_line", "_max_trailers", "_coalesce", "_trace",
+        "_state", "_remaining", "_offset", "_lstate", "_lcount", "_size", "_line",
+        "_tstate", "_tcount", "_headers", "_start", "_exts", "_error", "_eof", "_unused",
+        "_bytes_in", "_bytes_out", "_chunks", "_events",
+    )
+
+    def __init__(
+        self,
+        *,
+        max_chunk_size: int | None = None,
+        max_line_size: int | None = 4096,
+        max_trailers_size: int | None = 16384,
+        coalesce: bool = False,
+        trace: Callable[[Any], object] | None = None,
+    ) -> None:
+        for name, value in (("max_chunk_size", max_chunk_size), ("max_line_size", max_line_size),
+                            ("max_trailers_size", max_trailers_size)):
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise ValueError(f"{name} must be a non-negative int or None, not {value!r}")
+        self._max_chunk = _c.MAX_SIZE if max_chunk_size is None else min(max_chunk_size, _c.MAX_SIZE)
+        self._max_line = -1 if max_line_size is None else max_line_size
+        self._max_trailers = -1 if max_trailers_size is None else max_trailers_size
+        self._coalesce = bool(coalesce)
+        self._trace = trace
+        self._state = LINE
+        self._remaining = 0  # chunk data bytes still to come
+        self._offset = 0  # stream offset of the next byte fed
+        self._lstate = _c.L_START  # line automaton state
+        self._lcount = 0  # bytes of the current line before its CR
+        self._size = 0  # chunk-size read so far
+        self._line = bytearray()  # a line split across feeds
+        self._tstate = _c.T_START  # trailer automaton state
+        self._tcount = 0  # bytes of the trailer section so far
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._start = False  # the next data piece starts a chunk
+        self._exts: Extensions = ()  # extensions of the chunk being started
+        self._error: ProtocolError | None = None
+        self._eof = False
+        self._unused = b""
+        self._bytes_in = 0
+        self._bytes_out = 0
+        self._chunks = 0
+        self._events = 0
+
+    # -- public face ---------------------------------------------------------
+    @property
+    def done(self) -> bool:
+        """True once the last-chunk and trailer section have been read."""
+        return self._state == DONE
+
+    @property
+    def unused_data(self) -> bytes:
+        """Bytes fed after the end of the body (say, the next pipelined message)."""
+        return self._unused
+
+    @property
+    def stats(self) -> ChunkedStats:
+        """Running totals: bytes fed, body bytes out, chunks, events."""
+        return ChunkedStats(self._bytes_in, self._bytes_out, self._chunks, self._events)
+
+    def feed(self, data: Buffer) -> list[Event]:
+        """Decode ``data`` and return the events it completes.
+
+        Raises :class:`~streamcore.ProtocolError` (with ``.offset``) on bytes
+        that break RFC 9112, :class:`~streamcore.LimitError` past a limit.  The
+        events decoded before the error in the same call are on the
+        exception's ``events``.  Once raised, every later call raises again.
+        """
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        if self._state == DONE:
+            raise StateError("feed() after the end of the chunked body; see unused_data")
+        if self._eof:
+            raise StateError("feed() after eof()")
+        buf = data if type(data) is bytes else bytes(data)
+        events: list[Event] = []
+        try:
+            self._run(buf, events)
+        except ProtocolError as exc:
+            exc.events = events
+            self._error = exc
+            self._finish_call(len(buf), events)
+            raise
+        self._finish_call(len(buf), events)
+        return events
+
+    def eof(self) -> None:
+        """The stream ended: raise :class:`~streamcore.IncompleteError` unless done."""
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        self._eof = True
+        if self._state != DONE:
+            self._error = IncompleteError(
+                "stream ended inside the chunked body", offset=self._offset)
+            raise self._error
+
+    # -- the machine -----------------------------------------------------------
+    def _finish_call(self, n: int, events: list[Event]) -> None:
+        self._offset += n
+        self._bytes_in += n
+        self._events += len(events)
+        if self._trace is not None:
+            for event in events:
+                self._trace(event)
+
+    def _run(self, buf: bytes, events: list[Event]) -> None:
+        pos = 0
+        n = len(buf)
+        pieces: list[bytes] = []  # coalesce mode: data of this call
+        cexts: list[tuple[bytes, bytes | None]] = []
+        cstart = cend = False
+        while pos < n:
+            state = self._state
+            if state == DATA:
+                take = self._remaining if self._remaining < n - pos else n - pos
+                piece = buf[pos:pos + take] if take != n else buf
+                pos += take
+                self._remaining -= take
+                end = self._remaining == 0
+                self._bytes_out += take
+                if end:
+                    # The CRLF after the data, when it is here and right;
+                    # otherwise DATA_CR / DATA_LF check it byte by byte.
+                    if buf[pos:pos + 2] == b"\r\n":
+                        pos += 2
+                        self._state = LINE
+                    else:
+                        self._state = DATA_CR
+                if self._coalesce:
+                    if not pieces:
+                        cstart = self._start
+                    pieces.append(piece)
+                    cexts.extend(self._exts)
+                    cend = end
+                else:
+                    events.append(Data(piece, self._start, end, self._exts))
+                self._start = False
+                self._exts = ()
+            elif state == DATA_CR:
+                if buf[pos] != _c.CR:
+                    raise ProtocolError("chunk data not followed by CRLF",
+                                        offset=self._offset + pos)
+                pos += 1
+                self._state = DATA_LF
+            elif state == DATA_LF:
+                if buf[pos] != _c.LF:
+                    raise ProtocolError("chunk data not followed by CRLF",
+                                        offset=self._offset + pos)
+                pos += 1
+                self._state = LINE
+            elif state == LINE:
+                # Fastest path: a plain hex size line wholly in this read.
+                if self._lstate == _c.L_START and not self._line:
+                    stop = n if self._max_line < 0 else min(n, pos + self._max_line + 2)
+                    crlf = buf.find(b"\r\n", pos, stop)
+                    if crlf > pos:
+                        digits = buf[pos:crlf]
+                        if not digits.translate(None, _HEX):
+                            size = int(digits, 16)
+                            if size <= self._max_chunk:
+                                pos = crlf + 2
+                                self._exts = ()
+                                if size:
+                                    self._chunks += 1
+                                    self._remaining = size
+                                    self._start = True
+                                    self._state = DATA
+                                else:
+                                    self._state = TRAILER
+                                continue
+                pos = self._read_line(buf, pos, n)
+                if self._lstate == _c.L_DONE:
+                    self._end_line()
+            elif state == TRAILER:
+                pos = self._read_trailers(buf, pos, n)
+                if self._state == DONE:
+                    if pieces:
+                        events.append(Data(b"".join(pieces), cstart, cend, tuple(cexts)))
+                        pieces = []
+                    if self._headers:
+                        events.append(Trailers(self._headers))
+                    events.append(EndOfMessage(self._exts))
+                    self._exts = ()
+                    self._unused = buf[pos:]
+                    return
+            else:  # pragma: no cover - DONE returns above
+                break
+        if pieces:
+            events.append(Data(b"".join(pieces), cstart, cend, tuple(cexts)))
+
+    def _read_line(self, buf: bytes, pos: int, n: int) -> int:
+        """Consume chunk-size line bytes; return the new position."""
+        max_line = self._max_line
+        if self._lstate == _c.L_START and not self._line:
+            # Fast path: the whole line is here and well-formed.
+            stop = n if max_line < 0 else min(n, pos + max_line + 2)
+            crlf = buf.find(b"\r\n", pos, stop)
+            if crlf >= 0:
+                m = _c.SIZE_LINE.fullmatch(buf, pos, crlf)
+                if m is not None:
+                    size = int(m.group(1), 16)
+                    if size <= self._max_chunk:
+                        self._size = size
+                        self._lstate = _c.L_DONE
+                        ext = m.group(2)
+                        self._exts = _c.parse_extensions(ext) if ext else ()
+                        return crlf + 2
+        # Slow path: walk the automaton byte by byte; exact errors and offsets.
+        table = _c.LINE_TABLE
+        hexval = _c.HEXVAL
+        st = self._lstate
+        count = self._lcount
+        size = self._size
+        start = pos
+        while pos < n:
+            b = buf[pos]
+            if st != _c.L_CR and b != _c.CR:
+                count += 1
+                if count > max_line >= 0:
+                    raise LimitError(f"chunk-size line longer than max_line_size={max_line}",
+                                     offset=self._offset + pos)
+            nxt = table[st << 8 | b]
+            if nxt >= _c.ERROR:
+                raise ProtocolError(_c.message(nxt, b), offset=self._offset + pos)
+            if nxt == _c.L_SIZE:
+                size = size << 4 | hexval[b]
+                if size > _c.MAX_SIZE:
+                    raise ProtocolError("chunk-size overflows 2**63-1", offset=self._offset + pos)
+                if size > self._max_chunk:
+                    raise LimitError(
+                        f"chunk-size larger than max_chunk_size={self._max_chunk}",
+                        offset=self._offset + pos)
+            st = nxt
+            pos += 1
+            if st == _c.L_DONE:
+                break
+        self._lstate = st
+        self._lcount = count
+        self._size = size
+        if st == _c.L_DONE:
+            line = bytes(self._line) + buf[start:pos] if self._line else buf[start:pos]
+            self._line.clear()
+            self._exts = _c.extensions_of_line(line[:-2])
+        else:
+            self._line += buf[start:pos]
+        return pos
+
+    def _end_line(self) -> None:
+        """A chunk-size line is complete: start the chunk or the trailer section."""
+        size = self._size
+        self._lstate = _c.L_START
+        self._lcount = 0
+        self._size = 0
+        if size:
+            self._chunks += 1
+            self._remaining = size
+            self._start = True
+            self._state = DATA
+        else:
+            self._state = TRAILER
+
+    def _read_trailers(self, buf: bytes, pos: int, n: int) -> int:
+        """Consume trailer section bytes; return the new position."""
+        table = _c.TRAILER_TABLE
+        max_t = self._max_trailers
+        st = self._tstate
+        count = self._tcount
+        start = pos
+        while pos < n:
+            b = buf[pos]
+            if not ((st == _c.T_START or st == _c.T_LINE) and b == _c.CR) and st != _c.T_END_CR:
+                count += 1
+                if count > max_t >= 0:
+                    raise LimitError(
+                        f"trailer section longer than max_trailers_size={max_t}",
+                        offset=self._offset + pos)
+            nxt = table[st << 8 | b]
+            if nxt >= _c.ERROR:
+                raise ProtocolError(_c.message(nxt, b, trailer=True), offset=self._offset + pos)
+            st = nxt
+            pos += 1
+            if st == _c.T_LINE:
+                line = bytes(self._line) + buf[start:pos] if self._line else buf[start:pos]
+                self._line.clear()
+                self._headers.append(
+                    _c.trailer_field(line[:-2], self._offset + pos - len(line)))
+                start = pos
+            elif st == _c.T_DONE:
+                break
+        self._tstate = st
+        self._tcount = count
+        if st == _c.T_DONE:
+            self._state = DONE
+        else:
+            self._line += buf[start:pos]
+        return pos
+
+
+class ChunkedEncoder:
+    """Encode a message body with chunked transfer coding (RFC 9112 §7.1).
+
+    ``encode`` each piece of body as it is ready, then ``finish`` once.
+    ``trace`` is called with a :class:`Data`, :class:`Trailers` or
+    :class:`EndOfMessage` for what each call writes.
+    """
+
+    __slots__ = ("_finished", "_trace", "_bytes_in", "_bytes_out", "_chunks", "_events")
+
+    def __init__(self, *, trace: Callable[[Any], object] | None = None) -> None:
+        self._finished = False
+        self._trace = trace
+        self._bytes_in = 0
+        self._bytes_out = 0
+        self._chunks = 0
+        self._events = 0
+
+    @property
+    def stats(self) -> ChunkedStats:
+        """Running totals: payload bytes in, wire bytes out, chunks, calls."""
+        return ChunkedStats(self._bytes_in, self._bytes_out, self._chunks, self._events)
+
+    def _head(self, data: Buffer, extensions: object) -> tuple[int, bytes]:
+        if self._finished:
+            raise StateError("encode() after finish()")
+        size = memoryview(data).nbytes if type(data) is not bytes else len(data)
+        ext = _c.format_extensions(extensions) if extensions else b""
+        return size, b"%x%s\r\n" % (size, ext)
+
+    def encode(self, data: Buffer, extensions: object = ()) -> bytes:
+        """One chunk carrying ``data``; empty data gives ``b""`` (never a last-chunk)."""
+        size, head = self._head(data, extensions)
+        if not size:
+            return b""
+        out = b"".join((head, data, b"\r\n"))
+        self._count(size, len(out), data, extensions)
+        return out
+
+    def encode_buffers(self, data: Buffer, extensions: object = ()) -> list[Buffer]:
+        """Like :meth:`encode`, as ``[head, data, b"\\r\\n"]`` for ``writelines``.
+
+        ``data`` is passed through untouched, so a large payload is never
+        copied; empty data gives ``[]``.
+        """
+        size, head = self._head(data, extensions)
+        if not size:
+            return []
+        self._count(size, len(head) + size + 2, data, extensions)
+        return [head, data, b"\r\n"]
+
+    def finish(self, trailers: object = ()) -> bytes:
+        """The last-chunk, the trailer fields (validated) and the final CRLF."""
+        if self._finished:
+            raise StateError("finish() called twice")
+        fields = _c.format_trailers(trailers) if trailers else b""
+        self._finished = True
+        out = b"0\r\n" + fields + b"\r\n"
+        self._bytes_out += len(out)
+        self._events += 1
+        if self._trace is not None:
+            if fields:
+                self._trace(Trailers([(bytes(k) if not isinstance(k, str) else k.encode("latin-1"),
+                                       bytes(v) if not isinstance(v, str) else v.encode("latin-1"))
+                                      for k, v in trailers]))  # type: ignore[attr-defined]
+            self._trace(EndOfMessage())
+        return out
+
+    def _count(self, size: int, wire: int, data: Buffer, extensions: object) -> None:
+        self._bytes_in += size
+        self._bytes_out += wire
+        self._chunks += 1
+        self._events += 1
+        if self._trace is not None:
+            self._trace(Data(bytes(data), True, True, tuple(extensions)))  # type: ignore[arg-type]
