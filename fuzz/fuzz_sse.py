@@ -45,8 +45,10 @@ def run(mod, pieces, max_line, max_event):
         # LimitError: the only error a decoder raises on purpose (a limit
         # was given and the stream crossed it); it repeats on later calls.
         except LimitError as exc:
-            outcome = ("LimitError", str(exc), exc.offset)
-            error = error or outcome
+            outcome = ("LimitError", str(exc), exc.offset, list(exc.events))
+            if error is None:
+                error = outcome[:3]
+                events += exc.events  # decoded by this call before the problem
         else:
             outcome = got
             events += got
@@ -74,12 +76,11 @@ def fuzz_decoder(fdp: atheris.FuzzedDataProvider) -> None:
     log_py, events_py, err_py = run(PY, pieces, max_line, max_event)
     log_cy, events_cy, err_cy = run(CY, pieces, max_line, max_event)
     assert log_py == log_cy, (pieces, log_py, log_cy)
-    # a different split: the same events (or a prefix, when an error ate the
-    # raising feed's events) and the same error
+    # a different split: the same events (counting those on the error) and
+    # the same error
     _, events_whole, err_whole = run(CY, [data], max_line, max_event)
     assert err_whole == err_cy, (err_whole, err_cy)
-    if err_cy is None:
-        assert events_whole == events_cy
+    assert events_whole == events_cy, (events_whole, events_cy)
     assert all(type(e) is Event for e in events_cy)
 
 

@@ -226,6 +226,7 @@ cdef class SSEDecoder:
             else:
                 self._run(<const unsigned char*>view.buf, view.len, base, events)
         except ProtocolError as exc:
+            exc.events = events  # what this call decoded before the problem
             self._error = exc
             raise
         finally:

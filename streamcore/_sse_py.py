@@ -116,8 +116,10 @@ class SSEDecoder:
     def feed(self, data: bytes | bytearray | memoryview) -> list[Event]:
         """Parse the next bytes of the stream; return the events they complete.
 
-        Raises :class:`LimitError` when a limit is exceeded (and again on
-        every later call), :class:`StateError` after :meth:`eof`.
+        Raises :class:`LimitError` when a limit is exceeded, with the events
+        this call decoded before it on the exception's ``events`` (and
+        raises it again on every later call); :class:`StateError` after
+        :meth:`eof`.
         """
         if self._error is not None:
             raise self._error.with_traceback(None)
@@ -155,6 +157,7 @@ class SSEDecoder:
             else:
                 self._feed_fast(data, base, events)
         except ProtocolError as exc:
+            exc.events = events  # what this call decoded before the problem
             self._error = exc
             raise
         return events

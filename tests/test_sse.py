@@ -418,6 +418,13 @@ def test_limit_error_is_raised_again_on_every_later_call(sse: ModuleType) -> Non
         assert again.value.offset == first.value.offset
 
 
+def test_events_before_the_limit_error_are_on_the_error(sse: ModuleType) -> None:
+    dec = sse.SSEDecoder(max_line_size=8)
+    with pytest.raises(LimitError) as info:
+        dec.feed(b"data: a\n\ndata: b\n\ndata: 123456\n\n")
+    assert info.value.events == [Event("a"), Event("b")]
+
+
 def test_limits_none_means_no_limit(sse: ModuleType) -> None:
     big = b"x" * (17 << 20)
     dec = sse.SSEDecoder(max_event_size=None, max_line_size=None)
