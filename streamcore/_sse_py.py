@@ -297,7 +297,10 @@ class SSEDecoder:
         trace call; ``data:`` and ``id:`` lines with the usual single space
         are matched by prefix before the general field split."""
         data = self._data
+        # _data_size covers data[:counted]; the pieces appended here are
+        # measured once, at the end (no per-line bookkeeping on the hot path)
         data_size = self._data_size
+        counted = len(data)
         etype = self._type
         id_buffer = self._id
         last_id = self._last_event_id
@@ -315,7 +318,7 @@ class SSEDecoder:
                     )
                     events.append(ev)
                     data = []
-                    data_size = 0
+                    data_size = counted = 0
                     if trace is not None:
                         self._data, self._data_size, self._type, self._type_size = data, 0, "", 0
                         self._id, self._last_event_id = id_buffer, last_id
@@ -324,9 +327,7 @@ class SSEDecoder:
                         trace(ev)
                 etype = ""
             elif line.startswith("data: "):
-                value = line[6:]
-                data.append(value)
-                data_size += len(value) + 1
+                data.append(line[6:])
             elif line.startswith("id: "):
                 if "\0" not in line:
                     id_buffer = line[4:]
@@ -339,7 +340,6 @@ class SSEDecoder:
                     value = value[1:]
                 if name == "data":
                     data.append(value)
-                    data_size += len(value) + 1
                 elif name == "id":
                     if "\0" not in value:
                         id_buffer = value
@@ -352,6 +352,8 @@ class SSEDecoder:
                     if retry is not None:
                         self._retry = retry
         self._data = data
+        if counted < len(data):
+            data_size += sum(map(len, data[counted:])) + len(data) - counted
         self._data_size = data_size
         self._type = etype
         if not etype:
