@@ -199,7 +199,11 @@ cdef class SSEDecoder:
             raise self._error.with_traceback(None)
         if self._done:
             raise StateError("SSEDecoder.feed() called after eof()")
-        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        except BufferError:  # a non-contiguous view: take its bytes, as the Python twin does
+            data = memoryview(data).tobytes()
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
             base = self._pos
             self._pos = base + view.len

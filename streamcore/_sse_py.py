@@ -126,7 +126,9 @@ class SSEDecoder:
         if self._done:
             raise StateError("SSEDecoder.feed() called after eof()")
         if type(data) is not bytes:
-            data = bytes(data)
+            # any buffer (a non-contiguous memoryview too); bytes(5) would
+            # quietly make five NUL bytes, memoryview(5) is a TypeError
+            data = memoryview(data).tobytes()
         base = self._pos  # stream offset of data[0]
         self._pos = base + len(data)
         self._feeds += 1

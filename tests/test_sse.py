@@ -311,9 +311,15 @@ def test_feed_accepts_bytearray_and_memoryview(sse: ModuleType) -> None:
     assert dec.feed(memoryview(b"xdata: b\n\n")[1:]) == [Event("a\nb")]
 
 
-def test_feed_rejects_str(sse: ModuleType) -> None:
+def test_feed_accepts_non_contiguous_memoryview(sse: ModuleType) -> None:
+    view = memoryview(b"dxaxtxax:x xyx\nx\n")[::2]  # "data: y\n\n"
+    assert sse.SSEDecoder().feed(view) == [Event("y")]
+
+
+@pytest.mark.parametrize("bad", ["data: x\n\n", 5, None, [1, 2]])
+def test_feed_rejects_non_buffers(sse: ModuleType, bad: Any) -> None:
     with pytest.raises(TypeError):
-        sse.SSEDecoder().feed("data: x\n\n")
+        sse.SSEDecoder().feed(bad)
 
 
 # -- limits ------------------------------------------------------------------------
