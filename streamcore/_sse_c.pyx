@@ -12,7 +12,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.tuple cimport PyTuple_GET_ITEM
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
-from libc.stdlib cimport free, realloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
 from ._errors import ProtocolError, StateError
@@ -73,6 +73,7 @@ cdef struct Buf:
     char* p
     Py_ssize_t n
     Py_ssize_t cap
+    bint borrowed  # p is the caller's (stack) memory: copy out on growth, never free
 
 
 cdef int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
@@ -84,7 +85,13 @@ cdef int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
     cap = b.cap * 2 if b.cap else 256
     while cap < want:
         cap *= 2
-    p = <char*>realloc(b.p, cap)
+    if b.borrowed:
+        p = <char*>malloc(cap)
+        if p != NULL and b.n:
+            memcpy(p, b.p, b.n)
+        b.borrowed = False
+    else:
+        p = <char*>realloc(b.p, cap)
     if p == NULL:
         raise MemoryError()
     b.p = p
@@ -146,10 +153,13 @@ cdef class SSEDecoder:
     def __cinit__(self):
         self._line.p = NULL
         self._line.n = self._line.cap = 0
+        self._line.borrowed = False
         self._data.p = NULL
         self._data.n = self._data.cap = 0
+        self._data.borrowed = False
         self._type.p = NULL
         self._type.n = self._type.cap = 0
+        self._type.borrowed = False
 
     def __dealloc__(self):
         free(self._line.p)
@@ -445,8 +455,11 @@ def encode_event(data=None, *, event=None, id=None, retry=None, comment=None):
     cdef Buf w
     cdef Field f
     cdef object owner
-    w.p = NULL
-    w.n = w.cap = 0
+    cdef char small[512]  # most events fit: no heap allocation for them
+    w.p = small
+    w.n = 0
+    w.cap = sizeof(small)
+    w.borrowed = True
     try:
         if comment is not None:
             if not PyUnicode_CheckExact(comment):
@@ -484,7 +497,8 @@ def encode_event(data=None, *, event=None, id=None, retry=None, comment=None):
         buf_byte(&w, LF)
         return take(&w)
     finally:
-        free(w.p)
+        if not w.borrowed:
+            free(w.p)
 
 
 def encode_events(events, *, last_event_id=""):
@@ -495,6 +509,7 @@ def encode_events(events, *, last_event_id=""):
     cdef object current = last_event_id
     w.p = NULL
     w.n = w.cap = 0
+    w.borrowed = False
     try:
         buf_reserve(&w, 1 << 16)
         for item in events:

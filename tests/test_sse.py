@@ -548,6 +548,16 @@ def test_encode_event_rejects_non_str(sse: ModuleType) -> None:
             sse.encode_event(**kwargs)
 
 
+def test_encode_event_large_fields(sse: ModuleType) -> None:
+    # past the compiled twin's on-stack buffer, in every field
+    data = ("x" * 300 + "\n") * 40 + "é" * 1000
+    wire = sse.encode_event(data, event="e" * 700, id="i" * 700, comment="c" * 700, retry=10**40)
+    assert wire.startswith(b": " + b"c" * 700 + b"\nevent: " + b"e" * 700 + b"\nid: ")
+    dec = sse.SSEDecoder()
+    assert dec.feed(wire) == [Event(data, "e" * 700, "i" * 700)]
+    assert dec.retry == 10**40
+
+
 def test_encode_event_rejects_lone_surrogate(sse: ModuleType) -> None:
     with pytest.raises(ValueError):
         sse.encode_event("\ud800")
