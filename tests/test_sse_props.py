@@ -206,3 +206,23 @@ def test_protocol_errors_are_the_only_decoder_errors() -> None:
     # a LimitError is a ProtocolError: what a caller catches
     out = run(CY, [b"data: 12345"], max_line_size=3)
     assert out["error"] is not None and issubclass(out["error"][0], ProtocolError)
+
+
+def traced(mod: ModuleType, pieces: list[bytes]) -> list[Any]:
+    """What a trace callback sees of the decoder's state at each event."""
+    seen: list[Any] = []
+    dec: Any = None
+
+    def trace(ev: Event) -> None:
+        seen.append((ev, dec.last_event_id, dec.retry, dec.stats))
+
+    dec = mod.SSEDecoder(trace=trace)
+    for piece in pieces:
+        dec.feed(piece)
+    return seen
+
+
+@given(stream=sse_bytes, points=cuts)
+def test_twins_agree_on_what_trace_sees(stream: bytes, points: list[int]) -> None:
+    pieces = cut_at(stream, [p % (len(stream) + 1) for p in points])
+    assert traced(PY, pieces) == traced(CY, pieces)
