@@ -8,7 +8,7 @@ response: an incremental UTF-8 decoder with ``errors="replace"`` (what
 
 On streams where httpx-sse follows the WHATWG algorithm both must give the
 same events, however the stream is split.  Where it does not (listed in
-docs/design-sse.md), a test pins our spec behaviour and records what
+docs/design.md), a test pins our spec behaviour and records what
 httpx-sse does; a later httpx-sse that fixes the point still passes.
 """
 from __future__ import annotations
