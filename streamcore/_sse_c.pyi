@@ -1,0 +1,35 @@
+# Stub for the compiled twin: the same interface as streamcore._sse_py.
+from collections.abc import Callable, Iterable
+
+from ._sse_common import Event as Event
+from ._sse_common import SSEStats as SSEStats
+
+class SSEDecoder:
+    def __init__(
+        self,
+        *,
+        max_event_size: int | None = ...,
+        max_line_size: int | None = ...,
+        trace: Callable[[Event], object] | None = ...,
+    ) -> None: ...
+    @property
+    def last_event_id(self) -> str: ...
+    @property
+    def retry(self) -> int | None: ...
+    @property
+    def stats(self) -> SSEStats: ...
+    def feed(self, data: bytes | bytearray | memoryview) -> list[Event]: ...
+    def eof(self) -> None: ...
+
+def encode_event(
+    data: str | None = ...,
+    *,
+    event: str | None = ...,
+    id: str | None = ...,
+    retry: int | None = ...,
+    comment: str | None = ...,
+) -> bytes: ...
+def encode_events(
+    events: Iterable[Event | tuple[str, str, str]], *, last_event_id: str = ...
+) -> bytes: ...
+def keepalive(comment: str = ...) -> bytes: ...

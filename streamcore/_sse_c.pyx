@@ -1,0 +1,558 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Server-Sent Events, compiled twin.
+
+Mirrors ``_sse_py.py`` step by step (read that module for the theory of
+operation and the WHATWG steps).  What differs is only how: lines are found
+by a C loop over the caller's buffer, the line, data and event-type buffers
+are plain C byte buffers, values are decoded straight from those bytes, and
+each event is one tuple allocation of the shared ``Event`` NamedTuple.
+"""
+from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.object cimport PyObject, PyTypeObject
+from cpython.tuple cimport PyTuple_GET_ITEM
+from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
+from libc.stdlib cimport free, malloc, realloc
+from libc.string cimport memchr, memcmp, memcpy
+
+from ._errors import ProtocolError, StateError
+from ._sse_common import (
+    BOM,
+    DEFAULT_MAX_EVENT_SIZE,
+    Event,
+    SSEStats,
+    check_event_type,
+    check_id,
+    check_limit,
+    check_retry,
+    event_limit_error,
+    line_limit_error,
+    parse_retry,
+    unpack_item,
+)
+
+__all__ = ["Event", "SSEDecoder", "SSEStats", "encode_event", "encode_events", "keepalive"]
+
+cdef extern from *:
+    """
+    /* One Event (a tuple subclass) from three new-style str references,
+       without going through the NamedTuple's keyword-parsing __new__. */
+    static PyObject* sse_make_event(PyTypeObject* tp, PyObject* a, PyObject* b, PyObject* c) {
+        PyObject* o = tp->tp_alloc(tp, 3);
+        if (o == NULL) return NULL;
+        Py_INCREF(a); PyTuple_SET_ITEM(o, 0, a);
+        Py_INCREF(b); PyTuple_SET_ITEM(o, 1, b);
+        Py_INCREF(c); PyTuple_SET_ITEM(o, 2, c);
+        return o;
+    }
+    """
+    object sse_make_event(PyTypeObject* tp, object a, object b, object c)
+
+cdef extern from "Python.h":
+    bint PyUnicode_IS_COMPACT_ASCII(object o)
+    void* PyUnicode_DATA(object o)
+    Py_ssize_t PyUnicode_GET_LENGTH(object o)
+    bint PyUnicode_CheckExact(object o)
+    bint PyTuple_Check(object o)
+    Py_ssize_t PyTuple_GET_SIZE(object o)
+
+cdef PyTypeObject* EVENT_TYPE = <PyTypeObject*>Event
+cdef str MESSAGE = "message"
+cdef str EMPTY = ""
+cdef bytes BOM_B = BOM
+cdef long long DEFAULT_MAX = DEFAULT_MAX_EVENT_SIZE
+
+cdef enum:
+    LF = 10
+    CR = 13
+
+
+# -- a growable C byte buffer ----------------------------------------------------
+
+cdef struct Buf:
+    char* p
+    Py_ssize_t n
+    Py_ssize_t cap
+    bint borrowed  # p is the caller's (stack) memory: copy out on growth, never free
+
+
+cdef int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t want = b.n + extra
+    cdef Py_ssize_t cap
+    cdef char* p
+    if want <= b.cap:
+        return 0
+    cap = b.cap * 2 if b.cap else 256
+    while cap < want:
+        cap *= 2
+    if b.borrowed:
+        p = <char*>malloc(cap)
+        if p != NULL and b.n:
+            memcpy(p, b.p, b.n)
+        b.borrowed = False
+    else:
+        p = <char*>realloc(b.p, cap)
+    if p == NULL:
+        raise MemoryError()
+    b.p = p
+    b.cap = cap
+    return 0
+
+
+cdef inline int buf_add(Buf* b, const char* s, Py_ssize_t k) except -1:
+    if b.n + k > b.cap:
+        buf_reserve(b, k)
+    if k:
+        memcpy(b.p + b.n, s, k)
+    b.n += k
+    return 0
+
+
+cdef inline int buf_byte(Buf* b, char c) except -1:
+    if b.n + 1 > b.cap:
+        buf_reserve(b, 1)
+    b.p[b.n] = c
+    b.n += 1
+    return 0
+
+
+cdef inline str decode(const char* s, Py_ssize_t k):
+    if k == 0:
+        return EMPTY
+    return PyUnicode_DecodeUTF8(s, k, "replace")
+
+
+# -- decoding ------------------------------------------------------------------------
+
+cdef class SSEDecoder:
+    """Incremental ``text/event-stream`` parser (WHATWG HTML §9.2.6).
+
+    See ``streamcore.sse.SSEDecoder`` for the documentation; this is the
+    compiled twin of ``streamcore._sse_py.SSEDecoder``.
+    """
+
+    cdef long long _max_event  # -1: no limit
+    cdef long long _max_line
+    cdef object _trace
+    cdef Buf _line  # the line being received (no terminator yet)
+    cdef long long _line_start  # stream offset of its first byte
+    cdef bint _skip_lf  # the last byte seen was a CR that ended a line
+    cdef object _head  # bytes at stream start until the BOM is decided; None after
+    cdef Buf _data  # data buffer: each data line's value followed by LF
+    cdef Buf _type  # event type buffer
+    cdef str _id  # last event ID buffer (persists across events)
+    cdef Py_ssize_t _id_size
+    cdef str _last_event_id
+    cdef object _retry
+    cdef long long _pos
+    cdef long long _events
+    cdef long long _feeds
+    cdef object _error
+    cdef bint _done
+
+    def __cinit__(self):
+        self._line.p = NULL
+        self._line.n = self._line.cap = 0
+        self._line.borrowed = False
+        self._data.p = NULL
+        self._data.n = self._data.cap = 0
+        self._data.borrowed = False
+        self._type.p = NULL
+        self._type.n = self._type.cap = 0
+        self._type.borrowed = False
+
+    def __dealloc__(self):
+        free(self._line.p)
+        free(self._data.p)
+        free(self._type.p)
+
+    def __init__(self, *, max_event_size=DEFAULT_MAX_EVENT_SIZE, max_line_size=None, trace=None):
+        self._max_event = check_limit("max_event_size", max_event_size)
+        self._max_line = check_limit("max_line_size", max_line_size)
+        self._trace = trace
+        self._line_start = 0
+        self._skip_lf = False
+        self._head = b""
+        self._id = EMPTY
+        self._id_size = 0
+        self._last_event_id = EMPTY
+        self._retry = None
+        self._pos = 0
+        self._events = 0
+        self._feeds = 0
+        self._error = None
+        self._done = False
+
+    @property
+    def last_event_id(self):
+        """The last event ID string: send it as ``Last-Event-ID`` when reconnecting."""
+        return self._last_event_id
+
+    @property
+    def retry(self):
+        """The reconnection time in milliseconds from the last valid ``retry`` field."""
+        return self._retry
+
+    @property
+    def stats(self):
+        """A snapshot of the running totals (see ``SSEStats``)."""
+        return SSEStats(self._pos, self._events, self._feeds)
+
+    def feed(self, data):
+        """Parse the next bytes of the stream; return the events they complete."""
+        cdef Py_buffer view
+        cdef list events
+        cdef long long base
+        cdef bytes held, head, joined
+        cdef Py_ssize_t need
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        if self._done:
+            raise StateError("SSEDecoder.feed() called after eof()")
+        try:
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        except BufferError:  # a non-contiguous view: take its bytes, as the Python twin does
+            data = memoryview(data).tobytes()
+            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        try:
+            base = self._pos
+            self._pos = base + view.len
+            self._feeds += 1
+            events = []
+            if self._head is not None:
+                # Stream start: strip a BOM once (slow path, Python objects).
+                held = self._head
+                need = 3 - len(held)
+                joined = PyBytes_FromStringAndSize(<char*>view.buf, view.len)
+                head = held + joined[:need]
+                if len(head) < 3 and BOM_B.startswith(head):
+                    self._head = head
+                    return events
+                self._head = None
+                if head == BOM_B:
+                    joined = joined[need:]
+                    base = 3
+                else:
+                    joined = held + joined
+                    base = 0
+                self._run(<const unsigned char*>PyBytes_AS_STRING(joined),
+                          PyBytes_GET_SIZE(joined), base, events)
+            else:
+                self._run(<const unsigned char*>view.buf, view.len, base, events)
+        except ProtocolError as exc:
+            exc.events = events  # what this call decoded before the problem
+            self._error = exc
+            raise
+        finally:
+            PyBuffer_Release(&view)
+        return events
+
+    def eof(self):
+        """End of the stream; an incomplete event is discarded."""
+        if self._error is not None:
+            raise self._error.with_traceback(None)
+        self._done = True
+        self._line.n = 0
+        self._data.n = 0
+        self._type.n = 0
+
+    cdef int _run(self, const unsigned char* p, Py_ssize_t n, long long base,
+                  list events) except -1:
+        cdef Py_ssize_t i = 0, j, total
+        cdef Py_ssize_t next_lf = -1, next_cr = -1  # next LF / CR at or after i (n: none)
+        cdef const unsigned char* r
+        if self._skip_lf and n:
+            self._skip_lf = False
+            if p[0] == LF:  # the LF of a CRLF cut between two feeds
+                i = 1
+        while i < n:
+            # The end of the line: the nearer of the next LF and the next CR.
+            # Each is searched with memchr only once it has been passed, so
+            # the buffer is scanned at most twice in all (once with no CR).
+            if next_lf < i:
+                r = <const unsigned char*>memchr(p + i, LF, n - i)
+                next_lf = n if r == NULL else r - p
+            if next_cr < i:
+                r = <const unsigned char*>memchr(p + i, CR, n - i)
+                next_cr = n if r == NULL else r - p
+            j = next_lf if next_lf < next_cr else next_cr
+            if self._line.n == 0:
+                self._line_start = base + i
+            total = self._line.n + (j - i)
+            if (self._max_line >= 0 and total > self._max_line) or (
+                self._max_event >= 0
+                and self._data.n + self._type.n + self._id_size + total > self._max_event
+            ):
+                self._check(total)
+            if j == n:
+                buf_add(&self._line, <const char*>p + i, n - i)
+                return 0
+            if self._line.n:
+                buf_add(&self._line, <const char*>p + i, j - i)
+                self._process(<const unsigned char*>self._line.p, self._line.n, events)
+                self._line.n = 0
+            else:
+                self._process(p + i, j - i, events)
+            i = j + 1
+            if p[j] == CR:
+                if i < n:
+                    if p[i] == LF:
+                        i += 1
+                else:
+                    self._skip_lf = True
+        return 0
+
+    cdef int _check(self, Py_ssize_t size) except -1:
+        # same rule as _sse_py.SSEDecoder._check
+        cdef long long start = self._line_start
+        cdef long long line_at = -1, event_at = -1
+        cdef long long committed = self._data.n + self._type.n + self._id_size
+        if self._max_line >= 0 and size > self._max_line:
+            line_at = start + self._max_line
+        if self._max_event >= 0 and committed + size > self._max_event:
+            event_at = start + self._max_event - committed
+        if line_at >= 0 and (event_at < 0 or line_at <= event_at):
+            raise line_limit_error(self._max_line, line_at)
+        if event_at >= 0:
+            raise event_limit_error(self._max_event, event_at)
+        return 0
+
+    cdef int _process(self, const unsigned char* s, Py_ssize_t k, list events) except -1:
+        """Interpret one complete line (WHATWG §9.2.6, "process the field")."""
+        cdef const unsigned char* colon
+        cdef const unsigned char* v
+        cdef Py_ssize_t name_len, vlen, d
+        cdef long long r
+        cdef object ev
+        cdef str etype
+        if k == 0:
+            # blank line: dispatch the event; the last event ID string takes
+            # the buffer's value even when nothing is dispatched
+            self._last_event_id = self._id
+            if self._data.n:
+                etype = MESSAGE if self._type.n == 0 else decode(self._type.p, self._type.n)
+                # the final LF of the data buffer is left out
+                ev = sse_make_event(EVENT_TYPE, decode(self._data.p, self._data.n - 1),
+                                    etype, self._id)
+                events.append(ev)
+                self._events += 1
+                self._data.n = 0
+                if self._trace is not None:
+                    self._type.n = 0
+                    self._trace(ev)
+            self._type.n = 0
+            return 0
+        if s[0] == 58:  # ':' a comment line
+            return 0
+        colon = <const unsigned char*>memchr(s, 58, k)
+        if colon == NULL:
+            name_len = k
+            v = s + k
+            vlen = 0
+        else:
+            name_len = colon - s
+            v = colon + 1
+            vlen = k - name_len - 1
+            if vlen and v[0] == 32:  # one leading space removed
+                v += 1
+                vlen -= 1
+        if name_len == 4:
+            if memcmp(s, b"data", 4) == 0:
+                buf_add(&self._data, <const char*>v, vlen)
+                buf_byte(&self._data, LF)
+        elif name_len == 2:
+            if s[0] == 105 and s[1] == 100:  # "id"
+                if vlen == 0 or memchr(v, 0, vlen) == NULL:  # NUL: ignored
+                    self._id = decode(<const char*>v, vlen)
+                    self._id_size = vlen
+        elif name_len == 5:
+            if memcmp(s, b"event", 5) == 0:
+                self._type.n = 0
+                buf_add(&self._type, <const char*>v, vlen)
+            elif memcmp(s, b"retry", 5) == 0:
+                # only ASCII digits; short values parsed here, long ones
+                # by the shared cold path
+                if 0 < vlen <= 18:
+                    r = 0
+                    for d in range(vlen):
+                        if v[d] < 48 or v[d] > 57:
+                            return 0
+                        r = r * 10 + (v[d] - 48)
+                    self._retry = r
+                elif vlen > 18:
+                    value = parse_retry(PyBytes_FromStringAndSize(<const char*>v, vlen))
+                    if value is not None:
+                        self._retry = value
+        return 0
+
+
+# -- encoding ------------------------------------------------------------------------
+
+cdef struct Field:
+    const char* p
+    Py_ssize_t n
+
+
+cdef inline object utf8(object text, Field* f):
+    """Point ``f`` at the UTF-8 of ``text`` (an exact str).  Returns the
+    bytes object that owns the memory (None for ASCII, read in place)."""
+    cdef bytes owner
+    if PyUnicode_IS_COMPACT_ASCII(text):
+        f.p = <const char*>PyUnicode_DATA(text)
+        f.n = PyUnicode_GET_LENGTH(text)
+        return None
+    owner = PyUnicode_AsUTF8String(text)  # UnicodeEncodeError on lone surrogates
+    f.p = PyBytes_AS_STRING(owner)
+    f.n = PyBytes_GET_SIZE(owner)
+    return owner
+
+
+cdef inline bint has_line_end(Field* f, bint nul):
+    cdef Py_ssize_t i
+    cdef unsigned char c
+    for i in range(f.n):
+        c = <unsigned char>f.p[i]
+        if c <= CR and (c == LF or c == CR or (nul and c == 0)):
+            return True
+    return False
+
+
+cdef int write_lines(Buf* w, const char* prefix, Py_ssize_t plen, Field* f,
+                     bint comment) except -1:
+    """``prefix + line + LF`` for each line of ``f`` split on CRLF, CR, LF."""
+    cdef Py_ssize_t i = 0, j, n = f.n
+    cdef const unsigned char* s = <const unsigned char*>f.p
+    cdef unsigned char c
+    while True:
+        j = i
+        while j < n:
+            c = s[j]
+            if c <= CR and (c == LF or c == CR):
+                break
+            j += 1
+        if comment and j == i:
+            buf_byte(w, 58)  # an empty comment line is ":" alone
+        else:
+            buf_reserve(w, plen + (j - i) + 1)
+            memcpy(w.p + w.n, prefix, plen)
+            memcpy(w.p + w.n + plen, s + i, j - i)
+            w.n += plen + (j - i)
+        buf_byte(w, LF)
+        if j == n:
+            return 0
+        i = j + 1
+        if s[j] == CR and i < n and s[i] == LF:
+            i += 1
+
+
+cdef bytes take(Buf* w):
+    cdef bytes out = PyBytes_FromStringAndSize(w.p, w.n)
+    return out
+
+
+def encode_event(data=None, *, event=None, id=None, retry=None, comment=None):
+    """One event in ``text/event-stream`` form (see ``streamcore.sse.encode_event``)."""
+    cdef Buf w
+    cdef Field f
+    cdef object owner
+    cdef char small[512]  # most events fit: no heap allocation for them
+    w.p = small
+    w.n = 0
+    w.cap = sizeof(small)
+    w.borrowed = True
+    try:
+        if comment is not None:
+            if not PyUnicode_CheckExact(comment):
+                raise TypeError(f"comment must be a str, not {type(comment).__name__}")
+            owner = utf8(comment, &f)
+            write_lines(&w, ": ", 2, &f, True)
+        if event is not None:
+            if (not PyUnicode_CheckExact(event) or PyUnicode_GET_LENGTH(event) == 0
+                    or not PyUnicode_IS_COMPACT_ASCII(event)):
+                check_event_type(event)  # raises, or passes a non-ASCII type
+            owner = utf8(event, &f)
+            if has_line_end(&f, False):
+                check_event_type(event)
+            buf_add(&w, "event: ", 7)
+            buf_add(&w, f.p, f.n)
+            buf_byte(&w, LF)
+        if id is not None:
+            if not PyUnicode_CheckExact(id) or not PyUnicode_IS_COMPACT_ASCII(id):
+                check_id(id)
+            owner = utf8(id, &f)
+            if has_line_end(&f, True):
+                check_id(id)
+            buf_add(&w, "id: ", 4)
+            buf_add(&w, f.p, f.n)
+            buf_byte(&w, LF)
+        if retry is not None:
+            check_retry(retry)
+            owner = b"retry: %d\n" % retry
+            buf_add(&w, PyBytes_AS_STRING(owner), PyBytes_GET_SIZE(owner))
+        if data is not None:
+            if not PyUnicode_CheckExact(data):
+                raise TypeError(f"data must be a str, not {type(data).__name__}")
+            owner = utf8(data, &f)
+            write_lines(&w, "data: ", 6, &f, False)
+        buf_byte(&w, LF)
+        return take(&w)
+    finally:
+        if not w.borrowed:
+            free(w.p)
+
+
+def encode_events(events, *, last_event_id=""):
+    """Many events at once, one bytes out (see ``streamcore.sse.encode_events``)."""
+    cdef Buf w
+    cdef Field f
+    cdef object owner, item, data, etype, eid
+    cdef object current = last_event_id
+    w.p = NULL
+    w.n = w.cap = 0
+    w.borrowed = False
+    try:
+        buf_reserve(&w, 1 << 16)
+        for item in events:
+            if PyTuple_Check(item) and PyTuple_GET_SIZE(item) == 3:
+                data = <object>PyTuple_GET_ITEM(item, 0)
+                etype = <object>PyTuple_GET_ITEM(item, 1)
+                eid = <object>PyTuple_GET_ITEM(item, 2)
+            else:
+                data, etype, eid = unpack_item(item)
+            if etype is not MESSAGE and etype != MESSAGE:
+                if (not PyUnicode_CheckExact(etype) or PyUnicode_GET_LENGTH(etype) == 0
+                        or not PyUnicode_IS_COMPACT_ASCII(etype)):
+                    check_event_type(etype)
+                owner = utf8(etype, &f)
+                if has_line_end(&f, False):
+                    check_event_type(etype)
+                buf_reserve(&w, f.n + 8)
+                memcpy(w.p + w.n, b"event: ", 7)
+                memcpy(w.p + w.n + 7, f.p, f.n)
+                w.n += f.n + 8
+                w.p[w.n - 1] = LF
+            if eid is not current and eid != current:
+                if not PyUnicode_CheckExact(eid) or not PyUnicode_IS_COMPACT_ASCII(eid):
+                    check_id(eid)
+                owner = utf8(eid, &f)
+                if has_line_end(&f, True):
+                    check_id(eid)
+                buf_reserve(&w, f.n + 5)
+                memcpy(w.p + w.n, b"id: ", 4)
+                memcpy(w.p + w.n + 4, f.p, f.n)
+                w.n += f.n + 5
+                w.p[w.n - 1] = LF
+                current = eid
+            if not PyUnicode_CheckExact(data):
+                raise TypeError(f"data must be a str, not {type(data).__name__}")
+            owner = utf8(data, &f)
+            write_lines(&w, "data: ", 6, &f, False)
+            buf_byte(&w, LF)
+        return take(&w)
+    finally:
+        free(w.p)
+
+
+def keepalive(comment=""):
+    """A comment-only block that keeps an idle stream open (see ``streamcore.sse.keepalive``)."""
+    return encode_event(comment=comment)
