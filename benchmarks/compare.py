@@ -70,15 +70,23 @@ def _cpu_model() -> str:
 
 
 def _git_commit() -> str:
-    """`, commit abc1234` of the source tree being measured, when it is a git checkout."""
+    """`, commit abc1234` of the source tree measured (`-dirty`: local changes, other
+    than the results this command writes), when it is a git checkout."""
     import subprocess
 
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty"], cwd=HERE, capture_output=True,
-                             text=True, timeout=5)
-    except (OSError, subprocess.SubprocessError):
+    def git(*args: str) -> str | None:
+        try:
+            out = subprocess.run(["git", *args], cwd=os.path.dirname(HERE), capture_output=True, text=True, timeout=5)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    commit = git("rev-parse", "--short", "HEAD")
+    if not commit:
         return ""
-    return f", commit {out.stdout.strip()}" if out.returncode == 0 and out.stdout.strip() else ""
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", ".",
+                ":(exclude)benchmarks/results", ":(exclude)docs/img")
+    return f", commit {commit}" + ("-dirty" if dirty else "")
 
 
 def fmt_rate(value: float) -> str:
