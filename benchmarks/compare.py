@@ -76,7 +76,8 @@ def _git_commit() -> str:
 
     def git(*args: str) -> str | None:
         try:
-            out = subprocess.run(["git", *args], cwd=os.path.dirname(HERE), capture_output=True, text=True, timeout=5)
+            out = subprocess.run(["git", *args], cwd=os.path.dirname(HERE), capture_output=True,
+                                 text=True, timeout=5)
         except (OSError, subprocess.SubprocessError):
             return None
         return out.stdout.strip() if out.returncode == 0 else None
