@@ -121,6 +121,11 @@ def measure(wl: Workload, budget: float, rounds: int = 1, clock: str = "wall") -
     return results
 
 
+def fmt_ratio(got: float, want: float) -> str:
+    """Two decimals, or three when two would round a miss up to the target."""
+    return f"{got:.3f}×" if got < want <= round(got, 2) else f"{got:.2f}×"
+
+
 def target_summary(rows: list[tuple[Workload, dict[str, Result]]]) -> list[str]:
     """Every target of the group in one table: workload, target, measured ratio, verdict."""
     lines = ["| workload | target | measured | |", "|---|---|---:|---|"]
@@ -129,7 +134,7 @@ def target_summary(rows: list[tuple[Workload, dict[str, Result]]]) -> list[str]:
             ro, rp = results.get(o), results.get(p)
             if ro and rp and ro.seconds and rp.seconds:
                 got = rp.seconds / ro.seconds
-                lines.append(f"| {wl.name} | {o} ≥ {want:g}× {p} | {got:.2f}× | "
+                lines.append(f"| {wl.name} | {o} ≥ {want:g}× {p} | {fmt_ratio(got, want)} | "
                              + ("met" if got >= want else "**MISSED**") + " |")
             else:
                 lines.append(f"| {wl.name} | {o} ≥ {want:g}× {p} | — | not measured |")
@@ -169,7 +174,7 @@ def table(group: str, rows: list[tuple[Workload, dict[str, Result]]]) -> str:
                 if results.get(o) and results.get(p) and results[o].seconds and results[p].seconds:
                     got = results[p].seconds / results[o].seconds
                     mark = "met" if got >= want else "MISSED"
-                    lines.append(f"- target {o} ≥ {want}× {p}: {got:.2f}× ({mark})")
+                    lines.append(f"- target {o} ≥ {want}× {p}: {fmt_ratio(got, want)} ({mark})")
                 else:
                     lines.append(f"- target {o} ≥ {want}× {p}: not measured")
         for note in wl.notes:
