@@ -42,6 +42,8 @@ from ._common import (
     err_unmasked,
     err_utf8,
     err_utf8_incomplete,
+    raise_again,
+    stored_error,
 )
 from ._connection import ConnectionBase
 
@@ -451,18 +453,21 @@ cdef class Receiver:
     def feed(self, data):
         """Parse ``data``; return the events it completes."""
         cdef Py_buffer v
+        cdef list events
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
         PyObject_GetBuffer(data, &v, PyBUF_SIMPLE)
         try:
             self.bytes_in += v.len
             if self.close_received:
                 return []  # RFC 6455 §5.5.1: nothing after the peer's Close counts
+            events = []
             try:
-                return self._feed(<const unsigned char*>v.buf, v.len)
+                self._feed(<const unsigned char*>v.buf, v.len, events)
             except ProtocolError as exc:
-                self._error = exc
+                self._error = stored_error(exc, events)
                 raise
+            return events
         finally:
             PyBuffer_Release(&v)
 
@@ -557,8 +562,7 @@ cdef class Receiver:
         self._length = <long long>length
         return hlen
 
-    cdef list _feed(self, const unsigned char* p, Py_ssize_t n):
-        cdef list events = []
+    cdef int _feed(self, const unsigned char* p, Py_ssize_t n, list events) except -1:
         cdef long long base = self._offset + self._hlen  # stream offset of p[0]
         cdef Py_ssize_t pos = 0
         cdef Py_ssize_t hl = -1
@@ -587,7 +591,7 @@ cdef class Receiver:
                 else:
                     want = 2
                 if pos >= n:
-                    return events
+                    return 0
                 take = want - self._hlen
                 if take > n - pos:
                     take = n - pos
@@ -689,7 +693,7 @@ cdef class Receiver:
             # an incomplete header (at most 13 bytes): keep it
             memcpy(self._hdr, p + pos, n - pos)
             self._hlen = n - pos
-        return events
+        return 0
 
     cdef int _payload_piece(self, const unsigned char* src, Py_ssize_t take,
                             long long at) except -1:

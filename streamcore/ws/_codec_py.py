@@ -55,6 +55,8 @@ from ._common import (
     err_unmasked,
     err_utf8,
     err_utf8_incomplete,
+    raise_again,
+    stored_error,
     utf8_scan,
 )
 from ._connection import ConnectionBase
@@ -70,19 +72,36 @@ _new = tuple.__new__
 # ---------------------------------------------------------------------------
 
 
+#: XOR tables: _XOR[k] maps each byte b to b ^ k (for bytes.translate)
+_XOR = [bytes(b ^ k for b in range(256)) for k in range(256)]
+
+#: below this size one big-integer XOR is cheapest, above it four translates
+_MASK_TRANSLATE_MIN = 512
+
+
 def _mask(data: bytes, mask: bytes, phase: int) -> bytes:
     """XOR ``data`` with ``mask`` repeated, starting at mask byte ``phase``.
 
-    One big-integer XOR over the whole payload: CPython converts, XORs and
-    converts back in C, which beats any per-byte Python loop by far.
+    Small payloads: one big-integer XOR (CPython converts, XORs and converts
+    back in C).  Large ones: every 4th byte shares a key byte, so four
+    strided ``bytes.translate`` passes through XOR tables, which run at a
+    few hundred MB/s where the integer conversions do not.
     """
     n = len(data)
     if n == 0:
         return b""
     if phase:
         mask = mask[phase:] + mask[:phase]
-    key = (mask * ((n >> 2) + 1))[:n]
-    return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+    if n < _MASK_TRANSLATE_MIN:
+        key = (mask * ((n >> 2) + 1))[:n]
+        return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
+            n, "little")
+    out = bytearray(n)
+    out[0::4] = data[0::4].translate(_XOR[mask[0]])
+    out[1::4] = data[1::4].translate(_XOR[mask[1]])
+    out[2::4] = data[2::4].translate(_XOR[mask[2]])
+    out[3::4] = data[3::4].translate(_XOR[mask[3]])
+    return bytes(out)
 
 
 def apply_mask(data: Buffer, mask: Buffer) -> bytes:
@@ -279,20 +298,21 @@ class Receiver:
     def feed(self, data: Buffer) -> list[Any]:
         """Parse ``data``; return the events it completes."""
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
         self.bytes_in += len(data)
         if self.close_received:
             return []  # RFC 6455 §5.5.1: nothing after the peer's Close counts
         if type(data) is not bytes:
             data = bytes(data)
-        try:
-            return self._feed(data)
-        except ProtocolError as exc:
-            self._error = exc
-            raise
-
-    def _feed(self, data: bytes) -> list[Any]:
         events: list[Any] = []
+        try:
+            self._feed(data, events)
+        except ProtocolError as exc:
+            self._error = stored_error(exc, events)
+            raise
+        return events
+
+    def _feed(self, data: bytes, events: list[Any]) -> None:
         if self._hdr:
             data = self._hdr + data
             self._hdr = b""
@@ -439,7 +459,6 @@ class Receiver:
         self._offset = base + pos
         if pos < n and not self.close_received:
             self._hdr = data[pos:]
-        return events
 
     def _payload_piece(self, piece: bytes, at: int) -> None:
         """Unmask one piece of the current frame's payload; validate text as

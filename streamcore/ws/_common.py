@@ -6,6 +6,7 @@ string, a close-code rule or an event's shape.
 """
 from __future__ import annotations
 
+import copy
 import enum
 from typing import Any, NamedTuple, Union
 
@@ -197,8 +198,9 @@ def close_code_is_valid(code: int) -> bool:
 
 
 def err_rsv(offset: int, bits: int) -> ProtocolError:
+    names = "+".join(name for name, bit in (("RSV1", 4), ("RSV2", 2), ("RSV3", 1)) if bits & bit)
     return ProtocolError(
-        f"reserved bits {bits:#x} set without a negotiated extension (RFC 6455 §5.2)",
+        f"reserved bit {names} set without a negotiated extension (RFC 6455 §5.2)",
         offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
 
 
@@ -300,6 +302,21 @@ def err_deflate(exc: Exception, offset: int) -> ProtocolError:
     # zlib.error or anything else from a broken deflate stream (RFC 7692 §8.2.1)
     return ProtocolError(f"invalid compressed data: {exc}", offset=offset,
                          close_code=CLOSE_INVALID_PAYLOAD)
+
+
+def stored_error(exc: ProtocolError, events: list[Any]) -> ProtocolError:
+    """Remember ``exc`` as the receiver's final error.  ``exc.events`` holds the
+    events completed in the same call before the violation (process them
+    before acting on the error), so no split of the input loses any."""
+    exc.events = events  # type: ignore[attr-defined]
+    return exc
+
+
+def raise_again(exc: ProtocolError) -> ProtocolError:
+    """A copy of the stored error for every later call (with no events)."""
+    again = copy.copy(exc)
+    again.events = []  # type: ignore[attr-defined]
+    return again.with_traceback(None)
 
 
 def check_limit(name: str, value: int | None) -> int:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar, Optional, Union
 
-from .._errors import IncompleteError, StateError
+from .._errors import IncompleteError, ProtocolError, StateError
 from ._common import (
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
@@ -116,12 +116,19 @@ class ConnectionBase:
 
         Raises :class:`~streamcore.ProtocolError` (with ``close_code`` and
         ``offset``) on any violation, and again on every later call: send
-        ``send_close(err.close_code)`` and close the transport.  Bytes after
+        ``send_close(err.close_code)`` and close the transport.  The events
+        completed by this call before the violation are in ``err.events``.  Bytes after
         the peer's Close are ignored.  After ``receive_eof``: StateError.
         """
         if self._eof:
             raise StateError("receive_data() after receive_eof()")
-        events: list[Event] = self._rx.feed(data)
+        try:
+            events: list[Event] = self._rx.feed(data)
+        except ProtocolError as exc:
+            if self._trace is not None:
+                for event in getattr(exc, "events", ()):
+                    self._trace(event)
+            raise
         if self._rx.close_received and not self._close_seen:
             self._peer_closed(events)
         if self._trace is not None:
