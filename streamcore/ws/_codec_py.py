@@ -96,11 +96,12 @@ def _mask(data: bytes, mask: bytes, phase: int) -> bytes:
         key = (mask * ((n >> 2) + 1))[:n]
         return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
             n, "little")
-    out = bytearray(n)
-    out[0::4] = data[0::4].translate(_XOR[mask[0]])
-    out[1::4] = data[1::4].translate(_XOR[mask[1]])
-    out[2::4] = data[2::4].translate(_XOR[mask[2]])
-    out[3::4] = data[3::4].translate(_XOR[mask[3]])
+    # in place on one copy: strided slices of a bytearray are the cheapest
+    out = bytearray(data)
+    out[0::4] = out[0::4].translate(_XOR[mask[0]])
+    out[1::4] = out[1::4].translate(_XOR[mask[1]])
+    out[2::4] = out[2::4].translate(_XOR[mask[2]])
+    out[3::4] = out[3::4].translate(_XOR[mask[3]])
     return bytes(out)
 
 
