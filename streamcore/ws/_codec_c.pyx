@@ -268,16 +268,21 @@ cdef class Utf8Validator:
 
     cdef int _state
     cdef bytes _tail
+    cdef bint _failed
 
     def __init__(self):
         self._state = 0
         self._tail = b""
+        self._failed = False
 
     def feed(self, data):
+        if self._failed:
+            return None, 0
         cdef bytes buf = bytes(data)
         cdef Py_ssize_t idx = sc_utf8_scan(<const unsigned char*>PyBytes_AS_STRING(buf),
                                            PyBytes_GET_SIZE(buf), &self._state)
         if idx >= 0:
+            self._failed = True
             return None, idx
         return self._complete(buf), -1
 
@@ -292,7 +297,8 @@ cdef class Utf8Validator:
         return sc_decode_utf8(PyBytes_AS_STRING(buf), n - pend)
 
     def finish(self):
-        return self._state == 0
+        """True when everything fed was valid and no code point is left open."""
+        return not self._failed and self._state == 0
 
 
 def utf8_first_invalid(data):

@@ -130,33 +130,40 @@ class Utf8Validator:
     """Incremental strict UTF-8 validation and decoding.
 
     ``feed(data)`` returns the text of every complete code point so far and
-    ``-1``, or ``None`` and the index in ``data`` of the first invalid byte.
-    ``finish()`` is True when no code point is left incomplete.
+    ``-1``, or ``None`` and the index in ``data`` of the first invalid byte
+    (after which every feed fails at index 0).  ``finish()`` is True when
+    everything was valid and no code point is left incomplete.
     """
 
-    __slots__ = ("_dec",)
+    __slots__ = ("_dec", "_failed")
 
     def __init__(self) -> None:
         self._dec = codecs.getincrementaldecoder("utf-8")()
+        self._failed = False
 
     def feed(self, data: bytes) -> tuple[Optional[str], int]:
+        if self._failed:
+            return None, 0
         dec = self._dec
         try:
             text = dec.decode(data, False)
         except UnicodeDecodeError as exc:
             # exc.object is (pending tail of the last piece) + data; the
             # sequence at exc.start is where it went wrong.
+            self._failed = True
             idx, _ = utf8_scan(exc.object[exc.start:], 0)
             return None, exc.start + idx - (len(exc.object) - len(data))
         pending = dec.getstate()[0]
         if pending:
             idx, _ = utf8_scan(pending, 0)
             if idx >= 0:
+                self._failed = True
                 return None, len(data) - len(pending) + idx
         return text, -1
 
     def finish(self) -> bool:
-        return not self._dec.getstate()[0]
+        """True when everything fed was valid and no code point is left open."""
+        return not self._failed and not self._dec.getstate()[0]
 
 
 def utf8_first_invalid(data: Buffer) -> int:
