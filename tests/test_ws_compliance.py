@@ -36,10 +36,10 @@ class Case:
     description: str
     wire: Wire
     events: list[Any]
-    fail: Optional[int] = None  # the close code we must fail with
-    echo: Optional[bytes] = None  # the Close payload we must send back
-    reads: Optional[list[int]] = None  # group 9: read sizes instead of all splits
-    fail_fast: Optional[list[Wire]] = None  # pieces: we must fail on the last one
+    fail: int | None = None  # the close code we must fail with
+    echo: bytes | None = None  # the Close payload we must send back
+    reads: list[int] | None = None  # group 9: read sizes instead of all splits
+    fail_fast: list[Wire] | None = None  # pieces: we must fail on the last one
     kw: dict[str, Any] = field(default_factory=dict)
 
 
@@ -82,8 +82,8 @@ case("2.8", "unsolicited pong with payload", F(PONG, b"unsolicited pong payload"
      [Pong(b"unsolicited pong payload")])
 case("2.9", "unsolicited pong, then ping", seq(F(PONG, b"x"), F(PING, b"y")),
      [Pong(b"x"), Ping(b"y")])
-case("2.10", "10 pings in a row", seq(*[F(PING, b"%d" % i) for i in range(10)]),
-     [Ping(b"%d" % i) for i in range(10)])
+case("2.10", "10 pings in a row", seq(*[F(PING, str(i).encode()) for i in range(10)]),
+     [Ping(str(i).encode()) for i in range(10)])
 case("2.11", "ping with a 126-byte payload in the 7-bit field", lambda m: bytes(
     (0x89, (0x80 if m else 0) | 126)) + (126).to_bytes(2, "big") + (m or b"") + b"x" * 126,
     [], fail=1002)
@@ -279,11 +279,11 @@ for i, size in enumerate([64, 4096, 65536, MiB], 1):
     case(f"9.4.{i}", f"4 MiB binary in frames of {size:,} bytes",
          seq(*[F(BINARY if k == 0 else CONT, data[k:k + size], fin=k + size >= n)
                for k in range(0, n, size)]), [Binary(data)], reads=[65536], kw=BIG)
-case("9.7.1", "1,000 small text messages", seq(*[F(TEXT, b"msg%d" % k) for k in range(1000)]),
-     [Text("msg%d" % k) for k in range(1000)], reads=[4096, 1])
+case("9.7.1", "1,000 small text messages", seq(*[F(TEXT, f"msg{k}".encode()) for k in range(1000)]),
+     [Text(f"msg{k}") for k in range(1000)], reads=[4096, 1])
 case("9.8.1", "1,000 small binary messages",
-     seq(*[F(BINARY, b"msg%d" % k) for k in range(1000)]),
-     [Binary(b"msg%d" % k) for k in range(1000)], reads=[4096, 1])
+     seq(*[F(BINARY, f"msg{k}".encode()) for k in range(1000)]),
+     [Binary(f"msg{k}".encode()) for k in range(1000)], reads=[4096, 1])
 case("9.9.1", "message over max_message_size", F(BINARY, b"x" * 2000), [], fail=1009,
      kw=dict(max_message_size=1000))
 case("9.9.2", "fragmented message over max_message_size",
@@ -302,7 +302,7 @@ case("9.9.4", "many frames each under max_frame_size, message fits",
 def _feed(codec: Any, role: str, pieces: list[bytes], kw: dict[str, Any]) -> tuple[Any, ...]:
     conn = codec.Connection(role, **kw)
     events: list[Any] = []
-    err: Optional[ProtocolError] = None
+    err: ProtocolError | None = None
     try:
         for p in pieces:
             events.extend(conn.receive_data(p))

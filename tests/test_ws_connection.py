@@ -59,7 +59,7 @@ def test_receive_accepts_buffers(codec):
 
 # -- fragmentation (§5.4) ----------------------------------------------------------
 
-FRAGMENTED = frame(0x1, "fragm".encode(), fin=False) + frame(0x0, b"", fin=False) + \
+FRAGMENTED = frame(0x1, b"fragm", fin=False) + frame(0x0, b"", fin=False) + \
     frame(0x0, "ented €".encode())
 
 

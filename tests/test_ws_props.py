@@ -3,7 +3,7 @@ split invariance, and the two twins agreeing on arbitrary and mutated bytes
 (same events, same error class, message and offset, same stats)."""
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any
 
 from helpers import both_twins
 from hypothesis import given
@@ -65,7 +65,7 @@ def send_all(conn: Any, msgs: list[Any], fragment: int) -> bytes:
 def feed(codec: Any, role: str, pieces: list[bytes], **kw: Any) -> tuple[list[Any], Any, Any]:
     conn = codec.Connection(role, **kw)
     events: list[Any] = []
-    err: Optional[ProtocolError] = None
+    err: ProtocolError | None = None
     for p in pieces:
         try:
             events.extend(conn.receive_data(p))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import zlib
 from types import ModuleType
-from typing import Any, Optional
+from typing import Any
 
 from helpers import splits
 
@@ -24,9 +24,9 @@ def frame(
     *,
     fin: bool = True,
     rsv: int = 0,
-    mask: Optional[bytes] = MASK,
-    length: Optional[int] = None,
-    width: Optional[int] = None,
+    mask: bytes | None = MASK,
+    length: int | None = None,
+    width: int | None = None,
 ) -> bytes:
     """Serialize one frame by hand (RFC 6455 §5.2).
 
@@ -53,8 +53,8 @@ def close_payload(code: int, reason: bytes = b"") -> bytes:
     return code.to_bytes(2, "big") + reason
 
 
-def run(codec: ModuleType, role: str, data: bytes, pieces: Optional[list[bytes]] = None,
-        **kw: Any) -> tuple[list[Any], Optional[ProtocolError]]:
+def run(codec: ModuleType, role: str, data: bytes, pieces: list[bytes] | None = None,
+        **kw: Any) -> tuple[list[Any], ProtocolError | None]:
     """Feed ``data`` (or ``pieces``) to a fresh Connection; (events, error)."""
     conn = codec.Connection(role, **kw)
     events: list[Any] = []
@@ -70,7 +70,7 @@ def run(codec: ModuleType, role: str, data: bytes, pieces: Optional[list[bytes]]
 def merge(events: list[Any]) -> list[Any]:
     """Join fragments streamed with assemble=False into whole messages."""
     out: list[Any] = []
-    pending: Optional[Any] = None
+    pending: Any | None = None
     for ev in events:
         name = type(ev).__name__
         if name in ("Text", "Binary"):
@@ -88,14 +88,14 @@ def merge(events: list[Any]) -> list[Any]:
     return out
 
 
-def err_key(err: Optional[ProtocolError]) -> Optional[tuple[Any, ...]]:
+def err_key(err: ProtocolError | None) -> tuple[Any, ...] | None:
     if err is None:
         return None
     return type(err), str(err), err.offset, err.close_code
 
 
 def run_all_splits(codec: ModuleType, role: str, data: bytes, seed: int = 0,
-                   **kw: Any) -> tuple[list[Any], Optional[ProtocolError]]:
+                   **kw: Any) -> tuple[list[Any], ProtocolError | None]:
     """Feed whole, byte by byte and in random splits; every way must give the
     same (merged) events and the same error; return those."""
     want_events, want_err = run(codec, role, data, **kw)
@@ -117,7 +117,7 @@ class FakeDeflate:
     def __init__(self) -> None:
         self.sessions: list[FakeSession] = []
 
-    def session(self, client: bool) -> "FakeSession":
+    def session(self, client: bool) -> FakeSession:
         s = FakeSession()
         self.sessions.append(s)
         return s
@@ -140,7 +140,7 @@ class FakeSession:
         self.bytes_after_compression += len(out)
         return out
 
-    def decompress(self, data: bytes, fin: bool, limit: Optional[int]) -> bytes:
+    def decompress(self, data: bytes, fin: bool, limit: int | None) -> bytes:
         if fin:
             data = data + b"\x00\x00\xff\xff"
         try:

@@ -23,7 +23,6 @@ a fixed number of calls on one payload.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from collections.abc import Callable
 from functools import cache

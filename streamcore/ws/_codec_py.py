@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import codecs
 import os
-from typing import Any, Optional, Union
+from typing import Any, Union
 
 from .._errors import ProtocolError
 from ._common import (
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
-    OP_CLOSE,
     OP_CONT,
     OP_PING,
     OP_PONG,
@@ -141,7 +140,7 @@ class Utf8Validator:
         self._dec = codecs.getincrementaldecoder("utf-8")()
         self._failed = False
 
-    def feed(self, data: bytes) -> tuple[Optional[str], int]:
+    def feed(self, data: bytes) -> tuple[str | None, int]:
         if self._failed:
             return None, 0
         dec = self._dec
@@ -264,13 +263,13 @@ class Receiver:
         self._session = session
         self._hdr = b""  # an incomplete header, kept until its bytes arrive
         self._offset = 0  # stream offset of the next byte not yet parsed
-        self._error: Optional[ProtocolError] = None
+        self._error: ProtocolError | None = None
         # the frame being received
         self._in_payload = False
         self._fin = False
         self._rsv1 = False
         self._opcode = 0
-        self._key: Optional[bytes] = None
+        self._key: bytes | None = None
         self._length = 0
         self._got = 0
         self._payload_start = 0
@@ -281,7 +280,7 @@ class Receiver:
         self._msg_size = 0  # payload bytes so far (inflated size when compressed)
         self._msg_wire = 0  # wire payload bytes so far (compressed messages)
         self._parts: list[Any] = []  # str or bytes pieces of the message
-        self._utf8: Optional[Utf8Validator] = None
+        self._utf8: Utf8Validator | None = None
         # observability
         self.close_received = False
         self.bytes_in = 0
@@ -300,7 +299,7 @@ class Receiver:
         return not self._in_payload and not self._hdr and self._msg_op == 0
 
     @property
-    def error(self) -> Optional[ProtocolError]:
+    def error(self) -> ProtocolError | None:
         return self._error
 
     def feed(self, data: Buffer) -> list[Any]:
@@ -530,7 +529,7 @@ class Receiver:
             parts = self._parts
             self._parts = []
             if op == OP_TEXT:
-                events.append(_new(Text, ("".join(parts), True)))  # type: ignore[arg-type]
+                events.append(_new(Text, ("".join(parts), True)))
             else:
                 events.append(_new(Binary, (b"".join(parts), True)))
         else:

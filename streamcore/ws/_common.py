@@ -35,7 +35,7 @@ __all__ = [
 
 
 def _eq(self: tuple[Any, ...], other: object) -> bool:
-    return type(self) is type(other) and tuple.__eq__(self, other)  # type: ignore[arg-type]
+    return type(self) is type(other) and tuple.__eq__(self, other)
 
 
 def _ne(self: tuple[Any, ...], other: object) -> bool:
@@ -57,9 +57,9 @@ class Text(_Text):
     in the frame, ``final`` is False until the last fragment."""
 
     __slots__ = ()
-    __eq__ = _eq  # type: ignore[assignment]
-    __ne__ = _ne  # type: ignore[assignment]
-    __hash__ = _hash  # type: ignore[assignment]
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
 
 
 class _Binary(NamedTuple):
@@ -72,9 +72,9 @@ class Binary(_Binary):
     with ``assemble=False`` (``final`` False until the last)."""
 
     __slots__ = ()
-    __eq__ = _eq  # type: ignore[assignment]
-    __ne__ = _ne  # type: ignore[assignment]
-    __hash__ = _hash  # type: ignore[assignment]
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
 
 
 class _Ping(NamedTuple):
@@ -85,9 +85,9 @@ class Ping(_Ping):
     """A Ping control frame (RFC 6455 §5.5.2); answer with ``send_pong(data)``."""
 
     __slots__ = ()
-    __eq__ = _eq  # type: ignore[assignment]
-    __ne__ = _ne  # type: ignore[assignment]
-    __hash__ = _hash  # type: ignore[assignment]
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
 
 
 class _Pong(NamedTuple):
@@ -98,13 +98,13 @@ class Pong(_Pong):
     """A Pong control frame (RFC 6455 §5.5.3)."""
 
     __slots__ = ()
-    __eq__ = _eq  # type: ignore[assignment]
-    __ne__ = _ne  # type: ignore[assignment]
-    __hash__ = _hash  # type: ignore[assignment]
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
 
 
 class _Close(NamedTuple):
-    code: Union[int, None]
+    code: int | None
     reason: str
 
 
@@ -113,9 +113,9 @@ class Close(_Close):
     frame had no payload (RFC 6455 §7.1.5: "no status code", 1005)."""
 
     __slots__ = ()
-    __eq__ = _eq  # type: ignore[assignment]
-    __ne__ = _ne  # type: ignore[assignment]
-    __hash__ = _hash  # type: ignore[assignment]
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
 
 
 Event = Union[Text, Binary, Ping, Pong, Close]

@@ -21,7 +21,7 @@ in its place).  Data frames are only sent in OPEN.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Optional, Union
+from typing import Any, ClassVar, Union
 
 from .._errors import IncompleteError, ProtocolError, StateError
 from ._common import (
@@ -78,13 +78,13 @@ class ConnectionBase:
 
     def __init__(
         self,
-        role: Union[str, Role],
+        role: str | Role,
         *,
-        max_message_size: Optional[int] = DEFAULT_MAX_MESSAGE_SIZE,
-        max_frame_size: Optional[int] = None,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
         deflate: Any = None,
         assemble: bool = True,
-        trace: Optional[Callable[[Event], Any]] = None,
+        trace: Callable[[Event], Any] | None = None,
     ) -> None:
         self.role = Role(role)
         client = self.role is Role.CLIENT
@@ -99,7 +99,7 @@ class ConnectionBase:
         self._tx = self._Encoder(client)
         self._state = State.OPEN
         self._close_seen = False  # the peer's Close has been handled here
-        self._echo: Optional[tuple[Optional[int], bytes]] = None  # the queued echo of a Close
+        self._echo: tuple[int | None, bytes] | None = None  # the queued echo of a Close
         self._eof = False
         self._sending_fragmented = 0  # opcode of a message we are sending in fragments
         self._trace = trace
@@ -139,6 +139,7 @@ class ConnectionBase:
     def _peer_closed(self, events: list[Event]) -> None:
         self._close_seen = True
         close = events[-1]  # the Receiver stops at the Close, so it is last
+        assert isinstance(close, Close)
         if self._state is State.OPEN:
             # RFC 6455 §5.5.1: echo the status code received
             payload = b"" if close.code is None else close.code.to_bytes(2, "big")
@@ -209,7 +210,9 @@ class ConnectionBase:
 
     def _compressed(self, opcode: int, payload: bytes) -> bytes:
         # RFC 7692 §6: RSV1 on the (only) frame of a compressed message
-        return self._tx.frame(opcode, self._session.compress(payload), True, True)  # type: ignore[no-any-return]
+        assert self._session is not None
+        out: bytes = self._tx.frame(opcode, self._session.compress(payload), True, True)
+        return out
 
     def _fragment(self, opcode: int, payload: Buffer, final: bool) -> bytes:
         # §5.4: the first fragment has the opcode, the rest are continuations.
@@ -244,7 +247,7 @@ class ConnectionBase:
             self._trace(Pong(bytes(data)))
         return self._control(OP_PONG, data)
 
-    def send_close(self, code: Optional[int] = 1000, reason: str = "") -> bytes:
+    def send_close(self, code: int | None = 1000, reason: str = "") -> bytes:
         """Frame a Close (RFC 6455 §5.5.1, §7.4) and move to CLOSING.
 
         ``code=None`` sends no status code (and then no reason).  Codes that
