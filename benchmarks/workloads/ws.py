@@ -136,7 +136,7 @@ def decode_wsproto(role: str, chunks: list[bytes]) -> Callable[[], Any]:
 
 
 def decode_websockets(role: str, chunks: list[bytes]) -> Callable[[], Any]:
-    from websockets.frames import OP_TEXT
+    from websockets.frames import Opcode
     from websockets.protocol import Protocol, Side
 
     side = Side.SERVER if role == "server" else Side.CLIENT
@@ -152,7 +152,7 @@ def decode_websockets(role: str, chunks: list[bytes]) -> Callable[[], Any]:
                 n += len(events)
                 last = events[-1]
         # its frames carry bytes; a text message is decoded by the caller
-        data = last.data.decode() if last.opcode is OP_TEXT else bytes(last.data)
+        data = last.data.decode() if last.opcode is Opcode.TEXT else bytes(last.data)
         return n, data
 
     return run

@@ -59,7 +59,29 @@ cdef extern from *:
 
     /* XOR n bytes of src with the 4-byte key, starting at key byte `phase`,
        into dst (which may be src).  Byte head until dst is 8-byte aligned,
-       then 8-byte words (a loop GCC/Clang vectorise), then the byte tail. */
+       then wide words (64 bytes per iteration: AVX2 when the CPU has it,
+       else SSE2, else 8-byte words the compiler vectorises), then the byte
+       tail. */
+    #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    #include <immintrin.h>
+    #define SC_HAVE_AVX2_DISPATCH 1
+    __attribute__((target("avx2")))
+    static Py_ssize_t sc_mask_avx2(unsigned char *dst, const unsigned char *src, Py_ssize_t n,
+                                   const unsigned char *kk32)
+    {
+        Py_ssize_t i = 0;
+        __m256i m = _mm256_loadu_si256((const __m256i *)kk32);
+        for (; i + 64 <= n; i += 64) {
+            __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
+            __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
+            _mm256_storeu_si256((__m256i *)(dst + i), _mm256_xor_si256(a, m));
+            _mm256_storeu_si256((__m256i *)(dst + i + 32), _mm256_xor_si256(b, m));
+        }
+        return i;
+    }
+    static int sc_avx2 = -1;
+    #endif
+
     static void sc_mask_copy(unsigned char *dst, const unsigned char *src,
                              Py_ssize_t n, const unsigned char *key, int phase)
     {
@@ -69,12 +91,20 @@ cdef extern from *:
         for (j = 0; j < 4; j++) k[j] = key[(phase + j) & 3];
         while (i < n && (((uintptr_t)(dst + i)) & 7)) { dst[i] = src[i] ^ k[i & 3]; i++; }
         if (n - i >= 8) {
-            unsigned char kk[16];
+            unsigned char kk[32];
             uint64_t m;
-            for (j = 0; j < 16; j++) kk[j] = k[(i + j) & 3];
+            for (j = 0; j < 32; j++) kk[j] = k[(i + j) & 3];
             memcpy(&m, kk, 8);
+    #ifdef SC_HAVE_AVX2_DISPATCH
+            if (n - i >= 256) {
+                if (sc_avx2 < 0) {
+                    __builtin_cpu_init();
+                    sc_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
+                }
+                if (sc_avx2) i += sc_mask_avx2(dst + i, src + i, n - i, kk);
+            }
+    #endif
     #if defined(__SSE2__)
-            /* x86-64 always has SSE2: 64 bytes per iteration, aligned stores */
             {
                 __m128i mm = _mm_loadu_si128((const __m128i *)kk);
                 for (; i + 64 <= n; i += 64) {
@@ -89,14 +119,6 @@ cdef extern from *:
                 }
             }
     #endif
-            for (; i + 32 <= n; i += 32) {
-                uint64_t w0, w1, w2, w3;
-                memcpy(&w0, src + i, 8); memcpy(&w1, src + i + 8, 8);
-                memcpy(&w2, src + i + 16, 8); memcpy(&w3, src + i + 24, 8);
-                w0 ^= m; w1 ^= m; w2 ^= m; w3 ^= m;
-                memcpy(dst + i, &w0, 8); memcpy(dst + i + 8, &w1, 8);
-                memcpy(dst + i + 16, &w2, 8); memcpy(dst + i + 24, &w3, 8);
-            }
             for (; i + 8 <= n; i += 8) {
                 uint64_t w;
                 memcpy(&w, src + i, 8);
@@ -161,6 +183,30 @@ cdef extern from *:
         return r;
     }
 
+    /* Masked text, fused: unmask straight into a new ASCII str and keep it if
+       every byte is ASCII (the common case: JSON), so the payload is touched
+       once and no decoder runs.  None (no exception) when it is not ASCII. */
+    static PyObject *sc_unmask_ascii(const unsigned char *src, Py_ssize_t n,
+                                     const unsigned char *key)
+    {
+        PyObject *s;
+        unsigned char *d;
+        uint64_t acc = 0;
+        Py_ssize_t i = 0;
+        if (n == 0) return PyUnicode_New(0, 127);
+        s = PyUnicode_New(n, 127);
+        if (s == NULL) return NULL;
+        d = PyUnicode_1BYTE_DATA(s);
+        sc_mask_copy(d, src, n, key, 0);
+        for (; i + 8 <= n; i += 8) { uint64_t w; memcpy(&w, d + i, 8); acc |= w; }
+        for (; i < n; i++) acc |= d[i];
+        if (acc & 0x8080808080808080ULL) {
+            Py_DECREF(s);
+            Py_RETURN_NONE;
+        }
+        return s;
+    }
+
     /* An event: a tuple subclass instance built with one allocation. */
     static PyObject *sc_event2(PyObject *tp, PyObject *a, PyObject *b)
     {
@@ -185,6 +231,7 @@ cdef extern from *:
                       const unsigned char *key, int phase) nogil
     Py_ssize_t sc_utf8_scan(const unsigned char *s, Py_ssize_t n, int *pstate) nogil
     object sc_decode_utf8(const char *s, Py_ssize_t n)
+    object sc_unmask_ascii(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
     object sc_event2(object tp, object a, object b)
     object sc_event1(object tp, object a)
 
@@ -666,16 +713,20 @@ cdef class Receiver:
             if self._fin and opcode != OP_CONT and opcode < 8 and not self._rsv1 and n - pos >= length:
                 src = p + pos
                 if opcode == OP_TEXT:
+                    text = None
                     if self._masked:
                         if length <= STACK_TEXT:
-                            sc_mask_copy(tmp, src, length, self._key, 0)
-                            src = tmp
+                            text = sc_unmask_ascii(src, length, self._key)
+                            if text is None:
+                                sc_mask_copy(tmp, src, length, self._key, 0)
+                                src = tmp
                         else:
                             payload = PyBytes_FromStringAndSize(NULL, length)
                             sc_mask_copy(<unsigned char*>PyBytes_AS_STRING(payload), src,
                                          length, self._key, 0)
                             src = <const unsigned char*>PyBytes_AS_STRING(payload)
-                    text = sc_decode_utf8(<const char*>src, length)
+                    if text is None:
+                        text = sc_decode_utf8(<const char*>src, length)
                     if text is None:
                         state = 0
                         want = sc_utf8_scan(src, length, &state)
