@@ -204,3 +204,19 @@ def test_utf8_validator_twins_agree_incrementally(data, raw):
         out = [v.feed(p) for p in pieces]
         results.append((out, v.finish()))
     assert results[0] == results[1]
+
+
+@st.composite
+def near_utf8(draw: Any) -> bytes:
+    raw = bytearray(draw(st.text(max_size=30)).encode())
+    for _ in range(draw(st.integers(0, 3))):
+        if not raw:
+            break
+        i = draw(st.integers(0, len(raw) - 1))
+        raw[i] = draw(st.integers(0x80, 0xFF))
+    return bytes(raw)
+
+
+@given(st.one_of(st.binary(max_size=40), near_utf8()))
+def test_first_invalid_byte_twins_agree(data):
+    assert PY.utf8_first_invalid(data) == CY.utf8_first_invalid(data)

@@ -152,6 +152,33 @@ cdef extern from *:
                 while (i < n && s[i] < 0x80) i++;
                 if (i >= n) break;
                 b = s[i];
+                /* whole sequences while 4 bytes are in hand: same verdicts,
+                   same indexes as the byte-at-a-time DFA below */
+                if (i + 4 <= n) {
+                    unsigned char c1 = s[i + 1];
+                    if (b >= 0xC2 && b <= 0xDF) {
+                        if ((c1 & 0xC0) != 0x80) { *pstate = 1; return i + 1; }
+                        i += 2;
+                        continue;
+                    }
+                    if (b >= 0xE0 && b <= 0xEF) {
+                        int st = b == 0xE0 ? 4 : b == 0xED ? 5 : 2;
+                        if (c1 < sc_lo[st] || c1 > sc_hi[st]) { *pstate = st; return i + 1; }
+                        if ((s[i + 2] & 0xC0) != 0x80) { *pstate = 1; return i + 2; }
+                        i += 3;
+                        continue;
+                    }
+                    if (b >= 0xF0 && b <= 0xF4) {
+                        int st = b == 0xF0 ? 6 : b == 0xF4 ? 7 : 3;
+                        if (c1 < sc_lo[st] || c1 > sc_hi[st]) { *pstate = st; return i + 1; }
+                        if ((s[i + 2] & 0xC0) != 0x80) { *pstate = 2; return i + 2; }
+                        if ((s[i + 3] & 0xC0) != 0x80) { *pstate = 1; return i + 3; }
+                        i += 4;
+                        continue;
+                    }
+                    *pstate = 0;
+                    return i;
+                }
                 if (b >= 0xC2 && b <= 0xDF) state = 1;
                 else if (b == 0xE0) state = 4;
                 else if (b == 0xED) state = 5;
