@@ -43,10 +43,11 @@ WEBSOCKETS_MASK = "websockets (speedups)"
 WSPROTO_MASK = "wsproto (XorMaskerSimple)"
 
 PICOWS_NOTE = (
-    "picows not measured: its frame parser lives inside WSProtocol, an asyncio "
-    "BufferedProtocol whose constructor needs a running loop and whose parser only "
-    "starts after an HTTP upgrade over a transport; there is no Sans-I/O entry point "
-    "to feed bytes and get frames back."
+    "picows not measured: it cannot be driven without a socket. Its frame parser lives "
+    "inside WSProtocol, an asyncio BufferedProtocol whose constructor needs a running "
+    "loop, whose connection_made() calls setsockopt/getsockopt/fileno on the transport's "
+    "socket, and whose parser only starts after an HTTP upgrade; there is no Sans-I/O "
+    "entry point that takes bytes and returns frames."
 )
 
 

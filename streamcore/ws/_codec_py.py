@@ -78,13 +78,14 @@ _XOR = [bytes(b ^ k for b in range(256)) for k in range(256)]
 _MASK_TRANSLATE_MIN = 512
 
 
-def _mask(data: bytes, mask: bytes, phase: int) -> bytes:
+def _mask(data: bytes, mask: bytes, phase: int) -> Union[bytes, bytearray]:
     """XOR ``data`` with ``mask`` repeated, starting at mask byte ``phase``.
 
     Small payloads: one big-integer XOR (CPython converts, XORs and converts
     back in C).  Large ones: every 4th byte shares a key byte, so four
-    strided ``bytes.translate`` passes through XOR tables, which run at a
-    few hundred MB/s where the integer conversions do not.
+    strided ``bytes.translate`` passes through XOR tables over one
+    ``bytearray`` copy (returned as is: callers that keep it join or convert
+    it once).
     """
     n = len(data)
     if n == 0:
@@ -95,13 +96,17 @@ def _mask(data: bytes, mask: bytes, phase: int) -> bytes:
         key = (mask * ((n >> 2) + 1))[:n]
         return (int.from_bytes(data, "little") ^ int.from_bytes(key, "little")).to_bytes(
             n, "little")
-    # in place on one copy: strided slices of a bytearray are the cheapest
     out = bytearray(data)
-    out[0::4] = out[0::4].translate(_XOR[mask[0]])
-    out[1::4] = out[1::4].translate(_XOR[mask[1]])
-    out[2::4] = out[2::4].translate(_XOR[mask[2]])
-    out[3::4] = out[3::4].translate(_XOR[mask[3]])
-    return bytes(out)
+    _mask_in_place(out, 0, mask)
+    return out
+
+
+def _mask_in_place(buf: bytearray, start: int, mask: bytes) -> None:
+    """XOR ``buf[start:]`` in place with ``mask`` repeated (a large payload)."""
+    buf[start::4] = buf[start::4].translate(_XOR[mask[0]])
+    buf[start + 1::4] = buf[start + 1::4].translate(_XOR[mask[1]])
+    buf[start + 2::4] = buf[start + 2::4].translate(_XOR[mask[2]])
+    buf[start + 3::4] = buf[start + 3::4].translate(_XOR[mask[3]])
 
 
 def apply_mask(data: Buffer, mask: Buffer) -> bytes:
@@ -110,10 +115,14 @@ def apply_mask(data: Buffer, mask: Buffer) -> bytes:
     Masking and unmasking are the same operation.  Raises ValueError when
     ``mask`` is not 4 bytes long.
     """
-    mask = bytes(mask)
+    if type(mask) is not bytes:
+        mask = bytes(mask)
     if len(mask) != 4:
         raise ValueError(f"mask must be 4 bytes, not {len(mask)}")
-    return _mask(bytes(data), mask, 0)
+    if type(data) is not bytes:
+        data = bytes(data)
+    out = _mask(data, mask, 0)
+    return out if type(out) is bytes else bytes(out)
 
 
 # ---------------------------------------------------------------------------
@@ -209,7 +218,8 @@ class Encoder:
 
     def frame(self, opcode: int, payload: Buffer, fin: bool = True, rsv1: bool = False) -> bytes:
         """One frame carrying ``payload`` (masked when we are the client)."""
-        payload = bytes(payload)
+        if type(payload) is not bytes:
+            payload = bytes(payload)
         n = len(payload)
         b0 = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
         mbit = 0x80 if self._client else 0
@@ -220,11 +230,19 @@ class Encoder:
             head = bytes((b0, mbit | 126)) + n.to_bytes(2, "big")
         else:
             head = bytes((b0, mbit | 127)) + n.to_bytes(8, "big")
-        if self._client:
+        if not self._client:
+            out = head + payload
+        elif n < _MASK_TRANSLATE_MIN:
             key = self._key()
             out = head + key + _mask(payload, key, 0)
         else:
-            out = head + payload
+            # build the frame once and mask its payload in place
+            key = self._key()
+            buf = bytearray(head)
+            buf += key
+            buf += payload
+            _mask_in_place(buf, len(head) + 4, key)
+            out = bytes(buf)
         self.bytes_out += len(out)
         self.frames_out += 1
         if fin and opcode < 8:
@@ -421,7 +439,7 @@ class Receiver:
             if fin and opcode != OP_CONT and opcode < 8 and not rsv and n - pos >= length:
                 payload = data[pos : pos + length]
                 if key is not None:
-                    payload = _mask(payload, key, 0)
+                    payload = _mask(payload, key, 0)  # type: ignore[assignment]
                 if opcode == OP_TEXT:
                     try:
                         events.append(_new(Text, (payload.decode("utf-8"), True)))
@@ -431,6 +449,8 @@ class Receiver:
                             raise err_utf8_incomplete(base + pos + length, "text message") from None
                         raise err_utf8(base + pos + idx, "text message") from None
                 else:
+                    if type(payload) is not bytes:
+                        payload = bytes(payload)
                     events.append(_new(Binary, (payload, True)))
                 self.messages_in += 1
                 pos += length
@@ -471,7 +491,7 @@ class Receiver:
         """Unmask one piece of the current frame's payload; validate text as
         it arrives (fail fast: RFC 6455 §8.1 lets us fail at the first bad byte)."""
         if self._key is not None:
-            piece = _mask(piece, self._key, self._got & 3)
+            piece = _mask(piece, self._key, self._got & 3)  # type: ignore[assignment]
         self._got += len(piece)
         if self._opcode < 8 and self._msg_op == OP_TEXT and not self._msg_comp:
             assert self._utf8 is not None
