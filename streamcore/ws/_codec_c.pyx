@@ -262,18 +262,20 @@ cdef extern from *:
     object sc_event2(object tp, object a, object b)
     object sc_event1(object tp, object a)
 
-DEF OP_CONT = 0x0
-DEF OP_TEXT = 0x1
-DEF OP_BINARY = 0x2
-DEF OP_CLOSE = 0x8
-DEF OP_PING = 0x9
-DEF OP_PONG = 0xA
-DEF MAX_CONTROL_PAYLOAD = 125
-# payload buffers are allocated at most this big at a time, so a header
-# announcing a huge frame (with no limit configured) allocates only as the
-# bytes arrive
-DEF CHUNK_CAP = 16 * 1024 * 1024
-DEF STACK_TEXT = 1024
+cdef enum:
+    OP_CONT = 0x0
+    OP_TEXT = 0x1
+    OP_BINARY = 0x2
+    OP_CLOSE = 0x8
+    OP_PING = 0x9
+    OP_PONG = 0xA
+    MAX_CONTROL_PAYLOAD = 125
+    # payload buffers are allocated at most this big at a time, so a header
+    # announcing a huge frame (with no limit configured) allocates only as the
+    # bytes arrive
+    CHUNK_CAP = 16 * 1024 * 1024
+    # masked text up to this size is unmasked on the stack or into its str
+    STACK_TEXT = 1024
 
 cdef object _Text = Text
 cdef object _Binary = Binary
