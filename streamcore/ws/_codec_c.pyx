@@ -67,10 +67,10 @@ cdef extern from *:
     #define SC_HAVE_AVX2_DISPATCH 1
     __attribute__((target("avx2")))
     static Py_ssize_t sc_mask_avx2(unsigned char *dst, const unsigned char *src, Py_ssize_t n,
-                                   const unsigned char *kk32)
+                                   uint32_t r)
     {
         Py_ssize_t i = 0;
-        __m256i m = _mm256_loadu_si256((const __m256i *)kk32);
+        __m256i m = _mm256_set1_epi32((int)r);
         for (; i + 64 <= n; i += 64) {
             __m256i a = _mm256_loadu_si256((const __m256i *)(src + i));
             __m256i b = _mm256_loadu_si256((const __m256i *)(src + i + 32));
@@ -82,31 +82,33 @@ cdef extern from *:
     static int sc_avx2 = -1;
     #endif
 
-    static void sc_mask_copy(unsigned char *dst, const unsigned char *src,
-                             Py_ssize_t n, const unsigned char *key, int phase)
+    static inline void sc_mask_copy(unsigned char *dst, const unsigned char *src,
+                                    Py_ssize_t n, const unsigned char *key, int phase)
     {
-        unsigned char k[4];
+        unsigned char k[8];
         Py_ssize_t i = 0;
         int j;
-        for (j = 0; j < 4; j++) k[j] = key[(phase + j) & 3];
+        for (j = 0; j < 4; j++) k[j] = k[j + 4] = key[(phase + j) & 3];
         while (i < n && (((uintptr_t)(dst + i)) & 7)) { dst[i] = src[i] ^ k[i & 3]; i++; }
         if (n - i >= 8) {
-            unsigned char kk[32];
+            /* the key as it lines up at byte i; both halves of the 64-bit
+               word are equal, so this is the same on either endianness */
+            uint32_t r;
             uint64_t m;
-            for (j = 0; j < 32; j++) kk[j] = k[(i + j) & 3];
-            memcpy(&m, kk, 8);
+            memcpy(&r, k + (i & 3), 4);
+            m = ((uint64_t)r << 32) | r;
     #ifdef SC_HAVE_AVX2_DISPATCH
             if (n - i >= 256) {
                 if (sc_avx2 < 0) {
                     __builtin_cpu_init();
                     sc_avx2 = __builtin_cpu_supports("avx2") ? 1 : 0;
                 }
-                if (sc_avx2) i += sc_mask_avx2(dst + i, src + i, n - i, kk);
+                if (sc_avx2) i += sc_mask_avx2(dst + i, src + i, n - i, r);
             }
     #endif
     #if defined(__SSE2__)
             {
-                __m128i mm = _mm_loadu_si128((const __m128i *)kk);
+                __m128i mm = _mm_set1_epi32((int)r);
                 for (; i + 64 <= n; i += 64) {
                     __m128i a = _mm_loadu_si128((const __m128i *)(src + i));
                     __m128i b = _mm_loadu_si128((const __m128i *)(src + i + 16));
@@ -261,6 +263,7 @@ cdef extern from *:
     object sc_unmask_ascii(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
     object sc_event2(object tp, object a, object b)
     object sc_event1(object tp, object a)
+    bint PyUnicode_IS_ASCII(object s)
 
 cdef enum:
     OP_CONT = 0x0
@@ -476,9 +479,18 @@ cdef class Encoder:
     def text(self, str text):
         """A whole text message in one frame."""
         cdef Py_ssize_t n
-        # UTF-8 of an ASCII str is its own buffer: no encoded copy is made
-        cdef const char* s = PyUnicode_AsUTF8AndSize(text, &n)
-        out = self._build(0x80 | OP_TEXT, <const unsigned char*>s, n)
+        cdef const char* s
+        cdef bytes encoded
+        if PyUnicode_IS_ASCII(text):
+            # the UTF-8 of an ASCII str is its own buffer: no encoded copy
+            s = PyUnicode_AsUTF8AndSize(text, &n)
+            out = self._build(0x80 | OP_TEXT, <const unsigned char*>s, n)
+        else:
+            # a temporary copy, rather than the UTF-8 cache PyUnicode_AsUTF8
+            # would attach to the str for as long as it lives
+            encoded = text.encode("utf-8")
+            out = self._build(0x80 | OP_TEXT, <const unsigned char*>PyBytes_AS_STRING(encoded),
+                              PyBytes_GET_SIZE(encoded))
         self.messages_out += 1
         return out
 

@@ -161,7 +161,7 @@ class ConnectionBase:
         rx = self._rx
         if rx.close_received or rx.error is not None:
             return
-        where = "inside a frame" if not rx.idle else "before the closing handshake"
+        where = "inside a frame or message" if not rx.idle else "before the closing handshake"
         raise IncompleteError(f"the connection ended {where}", offset=rx.offset,
                               close_code=1006)
 
