@@ -101,6 +101,18 @@ def _mask(data: bytes, mask: bytes, phase: int) -> Union[bytes, bytearray]:
     return out
 
 
+def _unmask_slice(data: bytes, start: int, end: int, mask: bytes,
+                  phase: int) -> Union[bytes, bytearray]:
+    """``_mask(data[start:end], mask, phase)`` with one copy fewer when large."""
+    if end - start < _MASK_TRANSLATE_MIN:
+        return _mask(data[start:end], mask, phase)
+    if phase:
+        mask = mask[phase:] + mask[:phase]
+    out = bytearray(memoryview(data)[start:end])
+    _mask_in_place(out, 0, mask)
+    return out
+
+
 def _mask_in_place(buf: bytearray, start: int, mask: bytes) -> None:
     """XOR ``buf[start:]`` in place with ``mask`` repeated (a large payload)."""
     buf[start::4] = buf[start::4].translate(_XOR[mask[0]])
@@ -149,7 +161,7 @@ class Utf8Validator:
         self._dec = codecs.getincrementaldecoder("utf-8")()
         self._failed = False
 
-    def feed(self, data: bytes) -> tuple[str | None, int]:
+    def feed(self, data: Buffer) -> tuple[str | None, int]:
         if self._failed:
             return None, 0
         dec = self._dec
@@ -291,7 +303,7 @@ class Receiver:
         self._length = 0
         self._got = 0
         self._payload_start = 0
-        self._chunks: list[bytes] = []  # unmasked pieces of this frame
+        self._chunks: list[Any] = []  # unmasked pieces of this frame (bytes or str)
         # the data message being received (between its first and last frame)
         self._msg_op = 0  # 0: none, OP_TEXT or OP_BINARY
         self._msg_comp = False  # its first frame had RSV1 (permessage-deflate)
@@ -347,7 +359,7 @@ class Receiver:
         while pos < n:
             if self._in_payload:
                 take = min(self._length - self._got, n - pos)
-                self._payload_piece(data[pos : pos + take], base + pos)
+                self._payload_piece(data, pos, pos + take, base + pos)
                 pos += take
                 if self._got == self._length:
                     self._in_payload = False
@@ -437,9 +449,10 @@ class Receiver:
 
             # -- fast path: a whole unfragmented uncompressed message in hand --
             if fin and opcode != OP_CONT and opcode < 8 and not rsv and n - pos >= length:
-                payload = data[pos : pos + length]
                 if key is not None:
-                    payload = _mask(payload, key, 0)  # type: ignore[assignment]
+                    payload = _unmask_slice(data, pos, pos + length, key, 0)
+                else:
+                    payload = data[pos : pos + length]
                 if opcode == OP_TEXT:
                     try:
                         events.append(_new(Text, (payload.decode("utf-8"), True)))
@@ -487,18 +500,21 @@ class Receiver:
         if pos < n and not self.close_received:
             self._hdr = data[pos:]
 
-    def _payload_piece(self, piece: bytes, at: int) -> None:
-        """Unmask one piece of the current frame's payload; validate text as
-        it arrives (fail fast: RFC 6455 §8.1 lets us fail at the first bad byte)."""
+    def _payload_piece(self, data: bytes, start: int, end: int, at: int) -> None:
+        """Unmask ``data[start:end]``, a piece of the current frame's payload;
+        validate text as it arrives (fail fast: RFC 6455 §8.1 lets us fail at
+        the first bad byte)."""
         if self._key is not None:
-            piece = _mask(piece, self._key, self._got & 3)  # type: ignore[assignment]
+            piece = _unmask_slice(data, start, end, self._key, self._got & 3)
+        else:
+            piece = data[start:end]
         self._got += len(piece)
         if self._opcode < 8 and self._msg_op == OP_TEXT and not self._msg_comp:
             assert self._utf8 is not None
             text, idx = self._utf8.feed(piece)
             if text is None:
                 raise err_utf8(at + idx, "text message")
-            self._chunks.append(text)  # type: ignore[arg-type]
+            self._chunks.append(text)
         else:
             self._chunks.append(piece)
 
@@ -532,7 +548,7 @@ class Receiver:
                 text, idx = self._utf8.feed(piece)
                 if text is None:
                     raise err_utf8(self._payload_start, "compressed text message")
-                chunks = [text]  # type: ignore[list-item]
+                chunks = [text]
                 if fin and not self._utf8.finish():
                     raise err_utf8_incomplete(self._payload_start, "compressed text message")
             else:
@@ -554,7 +570,7 @@ class Receiver:
                 events.append(_new(Binary, (b"".join(parts), True)))
         else:
             if op == OP_TEXT:
-                events.append(_new(Text, ("".join(chunks), bool(fin))))  # type: ignore[arg-type]
+                events.append(_new(Text, ("".join(chunks), bool(fin))))
             else:
                 events.append(_new(Binary, (b"".join(chunks), bool(fin))))
         if fin:
