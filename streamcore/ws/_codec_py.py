@@ -78,7 +78,7 @@ _XOR = [bytes(b ^ k for b in range(256)) for k in range(256)]
 _MASK_TRANSLATE_MIN = 512
 
 
-def _mask(data: bytes, mask: bytes, phase: int) -> Union[bytes, bytearray]:
+def _mask(data: bytes, mask: bytes, phase: int) -> bytes | bytearray:
     """XOR ``data`` with ``mask`` repeated, starting at mask byte ``phase``.
 
     Small payloads: one big-integer XOR (CPython converts, XORs and converts
@@ -102,7 +102,7 @@ def _mask(data: bytes, mask: bytes, phase: int) -> Union[bytes, bytearray]:
 
 
 def _unmask_slice(data: bytes, start: int, end: int, mask: bytes,
-                  phase: int) -> Union[bytes, bytearray]:
+                  phase: int) -> bytes | bytearray:
     """``_mask(data[start:end], mask, phase)`` with one copy fewer when large."""
     if end - start < _MASK_TRANSLATE_MIN:
         return _mask(data[start:end], mask, phase)

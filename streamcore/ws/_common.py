@@ -350,7 +350,7 @@ _HI = (0, 0xBF, 0xBF, 0xBF, 0xBF, 0x9F, 0xBF, 0x8F)
 _AFTER = (0, 0, 1, 2, 1, 1, 2, 2)
 
 
-def utf8_scan(data: Union[bytes, bytearray], state: int) -> tuple[int, int]:
+def utf8_scan(data: bytes | bytearray, state: int) -> tuple[int, int]:
     """Return (index of the first invalid byte or -1, new state)."""
     for i, b in enumerate(data):
         if state == 0:
