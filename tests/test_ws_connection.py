@@ -420,3 +420,32 @@ def test_deflate_invalid_utf8_after_inflating(codec):
     payload = client._session.compress(b"ok\xff")
     _, err = run_all_splits(codec, "server", frame(0x1, payload, rsv=4), deflate=FakeDeflate())
     assert err.close_code == 1007 and err.offset == 6
+
+
+# -- memory stays bounded ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("assemble", [True, False])
+def test_tiny_frames_and_tiny_reads_keep_memory_bounded(codec, assemble):
+    import tracemalloc
+
+    n = 1 << 15
+    data = frame(0x2, b"a", fin=False) + b"".join(frame(0x0, b"b", fin=False)
+                                                   for _ in range(n - 2)) + frame(0x0, b"c")
+    text = frame(0x1, b"x" * n)
+    conn = codec.Connection("server", assemble=assemble)
+    chunks = [data[i:i + 7] for i in range(0, len(data), 7)]
+    tracemalloc.start()
+    try:
+        total = 0
+        for chunk in chunks:
+            for ev in conn.receive_data(chunk):
+                total += len(ev.data)
+        for i in range(len(text)):  # a text message one byte per read
+            for ev in conn.receive_data(text[i:i + 1]):
+                total += len(ev.data)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert total == 2 * n
+    assert peak < 8 * n  # a list of a piece per byte would be ~50x

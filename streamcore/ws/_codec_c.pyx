@@ -530,7 +530,7 @@ cdef class Receiver:
     cdef bint _msg_comp
     cdef long long _msg_size
     cdef long long _msg_wire
-    cdef list _parts
+    cdef bytearray _mbuf  # an assembled message's earlier frames (None: none yet)
     cdef int _u8state
     cdef Utf8Validator _tv  # assemble=False text: the incomplete code point between frames
     # observability
@@ -553,7 +553,7 @@ cdef class Receiver:
         self._chunk = None
         self._chunks = []
         self._msg_op = 0
-        self._parts = []
+        self._mbuf = None
         self.close_received = False
         self.bytes_in = 0
         self.frames_in = 0
@@ -799,7 +799,7 @@ cdef class Receiver:
                 self._msg_comp = self._rsv1
                 self._msg_size = 0
                 self._msg_wire = 0
-                self._parts = []
+                self._mbuf = None
                 self._u8state = 0
                 if opcode == OP_TEXT and not self._assemble:
                     self._tv = Utf8Validator()
@@ -906,13 +906,18 @@ cdef class Receiver:
             raise err_utf8_incomplete(end, "text message")
         op = self._msg_op
         if self._assemble:
+            # one growing bytearray, never a list of pieces: a message sent in
+            # a million 1-byte frames costs no more memory than one frame
             if not fin:
-                self._parts.append(piece)
+                if self._mbuf is None:
+                    self._mbuf = bytearray(piece)
+                else:
+                    self._mbuf += piece
                 return 0
-            if self._parts:
-                self._parts.append(piece)
-                piece = b"".join(self._parts)
-                self._parts = []
+            if self._mbuf is not None:
+                self._mbuf += piece
+                piece = bytes(self._mbuf)
+                self._mbuf = None
             if op == OP_TEXT:
                 text = sc_decode_utf8(PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
                 events.append(sc_event2(_Text, text, _True))

@@ -303,14 +303,19 @@ class Receiver:
         self._length = 0
         self._got = 0
         self._payload_start = 0
-        self._chunks: list[Any] = []  # unmasked pieces of this frame (bytes or str)
+        # where this frame's unmasked payload goes: the message buffer when an
+        # uncompressed message is assembled, else a buffer of its own.  One
+        # growing bytearray (never a list of pieces), so a payload fed a byte
+        # at a time costs no more memory than one fed whole.
+        self._buf = bytearray()
         # the data message being received (between its first and last frame)
         self._msg_op = 0  # 0: none, OP_TEXT or OP_BINARY
         self._msg_comp = False  # its first frame had RSV1 (permessage-deflate)
         self._msg_size = 0  # payload bytes so far (inflated size when compressed)
         self._msg_wire = 0  # wire payload bytes so far (compressed messages)
-        self._parts: list[Any] = []  # str or bytes pieces of the message
-        self._utf8: Utf8Validator | None = None
+        self._mbuf = bytearray()  # the message so far (assemble=True)
+        self._utf8: Utf8Validator | None = None  # validates text as it arrives
+        self._tdec: Any = None  # assemble=False text: decodes each frame's code points
         # observability
         self.close_received = False
         self.bytes_in = 0
@@ -477,14 +482,19 @@ class Receiver:
             self._length = length
             self._got = 0
             self._payload_start = base + pos
-            self._chunks = []
             if opcode != OP_CONT and opcode < 8:
                 self._msg_op = opcode
                 self._msg_comp = rsv != 0
                 self._msg_size = 0
                 self._msg_wire = 0
-                self._parts = []
+                self._mbuf = bytearray()
                 self._utf8 = Utf8Validator() if opcode == OP_TEXT else None
+                if opcode == OP_TEXT and not self._assemble:
+                    self._tdec = codecs.getincrementaldecoder("utf-8")()
+            if opcode < 8 and self._assemble and not self._msg_comp:
+                self._buf = self._mbuf
+            else:
+                self._buf = bytearray()
             if opcode < 8:
                 if self._msg_comp:
                     self._msg_wire += length
@@ -501,29 +511,31 @@ class Receiver:
             self._hdr = data[pos:]
 
     def _payload_piece(self, data: bytes, start: int, end: int, at: int) -> None:
-        """Unmask ``data[start:end]``, a piece of the current frame's payload;
-        validate text as it arrives (fail fast: RFC 6455 §8.1 lets us fail at
-        the first bad byte)."""
-        if self._key is not None:
-            piece = _unmask_slice(data, start, end, self._key, self._got & 3)
+        """Unmask ``data[start:end]``, a piece of the current frame's payload,
+        onto the frame's buffer; validate text as it arrives (fail fast:
+        RFC 6455 §8.1 lets us fail at the first bad byte)."""
+        buf = self._buf
+        s = len(buf)
+        key = self._key
+        if key is None:
+            buf += memoryview(data)[start:end]
+        elif end - start < _MASK_TRANSLATE_MIN:
+            buf += _mask(data[start:end], key, self._got & 3)
         else:
-            piece = data[start:end]
-        self._got += len(piece)
+            buf += memoryview(data)[start:end]
+            phase = self._got & 3
+            _mask_in_place(buf, s, key[phase:] + key[:phase] if phase else key)
+        self._got += end - start
         if self._opcode < 8 and self._msg_op == OP_TEXT and not self._msg_comp:
             assert self._utf8 is not None
-            text, idx = self._utf8.feed(piece)
+            text, idx = self._utf8.feed(buf[s:])
             if text is None:
                 raise err_utf8(at + idx, "text message")
-            self._chunks.append(text)
-        else:
-            self._chunks.append(piece)
 
     def _end_frame(self, events: list[Any]) -> None:
         opcode = self._opcode
-        chunks = self._chunks
-        self._chunks = []
         if opcode >= 8:
-            payload = b"".join(chunks)
+            payload = bytes(self._buf)
             if opcode == OP_PING:
                 events.append(_new(Ping, (payload,)))
             elif opcode == OP_PONG:
@@ -532,50 +544,52 @@ class Receiver:
                 events.append(self._close(payload))
             return
         fin = self._fin
+        op = self._msg_op
         end = self._payload_start + self._length
+        text: Any = None
         if self._msg_comp:
             # RFC 7692 §7.2.2: inflate each frame, bounded by what is left of
             # the message limit; the limit is the inflated size
-            payload = b"".join(chunks)
             limit = None if self._max_msg < 0 else self._max_msg - self._msg_size
             try:
-                piece = self._session.decompress(payload, fin, limit)
+                piece = self._session.decompress(bytes(self._buf), fin, limit)
             except Exception as exc:  # noqa: BLE001  zlib.error and the session's errors
                 raise err_deflate(exc, self._payload_start) from None
             self._msg_size += len(piece)
-            if self._msg_op == OP_TEXT:
+            if op == OP_TEXT:
                 assert self._utf8 is not None
                 text, idx = self._utf8.feed(piece)
                 if text is None:
                     raise err_utf8(self._payload_start, "compressed text message")
-                chunks = [text]
                 if fin and not self._utf8.finish():
                     raise err_utf8_incomplete(self._payload_start, "compressed text message")
-            else:
-                chunks = [piece]
-        elif fin and self._msg_op == OP_TEXT:
-            assert self._utf8 is not None
-            if not self._utf8.finish():
-                raise err_utf8_incomplete(end, "text message")
-        op = self._msg_op
+            if self._assemble:
+                self._mbuf += piece
+        else:
+            if fin and op == OP_TEXT:
+                assert self._utf8 is not None
+                if not self._utf8.finish():
+                    raise err_utf8_incomplete(end, "text message")
+            piece = self._buf
         if self._assemble:
-            self._parts.extend(chunks)
             if not fin:
                 return
-            parts = self._parts
-            self._parts = []
+            mbuf = self._mbuf
+            self._mbuf = bytearray()
             if op == OP_TEXT:
-                events.append(_new(Text, ("".join(parts), True)))
+                events.append(_new(Text, (mbuf.decode("utf-8"), True)))
             else:
-                events.append(_new(Binary, (b"".join(parts), True)))
+                events.append(_new(Binary, (bytes(mbuf), True)))
+        elif op == OP_TEXT:
+            if text is None:  # validated already: decode the complete code points
+                text = self._tdec.decode(piece, False)
+            events.append(_new(Text, (text, bool(fin))))
         else:
-            if op == OP_TEXT:
-                events.append(_new(Text, ("".join(chunks), bool(fin))))
-            else:
-                events.append(_new(Binary, (b"".join(chunks), bool(fin))))
+            events.append(_new(Binary, (bytes(piece), bool(fin))))
         if fin:
             self._msg_op = 0
             self._utf8 = None
+            self._tdec = None
             self.messages_in += 1
 
     def _close(self, payload: bytes) -> Close:
