@@ -449,3 +449,19 @@ def test_tiny_frames_and_tiny_reads_keep_memory_bounded(codec, assemble):
         tracemalloc.stop()
     assert total == 2 * n
     assert peak < 8 * n  # a list of a piece per byte would be ~50x
+
+
+def test_deflate_streamed_without_assembly(codec):
+    client, server = _deflate_pair(codec, assemble=False)
+    payload = client._session.compress("é€".encode() * 200)
+    data = frame(0x1, payload[:7], fin=False, rsv=4) + frame(0x0, payload[7:])
+    events = server.receive_data(data)
+    assert [e.final for e in events] == [False, True]
+    assert "".join(e.data for e in events) == "é€" * 200
+
+
+def test_deflate_wire_size_is_bounded_too(codec):
+    # a compressed frame far larger than the message limit is refused on its header
+    _, err = run_all_splits(codec, "server", frame(0x2, length=100_000, rsv=4),
+                            deflate=FakeDeflate(), max_message_size=1000)
+    assert type(err) is LimitError and err.offset == 1

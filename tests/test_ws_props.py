@@ -220,3 +220,23 @@ def near_utf8(draw: Any) -> bytes:
 @given(st.one_of(st.binary(max_size=40), near_utf8()))
 def test_first_invalid_byte_twins_agree(data):
     assert PY.utf8_first_invalid(data) == CY.utf8_first_invalid(data)
+
+
+@given(st.data(), st.lists(st.binary(max_size=200), max_size=5), st.booleans(),
+       st.sampled_from([None, 100, 1000]))
+def test_twins_agree_with_deflate_on_mutated_streams(data, payloads, assemble, limit):
+    from ws_helpers import FakeDeflate
+
+    sender = PY.Connection("client", deflate=FakeDeflate(), max_message_size=None)
+    wire = bytearray(b"".join(sender.send_binary(p) if i % 2 else sender.send_text(p.hex())
+                              for i, p in enumerate(payloads)))
+    for _ in range(data.draw(st.integers(0, 3))):
+        if wire:
+            wire[data.draw(st.integers(0, len(wire) - 1))] ^= 1 << data.draw(st.integers(0, 7))
+    pieces = data.draw(cuts(bytes(wire)))
+    results = []
+    for codec in TWINS:
+        ev, err, conn = feed(codec, "server", pieces, deflate=FakeDeflate(),
+                             assemble=assemble, max_message_size=limit)
+        results.append((ev, err_key(err), conn.stats))
+    assert results[0] == results[1]
