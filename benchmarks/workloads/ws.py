@@ -42,12 +42,15 @@ AIOHTTP_MASK = "aiohttp (in-place kernel)"
 WEBSOCKETS_MASK = "websockets (speedups)"
 WSPROTO_MASK = "wsproto (XorMaskerSimple)"
 
+PICOWS = "picows (WSProtocol, stub transport)"
 PICOWS_NOTE = (
-    "picows not measured: it cannot be driven without a socket. Its frame parser lives "
-    "inside WSProtocol, an asyncio BufferedProtocol whose constructor needs a running "
-    "loop, whose connection_made() calls setsockopt/getsockopt/fileno on the transport's "
-    "socket, and whose parser only starts after an HTTP upgrade; there is no Sans-I/O "
-    "entry point that takes bytes and returns frames."
+    "picows has no Sans-I/O entry point: its parser lives inside WSProtocol, an asyncio "
+    "BufferedProtocol that needs a running loop, calls setsockopt/getsockopt on the "
+    "transport's socket and parses frames only after an HTTP upgrade. It is driven here "
+    "through get_buffer/buffer_updated inside a loop that is not otherwise used, with a "
+    "stub transport (an unconnected TCP socket object just for those socket options; no "
+    "I/O) and a canned upgrade; each frame reaches a WSListener.on_ws_frame override, its "
+    "only API, which keeps the payload (decoded for text)."
 )
 
 
@@ -184,6 +187,100 @@ def decode_aiohttp(chunks: list[bytes]) -> Callable[[], Any]:
     return run
 
 
+def decode_picows(role: str, kind: str, chunks: list[bytes]) -> Callable[[], Any]:
+    import base64
+    import hashlib
+    import logging
+    import socket
+
+    import picows
+    from picows.picows import WSProtocol
+
+    class StubTransport(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)  # never connected
+            self.out: list[bytes] = []
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            info = {"socket": self.sock, "peername": ("127.0.0.1", 1),
+                    "sockname": ("127.0.0.1", 2)}
+            return info.get(name, default)
+
+        def write(self, data: Any) -> None:
+            self.out.append(bytes(data))
+
+        def is_closing(self) -> bool:
+            return False
+
+        def close(self) -> None:
+            self.sock.close()
+
+        def get_write_buffer_size(self) -> int:
+            return 0
+
+    text = kind == "text"
+
+    class Listener(picows.WSListener):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.n = 0
+            self.last: Any = None
+
+        def on_ws_frame(self, transport: Any, frame: Any) -> None:
+            self.n += 1
+            self.last = frame.get_payload_as_utf8_text() if text else \
+                frame.get_payload_as_bytes()
+
+    def feed(proto: Any, data: bytes) -> None:
+        pos = 0
+        while pos < len(data):
+            buf = proto.get_buffer(-1)
+            k = min(len(buf), len(data) - pos)
+            buf[:k] = data[pos:pos + k]
+            proto.buffer_updated(k)
+            pos += k
+
+    request = (b"GET / HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+               b"Sec-WebSocket-Version: 13\r\n\r\n")
+    guid = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+    client = role == "client"
+    logger = logging.getLogger("bench.picows")
+    logger.setLevel(logging.WARNING)
+
+    async def once() -> Any:
+        listener = Listener()
+        proto = WSProtocol("bench:80" if client else None, "/", client,
+                           lambda *args: listener, logger, True, None, False, 10, 10,
+                           picows.WSAutoPingStrategy.PING_WHEN_IDLE, False, 1 << 30, None,
+                           1 << 16)
+        transport = StubTransport()
+        try:
+            proto.connection_made(transport)
+            if client:  # answer its upgrade request with a canned 101
+                head = b"".join(transport.out)
+                key = head.split(b"Sec-WebSocket-Key: ", 1)[1].split(b"\r\n", 1)[0]
+                accept = base64.b64encode(hashlib.sha1(key + guid).digest())
+                feed(proto, b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept +
+                            b"\r\n\r\n")
+            else:
+                feed(proto, request)
+            for chunk in chunks:
+                feed(proto, chunk)
+        finally:
+            transport.close()
+        return listener.n, listener.last
+
+    loop = asyncio.new_event_loop()
+
+    def run() -> Any:
+        return loop.run_until_complete(once())
+
+    return run
+
+
 def decode_workload(name: str, description: str, kind: str, count: int, size: int,
                     read: int, role: str) -> Workload:
     masked = role == "server"
@@ -195,6 +292,7 @@ def decode_workload(name: str, description: str, kind: str, count: int, size: in
         WSPROTO: lambda: decode_wsproto(role, chunks),
         WEBSOCKETS: lambda: decode_websockets(role, chunks),
         AIOHTTP: lambda: decode_aiohttp(chunks),
+        PICOWS: lambda: decode_picows(role, kind, chunks),
     }
     return Workload(
         group="ws",
@@ -390,7 +488,7 @@ def workloads() -> list[Workload]:
                          "text", 200_000, 64, 4 * KiB, "client")
     for wl in (w1, w2):
         wl.targets = [(CY, WSPROTO, 1.0), (CY, WEBSOCKETS, 1.0), (CY, AIOHTTP, 1.0),
-                      (PY, WSPROTO, 1.5)]
+                      (CY, PICOWS, 1.0), (PY, WSPROTO, 1.5)]
     for wl in (w3, w4):
         wl.targets = [(CY, AIOHTTP, 3.0), (PY, WSPROTO, 1.5)]
     e1 = encode_workload("E1", "encode 16 x 1 MiB binary as a client (masked)",
