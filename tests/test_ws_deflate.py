@@ -448,13 +448,16 @@ def long_distance_repeat() -> bytes:
 def test_window_bits_bound_the_distance_our_compressor_uses() -> None:
     # zlib enforces the window only across calls, so each message is inflated
     # in its own call and later messages refer back into earlier ones.
-    messages = [long_distance_repeat()[i : i + 700] for i in range(0, 16_000, 700)] * 2
-    for bits in range(8, 16):
-        local = DeflateSession(local_bits=bits)
-        # the peer inflates with exactly the negotiated window, 8 included
-        peer = zlib.decompressobj(wbits=-bits)
-        for message in messages:
-            assert peer.decompress(local.compress(message) + b"\x00\x00\xff\xff") == message
+    # Patterns repeating at 200..5000 bytes: back references cross messages.
+    for size in (200, 240, 300, 600, 5000):
+        pattern = random.Random(size).randbytes(size) * 3
+        messages = [pattern[i : i + 60] for i in range(0, len(pattern), 60)]
+        for bits in range(8, 16):
+            local = DeflateSession(local_bits=bits)
+            # the peer inflates with exactly the negotiated window, 8 included
+            peer = zlib.decompressobj(wbits=-bits)
+            for message in messages:
+                assert peer.decompress(local.compress(message) + b"\x00\x00\xff\xff") == message
 
 
 def test_inflating_with_a_smaller_window_than_the_sender_used_is_1007() -> None:
