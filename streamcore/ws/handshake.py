@@ -378,6 +378,8 @@ class ClientHandshake:
         conn = self._conn
         if conn is None:
             raise RuntimeError("call send() before receive_data()")
+        if conn.our_state is h11.SWITCHED_PROTOCOL:
+            raise RuntimeError("the handshake is complete: feed WebSocket bytes to the Connection")
         try:
             conn.receive_data(data)
             while True:
