@@ -3,6 +3,7 @@
 streamcore.ws.deflate is pure Python on both twins (zlib does the work; there
 is no compiled twin), so these tests run once.
 """
+
 from __future__ import annotations
 
 import os
@@ -132,7 +133,11 @@ def test_offer_string_names_the_configured_parameters(config: dict, offer: str) 
             "permessage-deflate; server_max_window_bits=11",
         ),
         # ... and may be named when not offered
-        ({"server_max_window_bits": 12}, "permessage-deflate", "permessage-deflate; server_max_window_bits=12"),
+        (
+            {"server_max_window_bits": 12},
+            "permessage-deflate",
+            "permessage-deflate; server_max_window_bits=12",
+        ),
         # §7.1.2.2: client_max_window_bits only when offered
         (
             {"client_max_window_bits": 10},
@@ -179,13 +184,17 @@ def test_server_negotiation_matrix(server: dict, offer: str, response: str | Non
 
 
 def test_parameter_names_are_case_insensitive() -> None:
-    agreed = PerMessageDeflate().accept_offer(params("permessage-deflate; Server_No_Context_Takeover"))
+    agreed = PerMessageDeflate().accept_offer(
+        params("permessage-deflate; Server_No_Context_Takeover")
+    )
     assert agreed is not None and agreed.server_no_context_takeover
 
 
 def test_server_agreement_drives_the_sessions() -> None:
     agreed = PerMessageDeflate(client_max_window_bits=10).accept_offer(
-        params("permessage-deflate; server_max_window_bits=11; client_max_window_bits; server_no_context_takeover")
+        params(
+            "permessage-deflate; server_max_window_bits=11; client_max_window_bits; server_no_context_takeover"
+        )
     )
     assert agreed is not None
     server = agreed.session(client=False)
@@ -203,8 +212,16 @@ def test_server_agreement_drives_the_sessions() -> None:
     ("client", "response", "expected"),
     [
         ({}, "permessage-deflate", {}),
-        ({}, "permessage-deflate; server_no_context_takeover", {"server_no_context_takeover": True}),
-        ({}, "permessage-deflate; client_no_context_takeover", {"client_no_context_takeover": True}),
+        (
+            {},
+            "permessage-deflate; server_no_context_takeover",
+            {"server_no_context_takeover": True},
+        ),
+        (
+            {},
+            "permessage-deflate; client_no_context_takeover",
+            {"client_no_context_takeover": True},
+        ),
         ({}, "permessage-deflate; server_max_window_bits=9", {"server_max_window_bits": 9}),
         ({}, "permessage-deflate; client_max_window_bits=8", {"client_max_window_bits": 8}),
         ({"client_max_window_bits": 12}, "permessage-deflate", {"client_max_window_bits": 12}),
@@ -224,7 +241,11 @@ def test_server_agreement_drives_the_sessions() -> None:
             {"server_no_context_takeover": True},
         ),
         # our own reset stays even if the server did not echo the hint
-        ({"client_no_context_takeover": True}, "permessage-deflate", {"client_no_context_takeover": True}),
+        (
+            {"client_no_context_takeover": True},
+            "permessage-deflate",
+            {"client_no_context_takeover": True},
+        ),
     ],
 )
 def test_client_accepts_valid_responses(client: dict, response: str, expected: dict) -> None:
@@ -287,7 +308,9 @@ def test_our_offer_is_accepted_by_websockets_and_its_response_by_us(server_confi
         {"client_max_window_bits": 11},
     ],
 )
-def test_websockets_offer_is_accepted_by_us_and_our_response_by_websockets(client_config: dict) -> None:
+def test_websockets_offer_is_accepted_by_us_and_our_response_by_websockets(
+    client_config: dict,
+) -> None:
     factory = ws_pmd.ClientPerMessageDeflateFactory(**client_config)
     offer = factory.get_request_params()
     agreed = PerMessageDeflate().accept_offer(offer)
@@ -316,7 +339,15 @@ AGREEMENTS = [
 @pytest.mark.parametrize("agreed", AGREEMENTS, ids=repr)
 def test_messages_round_trip_both_ways(agreed: PerMessageDeflate) -> None:
     client, server = pair(agreed)
-    messages = [b"", b"a", b"Hello", text_corpus(70_000), os.urandom(5000), b"\x00" * 100_000, b"Hello"]
+    messages = [
+        b"",
+        b"a",
+        b"Hello",
+        text_corpus(70_000),
+        os.urandom(5000),
+        b"\x00" * 100_000,
+        b"Hello",
+    ]
     for message in messages:
         assert server.decompress(client.compress(message), True, None) == message
         assert client.decompress(server.compress(message), True, None) == message
@@ -388,7 +419,9 @@ def test_data_after_a_final_deflate_block_is_1007() -> None:
     assert info.value.close_code == 1007
 
 
-@pytest.mark.parametrize("garbage", [b"\xff\xff\xff", b"\x07" * 10, bytes.fromhex("000500000048656c6c6f")])
+@pytest.mark.parametrize(
+    "garbage", [b"\xff\xff\xff", b"\x07" * 10, bytes.fromhex("000500000048656c6c6f")]
+)
 def test_invalid_deflate_data_is_1007_not_a_limit_error(garbage: bytes) -> None:
     _, server = pair(PerMessageDeflate())
     with pytest.raises(ProtocolError) as info:
@@ -475,7 +508,10 @@ def test_inflating_with_a_smaller_window_than_the_sender_used_is_1007() -> None:
 def test_window_bits_8_compresses_with_a_512_byte_window() -> None:
     # zlib refuses a raw 256-byte window for deflate; 9 is used (and is safe)
     session = DeflateSession(local_bits=8)
-    assert DeflateSession(remote_bits=8).decompress(session.compress(b"ab" * 1000), True, None) == b"ab" * 1000
+    assert (
+        DeflateSession(remote_bits=8).decompress(session.compress(b"ab" * 1000), True, None)
+        == b"ab" * 1000
+    )
 
 
 # -- bounded decompression (decompression bombs) ---------------------------------
@@ -551,8 +587,14 @@ def test_counters_track_bytes_before_and_after() -> None:
         total_in += len(message)
         total_out += len(payload)
         server.decompress(payload, True, None)
-    assert (client.bytes_before_compression, client.bytes_after_compression) == (total_in, total_out)
-    assert (server.bytes_before_decompression, server.bytes_after_decompression) == (total_out, total_in)
+    assert (client.bytes_before_compression, client.bytes_after_compression) == (
+        total_in,
+        total_out,
+    )
+    assert (server.bytes_before_decompression, server.bytes_after_decompression) == (
+        total_out,
+        total_in,
+    )
     assert client.bytes_before_decompression == client.bytes_after_decompression == 0
 
 
@@ -565,7 +607,10 @@ def test_counters_track_bytes_before_and_after() -> None:
 )
 def test_payloads_interoperate_with_websockets_extension(nct: bool, bits: int) -> None:
     ours = DeflateSession(
-        local_bits=bits, remote_bits=bits, local_no_context_takeover=nct, remote_no_context_takeover=nct
+        local_bits=bits,
+        remote_bits=bits,
+        local_no_context_takeover=nct,
+        remote_no_context_takeover=nct,
     )
     theirs = ws_pmd.PerMessageDeflate(nct, nct, bits, bits)
     rng = random.Random(bits)

@@ -3,6 +3,7 @@
 streamcore.ws.handshake is pure Python on both twins (it works on h11's
 events; there is no compiled twin), so these tests run once.
 """
+
 from __future__ import annotations
 
 import base64
@@ -48,7 +49,9 @@ def request(
     return h11.Request(method=method, target="/chat", headers=[*kept, *add], http_version=version)
 
 
-def header(event: h11.Request | h11.Response | h11.InformationalResponse, name: bytes) -> list[bytes]:
+def header(
+    event: h11.Request | h11.Response | h11.InformationalResponse, name: bytes
+) -> list[bytes]:
     return [v for n, v in event.headers if n == name]
 
 
@@ -148,13 +151,19 @@ def test_server_accepts_a_valid_request_with_the_rfc_accept() -> None:
         ("h2c, websocket", "Upgrade, keep-alive"),
     ],
 )
-def test_server_matches_upgrade_and_connection_case_insensitively(upgrade: str, connection: str) -> None:
-    req = request(drop=["Upgrade", "Connection"], add=[("UPGRADE", upgrade), ("connection", connection)])
+def test_server_matches_upgrade_and_connection_case_insensitively(
+    upgrade: str, connection: str
+) -> None:
+    req = request(
+        drop=["Upgrade", "Connection"], add=[("UPGRADE", upgrade), ("connection", connection)]
+    )
     assert ServerHandshake().accept(req).response.status_code == 101
 
 
 def test_server_reads_connection_tokens_from_several_header_lines() -> None:
-    req = request(drop=["Connection"], add=[("Connection", "keep-alive"), ("Connection", "upgrade")])
+    req = request(
+        drop=["Connection"], add=[("Connection", "keep-alive"), ("Connection", "upgrade")]
+    )
     assert ServerHandshake().accept(req).response.status_code == 101
 
 
@@ -174,17 +183,26 @@ def test_server_reads_connection_tokens_from_several_header_lines() -> None:
         (request(drop=["Sec-WebSocket-Version"]), "missing Sec-WebSocket-Version"),
         (request(drop=["Sec-WebSocket-Key"]), "one Sec-WebSocket-Key"),
         (request(add=[("Sec-WebSocket-Key", KEY)]), "one Sec-WebSocket-Key"),
-        (request(drop=["Sec-WebSocket-Key"], add=[("Sec-WebSocket-Key", "not base64!")]), "16 bytes"),
+        (
+            request(drop=["Sec-WebSocket-Key"], add=[("Sec-WebSocket-Key", "not base64!")]),
+            "16 bytes",
+        ),
         (request(drop=["Sec-WebSocket-Key"], add=[("Sec-WebSocket-Key", "AAAA")]), "16 bytes"),
         (
-            request(drop=["Sec-WebSocket-Key"], add=[("Sec-WebSocket-Key", base64.b64encode(b"x" * 17).decode())]),
+            request(
+                drop=["Sec-WebSocket-Key"],
+                add=[("Sec-WebSocket-Key", base64.b64encode(b"x" * 17).decode())],
+            ),
             "16 bytes",
         ),
         (request(drop=["Sec-WebSocket-Key"], add=[("Sec-WebSocket-Key", "")]), "16 bytes"),
         (request(add=[("Content-Length", "5")]), "body"),
         (request(add=[("Transfer-Encoding", "chunked")]), "body"),
         (request(add=[("Sec-WebSocket-Protocol", "chat, a/b")]), "Sec-WebSocket-Protocol"),
-        (request(add=[("Sec-WebSocket-Extensions", "permessage-deflate;")]), "Sec-WebSocket-Extensions"),
+        (
+            request(add=[("Sec-WebSocket-Extensions", "permessage-deflate;")]),
+            "Sec-WebSocket-Extensions",
+        ),
         (request(add=[("Sec-WebSocket-Extensions", "a=b")]), "Sec-WebSocket-Extensions"),
     ],
 )
@@ -199,7 +217,9 @@ def test_server_rejects_with_400(req: h11.Request, match: str) -> None:
 
 @pytest.mark.parametrize("versions", [["8"], ["12"], ["13, 8"], ["13", "8"], ["013"]])
 def test_server_rejects_another_version_with_426_naming_13(versions: list[str]) -> None:
-    req = request(drop=["Sec-WebSocket-Version"], add=[("Sec-WebSocket-Version", v) for v in versions])
+    req = request(
+        drop=["Sec-WebSocket-Version"], add=[("Sec-WebSocket-Version", v) for v in versions]
+    )
     with pytest.raises(HandshakeError, match="Sec-WebSocket-Version") as info:
         ServerHandshake().accept(req)
     res = info.value.response
@@ -247,7 +267,9 @@ def test_reject_refuses_an_error_without_a_response() -> None:
 def test_server_chooses_the_clients_first_supported_subprotocol(
     offered: str, supported: list[str], chosen: str | None
 ) -> None:
-    upgrade = ServerHandshake(subprotocols=supported).accept(request(add=[("Sec-WebSocket-Protocol", offered)]))
+    upgrade = ServerHandshake(subprotocols=supported).accept(
+        request(add=[("Sec-WebSocket-Protocol", offered)])
+    )
     assert upgrade.subprotocol == chosen
     expected = [] if chosen is None else [chosen.encode()]
     assert header(upgrade.response, b"sec-websocket-protocol") == expected
@@ -265,7 +287,9 @@ def test_server_select_subprotocol_callback_decides() -> None:
         seen.append(offered)
         return offered[-1]
 
-    upgrade = ServerHandshake(select_subprotocol=select).accept(request(add=[("Sec-WebSocket-Protocol", "a, b")]))
+    upgrade = ServerHandshake(select_subprotocol=select).accept(
+        request(add=[("Sec-WebSocket-Protocol", "a, b")])
+    )
     assert upgrade.subprotocol == "b" and seen == [["a", "b"]]
 
 
@@ -279,7 +303,9 @@ def test_server_select_subprotocol_must_choose_an_offered_one() -> None:
 
 
 def test_server_without_deflate_declines_every_offer() -> None:
-    upgrade = ServerHandshake().accept(request(add=[("Sec-WebSocket-Extensions", "permessage-deflate")]))
+    upgrade = ServerHandshake().accept(
+        request(add=[("Sec-WebSocket-Extensions", "permessage-deflate")])
+    )
     assert upgrade.deflate is None and upgrade.extensions is None
     assert header(upgrade.response, b"sec-websocket-extensions") == []
 
@@ -289,14 +315,21 @@ def test_server_takes_the_first_acceptable_deflate_offer() -> None:
         "x-unknown; a=1, permessage-deflate; bogus, "
         "permessage-deflate; server_max_window_bits=10, permessage-deflate"
     )
-    upgrade = ServerHandshake(deflate=PerMessageDeflate()).accept(request(add=[("Sec-WebSocket-Extensions", offers)]))
+    upgrade = ServerHandshake(deflate=PerMessageDeflate()).accept(
+        request(add=[("Sec-WebSocket-Extensions", offers)])
+    )
     assert upgrade.deflate == PerMessageDeflate(server_max_window_bits=10)
-    assert header(upgrade.response, b"sec-websocket-extensions") == [b"permessage-deflate; server_max_window_bits=10"]
+    assert header(upgrade.response, b"sec-websocket-extensions") == [
+        b"permessage-deflate; server_max_window_bits=10"
+    ]
 
 
 def test_server_reads_extension_offers_from_several_header_lines() -> None:
     req = request(
-        add=[("Sec-WebSocket-Extensions", "permessage-deflate; nope"), ("Sec-WebSocket-Extensions", "permessage-deflate")]
+        add=[
+            ("Sec-WebSocket-Extensions", "permessage-deflate; nope"),
+            ("Sec-WebSocket-Extensions", "permessage-deflate"),
+        ]
     )
     upgrade = ServerHandshake(deflate=PerMessageDeflate()).accept(req)
     assert upgrade.deflate == PerMessageDeflate()
@@ -326,7 +359,11 @@ def test_client_accepts_a_valid_101() -> None:
 
 def test_client_matches_upgrade_and_connection_case_insensitively() -> None:
     client = ClientHandshake("h")
-    res = response(client, drop=["Upgrade", "Connection"], add=[("Upgrade", "WebSocket"), ("Connection", "keep-alive, UPGRADE")])
+    res = response(
+        client,
+        drop=["Upgrade", "Connection"],
+        add=[("Upgrade", "WebSocket"), ("Connection", "keep-alive, UPGRADE")],
+    )
     assert client.validate(res).response is res
 
 
@@ -346,7 +383,9 @@ def test_client_matches_upgrade_and_connection_case_insensitively() -> None:
         ([], [("Sec-WebSocket-Extensions", "permessage-deflate;")], None, "malformed"),
     ],
 )
-def test_client_rejects_an_invalid_101(drop: list[str], add: list[tuple[str, str]], accept: str | None, match: str) -> None:
+def test_client_rejects_an_invalid_101(
+    drop: list[str], add: list[tuple[str, str]], accept: str | None, match: str
+) -> None:
     client = ClientHandshake("h")
     with pytest.raises(HandshakeError, match=match) as info:
         client.validate(response(client, drop=drop, add=add, accept=accept))
@@ -363,7 +402,9 @@ def test_client_rejects_a_refusal_and_keeps_the_response() -> None:
 
 def test_client_accepts_the_subprotocol_it_offered() -> None:
     client = ClientHandshake("h", subprotocols=["a", "b"])
-    assert client.validate(response(client, add=[("Sec-WebSocket-Protocol", "b")])).subprotocol == "b"
+    assert (
+        client.validate(response(client, add=[("Sec-WebSocket-Protocol", "b")])).subprotocol == "b"
+    )
 
 
 def test_client_rejects_several_subprotocols() -> None:
@@ -379,7 +420,9 @@ def test_client_accepts_no_subprotocol_even_if_it_offered_some() -> None:
 
 def test_client_returns_the_agreed_deflate_parameters() -> None:
     client = ClientHandshake("h", deflate=PerMessageDeflate())
-    res = response(client, add=[("Sec-WebSocket-Extensions", "permessage-deflate; server_max_window_bits=12")])
+    res = response(
+        client, add=[("Sec-WebSocket-Extensions", "permessage-deflate; server_max_window_bits=12")]
+    )
     upgrade = client.validate(res)
     assert upgrade.deflate == PerMessageDeflate(server_max_window_bits=12)
     assert upgrade.extensions == "permessage-deflate; server_max_window_bits=12"
@@ -404,7 +447,10 @@ def test_client_rejects_extensions_it_cannot_use(extensions: str, match: str) ->
 
 
 def handshake_over_h11(
-    client: ClientHandshake, server: ServerHandshake, after_request: bytes = b"", after_response: bytes = b""
+    client: ClientHandshake,
+    server: ServerHandshake,
+    after_request: bytes = b"",
+    after_response: bytes = b"",
 ) -> tuple[Upgrade, Upgrade, h11.Connection]:
     wire = client.send()
     conn = h11.Connection(h11.SERVER)
@@ -418,9 +464,15 @@ def handshake_over_h11(
 
 
 def test_round_trip_through_h11_connections() -> None:
-    client = ClientHandshake("127.0.0.1:1", "/ws", subprotocols=["b", "a"], deflate=PerMessageDeflate())
-    server = ServerHandshake(subprotocols=["a", "b"], deflate=PerMessageDeflate(client_no_context_takeover=True))
-    c, s, conn = handshake_over_h11(client, server, after_request=b"\x81\x85frame", after_response=b"\x81\x05hello")
+    client = ClientHandshake(
+        "127.0.0.1:1", "/ws", subprotocols=["b", "a"], deflate=PerMessageDeflate()
+    )
+    server = ServerHandshake(
+        subprotocols=["a", "b"], deflate=PerMessageDeflate(client_no_context_takeover=True)
+    )
+    c, s, conn = handshake_over_h11(
+        client, server, after_request=b"\x81\x85frame", after_response=b"\x81\x05hello"
+    )
     assert conn.our_state is h11.SWITCHED_PROTOCOL and conn.their_state is h11.SWITCHED_PROTOCOL
     assert c.subprotocol == s.subprotocol == "b"
     assert c.deflate == s.deflate == PerMessageDeflate(client_no_context_takeover=True)
@@ -465,7 +517,8 @@ def test_client_receive_data_works_however_the_response_is_split() -> None:
             cuts.append(wire[at : at + len(piece)])
             at += len(piece)
         upgrade = None
-        for i, piece in enumerate(cuts):
+        i = 0
+        for i, piece in enumerate(cuts):  # noqa: B007 (i is used after the loop)
             upgrade = client.receive_data(piece)
             if upgrade is not None:
                 break
@@ -505,7 +558,9 @@ def test_client_receive_data_skips_100_continue() -> None:
     client.send()
     res = (
         b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
-        b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept_key(client.key).encode() + b"\r\n\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Accept: "
+        + accept_key(client.key).encode()
+        + b"\r\n\r\n"
     )
     assert client.receive_data(res) is not None
 
@@ -553,7 +608,18 @@ def test_parse_extensions(value: str, parsed: list) -> None:
 
 @pytest.mark.parametrize(
     "value",
-    ["a;", "a; =1", "a; b=", 'a; b="x y"', 'a; b="unterminated', "a b", "a; b=1 2", "(a)", "a; b=c=d", "a;;b"],
+    [
+        "a;",
+        "a; =1",
+        "a; b=",
+        'a; b="x y"',
+        'a; b="unterminated',
+        "a b",
+        "a; b=1 2",
+        "(a)",
+        "a; b=c=d",
+        "a;;b",
+    ],
 )
 def test_parse_extensions_rejects_bad_syntax(value: str) -> None:
     with pytest.raises(ValueError):

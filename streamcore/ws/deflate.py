@@ -26,6 +26,7 @@ The handshake helpers (:mod:`streamcore.ws.handshake`) parse the
 here as a list of ``(name, value)`` pairs, ``value`` being ``None`` for a
 parameter without a value.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -278,7 +279,9 @@ class PerMessageDeflate:
         # our own limit may be smaller, and may be named even if not offered.
         server_bits = self.server_max_window_bits
         if got.server_bits is not None:
-            server_bits = got.server_bits if server_bits is None else min(server_bits, got.server_bits)
+            server_bits = (
+                got.server_bits if server_bits is None else min(server_bits, got.server_bits)
+            )
         # §7.1.2.2: client_max_window_bits may only be answered when offered.
         offered = got.client_bits
         client_bits: int | None
@@ -287,7 +290,9 @@ class PerMessageDeflate:
                 return None  # we must limit the client's window and cannot
             client_bits = None
         else:
-            limits = [b for b in (self.client_max_window_bits, offered) if b is not True and b is not None]
+            limits = [
+                b for b in (self.client_max_window_bits, offered) if b is not True and b is not None
+            ]
             client_bits = min(limits) if limits else None
         return self._replace(
             # §7.1.1.1: server_no_context_takeover offered -> must be accepted
@@ -427,7 +432,9 @@ class DeflateSession:
         self.bytes_after_compression += len(out)
         return out
 
-    def decompress(self, data: bytes | bytearray | memoryview, fin: bool, limit: int | None) -> bytes:
+    def decompress(
+        self, data: bytes | bytearray | memoryview, fin: bool, limit: int | None
+    ) -> bytes:
         """Inflate one frame's payload of a compressed message (RFC 7692 §7.2.2).
 
         ``fin`` is the frame's FIN bit: on the last frame the ``00 00 ff ff``
@@ -447,7 +454,9 @@ class DeflateSession:
         max_length = 0 if limit is None else limit + 1
         try:
             if decompressor.eof and len(data):
-                raise ProtocolError("compressed data after the final deflate block", close_code=1007)
+                raise ProtocolError(
+                    "compressed data after the final deflate block", close_code=1007
+                )
             out = decompressor.decompress(data, max_length)
             if limit is not None and len(out) > limit:
                 raise LimitError(
@@ -458,7 +467,9 @@ class DeflateSession:
             if decompressor.eof and decompressor.unused_data:
                 # A BFINAL=1 block ended the deflate stream (allowed by
                 # §7.2.3.4) but more data followed in the same message.
-                raise ProtocolError("compressed data after the final deflate block", close_code=1007)
+                raise ProtocolError(
+                    "compressed data after the final deflate block", close_code=1007
+                )
             if fin:
                 if not decompressor.eof:
                     if limit is not None:

@@ -27,6 +27,7 @@ Both sides end with an :class:`Upgrade`: the chosen subprotocol and the agreed
 Nothing here does I/O or keeps a socket; stats and trace are not kept (the
 handshake is one request and one response).
 """
+
 from __future__ import annotations
 
 import base64
@@ -290,7 +291,9 @@ class ClientHandshake:
             if self.origin is not None:
                 headers.append((b"Origin", self.origin.encode("latin-1")))
             if self.subprotocols:
-                headers.append((b"Sec-WebSocket-Protocol", ", ".join(self.subprotocols).encode("ascii")))
+                headers.append(
+                    (b"Sec-WebSocket-Protocol", ", ".join(self.subprotocols).encode("ascii"))
+                )
             if self.deflate is not None:
                 headers.append((b"Sec-WebSocket-Extensions", self.deflate.offer().encode("ascii")))
             headers.extend(self.extra_headers)
@@ -336,7 +339,9 @@ class ClientHandshake:
                 raise HandshakeError(f"the 101 response chose several subprotocols {protocol!r}")
             subprotocol = protocol[0]
             if subprotocol not in self.subprotocols:
-                raise HandshakeError(f"the 101 response chose subprotocol {subprotocol!r}, not offered")
+                raise HandshakeError(
+                    f"the 101 response chose subprotocol {subprotocol!r}, not offered"
+                )
 
         # §4.1 / §9.1: every extension in use must have been offered.
         extension_values = _values(headers, b"sec-websocket-extensions")
@@ -396,7 +401,9 @@ class ClientHandshake:
                     self.validate(event)  # raises: the server refused
                 if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
                     raise HandshakeError("the connection closed during the opening handshake")
-                raise HandshakeError(f"unexpected {type(event).__name__} during the opening handshake")
+                raise HandshakeError(
+                    f"unexpected {type(event).__name__} during the opening handshake"
+                )
         except h11.ProtocolError as exc:
             raise HandshakeError(f"malformed HTTP response: {exc}") from None
 
@@ -404,7 +411,9 @@ class ClientHandshake:
 # -- server ------------------------------------------------------------------
 
 
-def _reject(status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()) -> HandshakeError:
+def _reject(
+    status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> HandshakeError:
     body = (message + "\n").encode("utf-8")
     reason = {400: b"Bad Request", 426: b"Upgrade Required"}[status]
     response = h11.Response(
@@ -457,7 +466,9 @@ class ServerHandshake:
         headers = request.headers
         # §4.2.1 step 1: "An HTTP/1.1 or higher GET request"
         if request.method != b"GET":
-            raise _reject(400, f"a WebSocket upgrade must be a GET, not {request.method.decode('latin-1')}")
+            raise _reject(
+                400, f"a WebSocket upgrade must be a GET, not {request.method.decode('latin-1')}"
+            )
         if request.http_version < b"1.1":
             raise _reject(400, "a WebSocket upgrade needs HTTP/1.1")
         # step 2: Host (h11 already requires it for HTTP/1.1)
@@ -537,7 +548,9 @@ class ServerHandshake:
         if self.select_subprotocol is not None:
             chosen = self.select_subprotocol(offered)
             if chosen is not None and chosen not in offered:
-                raise ValueError(f"select_subprotocol chose {chosen!r}, which the client did not offer")
+                raise ValueError(
+                    f"select_subprotocol chose {chosen!r}, which the client did not offer"
+                )
             return chosen
         for sub in offered:
             if sub in self.subprotocols:
@@ -567,7 +580,8 @@ class ServerHandshake:
                     raise _reject(400, "a WebSocket upgrade request must not have a body")
         except h11.ProtocolError as exc:
             raise _reject(400, f"malformed HTTP request: {exc}") from None
-        if conn.their_state is not h11.MIGHT_SWITCH_PROTOCOL:
+        # h11 leaves MIGHT_SWITCH_PROTOCOL out of its __all__, but documents it
+        if conn.their_state is not h11.MIGHT_SWITCH_PROTOCOL:  # type: ignore[attr-defined]
             raise RuntimeError(
                 f"the h11 connection is in state {conn.their_state!r}, not awaiting an upgrade"
             )
