@@ -10,6 +10,7 @@ It sends each argument as a Text message, a Ping, then closes, printing
 everything it receives.  It works against any WebSocket echo server, e.g.
 ``python -m websockets`` servers.
 """
+
 from __future__ import annotations
 
 import argparse

@@ -10,6 +10,7 @@ Every Text or Binary message is sent back, Pings are answered, a Close is
 echoed.  permessage-deflate is accepted when the client offers it.  A plain
 HTTP request (no upgrade) gets a 400 from the same h11 connection.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,7 +44,9 @@ async def read_request(reader: asyncio.StreamReader, http: h11.Connection) -> h1
         return None  # ConnectionClosed
 
 
-async def echo(ws: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes) -> None:
+async def echo(
+    ws: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, data: bytes
+) -> None:
     """Run the WebSocket connection until the closing handshake ends."""
     while True:
         try:
