@@ -629,3 +629,101 @@ def test_parse_extensions_rejects_bad_syntax(value: str) -> None:
 def test_format_extensions_round_trips() -> None:
     value = "permessage-deflate; client_max_window_bits; server_max_window_bits=10, x"
     assert format_extensions(parse_extensions(value)) == value
+
+
+# -- handshake interop with the peers' Sans-I/O handshakes --------------------------------
+
+
+def serve_request(server: ServerHandshake, wire: bytes) -> Upgrade:
+    conn = h11.Connection(h11.SERVER)
+    conn.receive_data(wire)
+    req = conn.next_event()
+    assert isinstance(req, h11.Request)
+    return server.upgrade(conn, req)
+
+
+def test_websockets_client_handshake_is_accepted_by_our_server() -> None:
+    from websockets.client import ClientProtocol
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+    from websockets.protocol import State
+    from websockets.uri import parse_uri
+
+    peer = ClientProtocol(
+        parse_uri("ws://example.com/chat"),
+        subprotocols=["v2", "chat"],
+        extensions=[ClientPerMessageDeflateFactory(server_max_window_bits=11)],
+    )
+    peer.send_request(peer.connect())
+    ours = serve_request(
+        ServerHandshake(subprotocols=["chat"], deflate=PerMessageDeflate()),
+        b"".join(peer.data_to_send()),
+    )
+    peer.receive_data(ours.data)
+    assert peer.handshake_exc is None and peer.state is State.OPEN
+    assert peer.subprotocol == ours.subprotocol == "chat"
+    (ext,) = peer.extensions
+    assert ours.deflate == PerMessageDeflate(server_max_window_bits=11)
+    assert ext.remote_max_window_bits == 11
+
+
+def test_our_client_handshake_is_accepted_by_websockets_server() -> None:
+    from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+    from websockets.protocol import State
+    from websockets.server import ServerProtocol
+
+    peer = ServerProtocol(
+        subprotocols=["chat"],
+        extensions=[ServerPerMessageDeflateFactory(client_max_window_bits=10)],
+    )
+    client = ClientHandshake(
+        "example.com", "/chat", subprotocols=["chat"], deflate=PerMessageDeflate()
+    )
+    peer.receive_data(client.send())
+    (req,) = peer.events_received()
+    res = peer.accept(req)
+    peer.send_response(res)
+    assert peer.state is State.OPEN
+    upgrade = client.receive_data(b"".join(peer.data_to_send()))
+    assert upgrade is not None
+    assert upgrade.subprotocol == "chat"
+    assert upgrade.deflate == PerMessageDeflate(client_max_window_bits=10)
+
+
+def test_wsproto_client_handshake_is_accepted_by_our_server() -> None:
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request
+    from wsproto.extensions import PerMessageDeflate as WsprotoDeflate
+
+    peer = WSConnection(ConnectionType.CLIENT)
+    wire = peer.send(
+        Request(
+            host="example.com", target="/chat", subprotocols=["chat"], extensions=[WsprotoDeflate()]
+        )
+    )
+    ours = serve_request(ServerHandshake(subprotocols=["chat"], deflate=PerMessageDeflate()), wire)
+    peer.receive_data(ours.data)
+    (event,) = list(peer.events())
+    assert isinstance(event, AcceptConnection)
+    assert event.subprotocol == ours.subprotocol == "chat"
+    assert [e.name for e in event.extensions] == ["permessage-deflate"]
+    assert ours.deflate is not None
+
+
+def test_our_client_handshake_is_accepted_by_wsproto_server() -> None:
+    from wsproto import ConnectionType, WSConnection
+    from wsproto.events import AcceptConnection, Request
+    from wsproto.extensions import PerMessageDeflate as WsprotoDeflate
+
+    peer = WSConnection(ConnectionType.SERVER)
+    client = ClientHandshake(
+        "example.com", "/chat", subprotocols=["chat"], deflate=PerMessageDeflate()
+    )
+    peer.receive_data(client.send())
+    (req,) = list(peer.events())
+    assert isinstance(req, Request) and req.subprotocols == ["chat"]
+    wire = peer.send(
+        AcceptConnection(subprotocol="chat", extensions=[WsprotoDeflate(client_max_window_bits=12)])
+    )
+    upgrade = client.receive_data(wire)
+    assert upgrade is not None and upgrade.subprotocol == "chat"
+    assert upgrade.deflate is not None and upgrade.deflate.client_max_window_bits == 12
