@@ -6,9 +6,9 @@ Run the echo server first::
     python examples/asyncio_ws_server.py
     python examples/asyncio_ws_client.py "hello" "world"
 
-It sends each argument as a Text message, a Ping, then closes, printing
-everything it receives.  It works against any WebSocket echo server, e.g.
-``python -m websockets`` servers.
+It sends each argument as a Text message and waits for its echo, then a
+Ping (answered by a Pong), then closes, printing everything it receives.
+It works against any WebSocket echo server on the given host and port.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from streamcore.ws import Close, Connection, PerMessageDeflate, State
+from streamcore.ws import Connection, Event, PerMessageDeflate, State
 from streamcore.ws.handshake import ClientHandshake
 
 READ_SIZE = 65536
@@ -38,24 +38,30 @@ async def main(host: str, port: int, messages: list[str]) -> None:
         print(f"connected: subprotocol={upgrade.subprotocol!r} extensions={upgrade.extensions!r}")
 
         ws = Connection("client", deflate=upgrade.deflate)
+        events: list[Event] = []
         pending = upgrade.trailing  # frames the server sent right behind the 101
+
+        async def next_event() -> Event:
+            """The next event, reading from the socket when none is buffered."""
+            nonlocal pending
+            while not events:
+                if not pending:
+                    pending = await asyncio.wait_for(reader.read(READ_SIZE), TIMEOUT)
+                    if not pending:
+                        ws.receive_eof()  # raises IncompleteError: closed without a Close
+                events.extend(ws.receive_data(pending))
+                pending = b""
+            return events.pop(0)
+
         for text in messages:
             writer.write(ws.send_text(text))
+            print("sent", repr(text), "received", await next_event())
         writer.write(ws.send_ping(b"are you there?"))
+        print("sent a Ping, received", await next_event())
         writer.write(ws.send_close(1000, "bye"))
-        await writer.drain()
-
         # read until the server's Close answers ours (RFC 6455 §7.1.2)
         while ws.state is not State.CLOSED:
-            for event in ws.receive_data(pending):
-                print("received", event)
-                if isinstance(event, Close):
-                    break
-            if ws.state is State.CLOSED:
-                break
-            pending = await asyncio.wait_for(reader.read(READ_SIZE), TIMEOUT)
-            if not pending:
-                ws.receive_eof()  # raises IncompleteError: closed without a Close
+            print("received", await next_event())
         print("closed; stats:", ws.stats)
     finally:
         writer.close()
