@@ -14,7 +14,7 @@ import warnings
 from types import ModuleType
 
 #: every compiled module, relative to the package; each has a ``*_py`` twin
-COMPILED_MODULES = ("_chunked_c",)
+COMPILED_MODULES = ("_chunked_c", "ws._codec_c")
 
 NO_EXTENSIONS = os.environ.get("STREAMCORE_NO_EXTENSIONS", "") not in ("", "0")
 

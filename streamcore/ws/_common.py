@@ -1,0 +1,379 @@
+"""What both WebSocket twins share: events, roles, states, stats, limits, messages.
+
+Everything here is cold (built once, or only on an error path), so it lives
+in pure Python and both twins import it; they cannot drift on a message
+string, a close-code rule or an event's shape.
+"""
+from __future__ import annotations
+
+import copy
+import enum
+from typing import Any, NamedTuple, Union
+
+from .._errors import LimitError, ProtocolError
+
+__all__ = [
+    "Binary",
+    "Close",
+    "ConnectionStats",
+    "Event",
+    "Ping",
+    "Pong",
+    "Role",
+    "State",
+    "Text",
+]
+
+# ---------------------------------------------------------------------------
+# Events
+#
+# Events are tuple subclasses so that the compiled twin can build them with one
+# allocation (``tp_alloc`` + two item stores) and the Python twin with
+# ``tuple.__new__``; both twins therefore return the very same classes.
+# Equality also compares the class: ``Ping(b"") != Pong(b"")``.
+# ---------------------------------------------------------------------------
+
+
+def _eq(self: tuple[Any, ...], other: object) -> bool:
+    return type(self) is type(other) and tuple.__eq__(self, other)
+
+
+def _ne(self: tuple[Any, ...], other: object) -> bool:
+    return not _eq(self, other)
+
+
+def _hash(self: tuple[Any, ...]) -> int:
+    return hash((type(self).__name__, tuple(self)))
+
+
+class _Text(NamedTuple):
+    data: str
+    final: bool = True
+
+
+class Text(_Text):
+    """A text message (RFC 6455 §5.6, opcode 0x1), or with ``assemble=False``
+    one fragment of it: ``data`` holds every complete code point that arrived
+    in the frame, ``final`` is False until the last fragment."""
+
+    __slots__ = ()
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
+
+
+class _Binary(NamedTuple):
+    data: bytes
+    final: bool = True
+
+
+class Binary(_Binary):
+    """A binary message (RFC 6455 §5.6, opcode 0x2), or one fragment of it
+    with ``assemble=False`` (``final`` False until the last)."""
+
+    __slots__ = ()
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
+
+
+class _Ping(NamedTuple):
+    data: bytes
+
+
+class Ping(_Ping):
+    """A Ping control frame (RFC 6455 §5.5.2); answer with ``send_pong(data)``."""
+
+    __slots__ = ()
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
+
+
+class _Pong(NamedTuple):
+    data: bytes
+
+
+class Pong(_Pong):
+    """A Pong control frame (RFC 6455 §5.5.3)."""
+
+    __slots__ = ()
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
+
+
+class _Close(NamedTuple):
+    code: int | None
+    reason: str
+
+
+class Close(_Close):
+    """A Close control frame (RFC 6455 §5.5.1). ``code`` is None when the
+    frame had no payload (RFC 6455 §7.1.5: "no status code", 1005)."""
+
+    __slots__ = ()
+    __eq__ = _eq
+    __ne__ = _ne
+    __hash__ = _hash
+
+
+Event = Union[Text, Binary, Ping, Pong, Close]
+
+
+class Role(str, enum.Enum):
+    """Which end of the connection we are (RFC 6455 §5.1: clients mask, servers do not)."""
+
+    CLIENT = "client"
+    SERVER = "server"
+
+
+class State(enum.Enum):
+    """Connection states (RFC 6455 §4, §7).
+
+    ``OPEN`` → ``CLOSING`` when one side's Close frame has been sent or
+    received; ``CLOSED`` when both have (the closing handshake is complete),
+    or when the transport ended (``receive_eof``).
+    """
+
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class ConnectionStats(NamedTuple):
+    """A read-only snapshot of a Connection's running totals."""
+
+    bytes_in: int
+    bytes_out: int
+    frames_in: int
+    frames_out: int
+    messages_in: int
+    messages_out: int
+    #: permessage-deflate, sent side (0 without the extension)
+    bytes_before_compression: int = 0
+    bytes_after_compression: int = 0
+    #: permessage-deflate, received side
+    bytes_before_decompression: int = 0
+    bytes_after_decompression: int = 0
+
+
+# ---------------------------------------------------------------------------
+# Opcodes (RFC 6455 §5.2)
+# ---------------------------------------------------------------------------
+
+OP_CONT = 0x0
+OP_TEXT = 0x1
+OP_BINARY = 0x2
+OP_CLOSE = 0x8
+OP_PING = 0x9
+OP_PONG = 0xA
+
+#: RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes or less"
+MAX_CONTROL_PAYLOAD = 125
+
+# ---------------------------------------------------------------------------
+# Close codes (RFC 6455 §7.4)
+# ---------------------------------------------------------------------------
+
+CLOSE_PROTOCOL_ERROR = 1002
+CLOSE_INVALID_PAYLOAD = 1007
+CLOSE_TOO_BIG = 1009
+
+
+def close_code_is_valid(code: int) -> bool:
+    """May ``code`` appear in a Close frame on the wire (RFC 6455 §7.4.1, §7.4.2)?
+
+    1000-1003 and 1007-1014 are defined (1012-1014 registered with IANA since
+    RFC 6455), 1004 is reserved, 1005, 1006 and 1015 MUST NOT be sent, 3000-4999
+    are for libraries, applications and private use; the rest is reserved.
+    """
+    return 1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999
+
+
+# ---------------------------------------------------------------------------
+# Errors: every message is written here once; ``offset`` is the byte in the
+# stream where the problem was found.
+# ---------------------------------------------------------------------------
+
+
+def err_rsv(offset: int, bits: int) -> ProtocolError:
+    names = "+".join(name for name, bit in (("RSV1", 4), ("RSV2", 2), ("RSV3", 1)) if bits & bit)
+    return ProtocolError(
+        f"reserved bit {names} set without a negotiated extension (RFC 6455 §5.2)",
+        offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_rsv1_not_first(offset: int) -> ProtocolError:
+    return ProtocolError(
+        "RSV1 set on a control or continuation frame (RFC 7692 §6)",
+        offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_opcode(offset: int, opcode: int) -> ProtocolError:
+    return ProtocolError(f"unknown opcode {opcode:#x} (RFC 6455 §5.2)",
+                         offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_control_fragmented(offset: int) -> ProtocolError:
+    return ProtocolError("fragmented control frame (RFC 6455 §5.5)",
+                         offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_continuation_without_start(offset: int) -> ProtocolError:
+    return ProtocolError("continuation frame without a message to continue (RFC 6455 §5.4)",
+                         offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_message_inside_message(offset: int) -> ProtocolError:
+    return ProtocolError(
+        "new data message inside a fragmented message (RFC 6455 §5.4)",
+        offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_unmasked(offset: int) -> ProtocolError:
+    return ProtocolError("unmasked frame sent to a server (RFC 6455 §5.1)",
+                         offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_masked(offset: int) -> ProtocolError:
+    return ProtocolError("masked frame sent to a client (RFC 6455 §5.1)",
+                         offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_control_too_long(offset: int, length: int) -> ProtocolError:
+    return ProtocolError(
+        f"control frame payload of {length} bytes, more than 125 (RFC 6455 §5.5)",
+        offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_non_minimal(offset: int, length: int) -> ProtocolError:
+    return ProtocolError(
+        f"payload length {length} not in its minimal encoding (RFC 6455 §5.2)",
+        offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_top_bit(offset: int) -> ProtocolError:
+    return ProtocolError(
+        "64-bit payload length with the most significant bit set (RFC 6455 §5.2)",
+        offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_frame_too_big(offset: int, length: int, limit: int) -> LimitError:
+    return LimitError(
+        f"frame payload of {length} bytes exceeds max_frame_size={limit} "
+        "(raise max_frame_size, or pass None for no limit)",
+        offset=offset, close_code=CLOSE_TOO_BIG)
+
+
+def err_message_too_big(offset: int, size: int, limit: int) -> LimitError:
+    return LimitError(
+        f"message of at least {size} bytes exceeds max_message_size={limit} "
+        "(raise max_message_size, or pass None for no limit)",
+        offset=offset, close_code=CLOSE_TOO_BIG)
+
+
+def err_utf8(offset: int, where: str) -> ProtocolError:
+    return ProtocolError(f"invalid UTF-8 in {where} (RFC 6455 §8.1)",
+                         offset=offset, close_code=CLOSE_INVALID_PAYLOAD)
+
+
+def err_utf8_incomplete(offset: int, where: str) -> ProtocolError:
+    return ProtocolError(f"{where} ends inside a UTF-8 sequence (RFC 6455 §8.1)",
+                         offset=offset, close_code=CLOSE_INVALID_PAYLOAD)
+
+
+def err_close_one_byte(offset: int) -> ProtocolError:
+    return ProtocolError("close frame with a 1-byte payload (RFC 6455 §5.5.1)",
+                         offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_close_code(offset: int, code: int) -> ProtocolError:
+    return ProtocolError(f"invalid close code {code} (RFC 6455 §7.4)",
+                         offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
+
+
+def err_deflate(exc: Exception, offset: int) -> ProtocolError:
+    """Re-raise a permessage-deflate failure with the frame's payload offset."""
+    if isinstance(exc, ProtocolError):
+        if exc.offset is not None:
+            return exc
+        return type(exc)(str(exc), offset=offset, close_code=exc.close_code)
+    # zlib.error or anything else from a broken deflate stream (RFC 7692 §8.2.1)
+    return ProtocolError(f"invalid compressed data: {exc}", offset=offset,
+                         close_code=CLOSE_INVALID_PAYLOAD)
+
+
+def stored_error(exc: ProtocolError, events: list[Any]) -> ProtocolError:
+    """Remember ``exc`` as the receiver's final error.  ``exc.events`` holds the
+    events completed in the same call before the violation (process them
+    before acting on the error), so no split of the input loses any."""
+    exc.events = events  # type: ignore[attr-defined]
+    return exc
+
+
+def raise_again(exc: ProtocolError) -> ProtocolError:
+    """A copy of the stored error for every later call (with no events)."""
+    again = copy.copy(exc)
+    again.events = []  # type: ignore[attr-defined]
+    return again.with_traceback(None)
+
+
+def check_limit(name: str, value: int | None) -> int:
+    """Validate a size limit keyword; return it as an int with -1 for None."""
+    if value is None:
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{name} must be a non-negative int or None, not {value!r}")
+    return value
+
+
+def deflate_wire_limit(limit: int) -> int:
+    """Wire bytes allowed for a compressed message whose inflated size is capped
+    at ``limit``: deflate may expand incompressible data by a few bytes per
+    16 KiB stored block, so a message that fits once inflated must not be
+    refused for its compressed size; this still bounds the buffer."""
+    return -1 if limit < 0 else limit + (limit >> 6) + 1024
+
+
+# ---------------------------------------------------------------------------
+# UTF-8 (RFC 3629 §4): the reference DFA.  Both twins use it for the slow
+# path (finding the exact first invalid byte); the compiled twin mirrors it in C.
+#
+# States: 0 accept; 1/2/3 need that many continuation bytes in 80..BF;
+# 4 after E0 (next A0..BF); 5 after ED (next 80..9F, no surrogates);
+# 6 after F0 (next 90..BF, no overlongs); 7 after F4 (next 80..8F, <= U+10FFFF).
+# ---------------------------------------------------------------------------
+
+_LO = (0, 0x80, 0x80, 0x80, 0xA0, 0x80, 0x90, 0x80)
+_HI = (0, 0xBF, 0xBF, 0xBF, 0xBF, 0x9F, 0xBF, 0x8F)
+_AFTER = (0, 0, 1, 2, 1, 1, 2, 2)
+
+
+def utf8_scan(data: bytes | bytearray, state: int) -> tuple[int, int]:
+    """Return (index of the first invalid byte or -1, new state)."""
+    for i, b in enumerate(data):
+        if state == 0:
+            if b < 0x80:
+                continue
+            if 0xC2 <= b <= 0xDF:
+                state = 1
+            elif b == 0xE0:
+                state = 4
+            elif b == 0xED:
+                state = 5
+            elif 0xE1 <= b <= 0xEF:
+                state = 2
+            elif b == 0xF0:
+                state = 6
+            elif b == 0xF4:
+                state = 7
+            elif 0xF1 <= b <= 0xF3:
+                state = 3
+            else:  # 80..C1 (continuation or overlong lead), F5..FF
+                return i, state
+        elif _LO[state] <= b <= _HI[state]:
+            state = _AFTER[state]
+        else:
+            return i, state
+    return -1, state

@@ -1,0 +1,297 @@
+"""The WebSocket connection: states, the close handshake, sending (RFC 6455 §5-§7).
+
+Theory of operation: the codec twin's ``Receiver`` turns bytes into events
+and raises ``ProtocolError`` (with the close code) on any violation; its
+``Encoder`` turns calls into frames.  This class, shared by both twins, owns
+what is not per byte: the state table below, the close handshake, the
+deflate session, stats and trace.
+
+State table (``send`` means "we sent a Close", ``recv`` "we received one")::
+
+    OPEN    --send_close()------------------> CLOSING
+    OPEN    --recv Close (echo queued)------> CLOSED
+    CLOSING --recv Close--------------------> CLOSED
+    any     --receive_eof()-----------------> CLOSED
+
+The echo to a peer's Close is queued at once (RFC 6455 §5.5.1: "the endpoint
+MUST send a Close frame in response"): take it with ``data_to_send()``, or
+call ``send_close()`` (which then returns it, or a Close with your own code
+in its place).  Data frames are only sent in OPEN.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Union
+
+from .._errors import IncompleteError, ProtocolError, StateError
+from ._common import (
+    MAX_CONTROL_PAYLOAD,
+    OP_BINARY,
+    OP_CLOSE,
+    OP_CONT,
+    OP_PING,
+    OP_PONG,
+    OP_TEXT,
+    Binary,
+    Close,
+    ConnectionStats,
+    Event,
+    Ping,
+    Pong,
+    Role,
+    State,
+    Text,
+    check_limit,
+    close_code_is_valid,
+)
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+#: Default message size limit: 1 MiB, as websockets (``max_size=2**20``) and
+#: aiohttp's ``max_msg_size`` (4 MiB) bound messages by default; a bigger
+#: message needs the caller to say so (or stream with ``assemble=False``).
+DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
+
+
+class ConnectionBase:
+    """A Sans-I/O WebSocket connection for one side (RFC 6455), after the
+    opening handshake.
+
+    ``role``: ``"client"`` or ``"server"`` (or :class:`Role`).  Clients mask
+    every frame they send with a fresh key from ``os.urandom``; servers
+    require masked frames and clients unmasked ones (§5.1).
+
+    ``max_message_size`` (default 1 MiB, None: no limit) bounds a message's
+    payload (inflated size with permessage-deflate), checked on each frame's
+    announced length so nothing is buffered past it; ``max_frame_size``
+    (default None) bounds each frame independently.  Both raise
+    :class:`~streamcore.LimitError` with close code 1009.
+
+    ``deflate``: a negotiated :class:`PerMessageDeflate`, or None.
+    ``assemble=False`` delivers each data frame as it completes
+    (``final=False`` until the last) with text decoded incrementally.
+    ``trace``: called with every event received or sent.
+    """
+
+    _Receiver: ClassVar[Any]
+    _Encoder: ClassVar[Any]
+
+    def __init__(
+        self,
+        role: str | Role,
+        *,
+        max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE,
+        max_frame_size: int | None = None,
+        deflate: Any = None,
+        assemble: bool = True,
+        trace: Callable[[Event], Any] | None = None,
+    ) -> None:
+        self.role = Role(role)
+        client = self.role is Role.CLIENT
+        self._session = deflate.session(client=client) if deflate is not None else None
+        self._rx = self._Receiver(
+            client,
+            check_limit("max_message_size", max_message_size),
+            check_limit("max_frame_size", max_frame_size),
+            bool(assemble),
+            self._session,
+        )
+        self._tx = self._Encoder(client)
+        self._state = State.OPEN
+        self._close_seen = False  # the peer's Close has been handled here
+        self._echo: tuple[int | None, bytes] | None = None  # the queued echo of a Close
+        self._eof = False
+        self._sending_fragmented = 0  # opcode of a message we are sending in fragments
+        self._trace = trace
+
+    # -- receiving ----------------------------------------------------------
+
+    @property
+    def state(self) -> State:
+        """:class:`State` of the connection (see the state table above)."""
+        return self._state
+
+    def receive_data(self, data: Buffer) -> list[Event]:
+        """Feed bytes from the peer; return the events they complete.
+
+        Raises :class:`~streamcore.ProtocolError` (with ``close_code`` and
+        ``offset``) on any violation, and again on every later call: send
+        ``send_close(err.close_code)`` and close the transport.  The events
+        completed by this call before the violation are in ``err.events``.  Bytes after
+        the peer's Close are ignored.  After ``receive_eof``: StateError.
+        """
+        if self._eof:
+            raise StateError("receive_data() after receive_eof()")
+        try:
+            events: list[Event] = self._rx.feed(data)
+        except ProtocolError as exc:
+            if self._trace is not None:
+                for event in getattr(exc, "events", ()):
+                    self._trace(event)
+            raise
+        if self._rx.close_received and not self._close_seen:
+            self._peer_closed(events)
+        if self._trace is not None:
+            for event in events:
+                self._trace(event)
+        return events
+
+    def _peer_closed(self, events: list[Event]) -> None:
+        self._close_seen = True
+        close = events[-1]  # the Receiver stops at the Close, so it is last
+        assert isinstance(close, Close)
+        if self._state is State.OPEN:
+            # RFC 6455 §5.5.1: echo the status code received
+            payload = b"" if close.code is None else close.code.to_bytes(2, "big")
+            self._echo = (close.code, payload)  # framed when taken
+        self._state = State.CLOSED
+
+    def receive_eof(self) -> None:
+        """The transport ended.  State becomes CLOSED.
+
+        Raises :class:`~streamcore.IncompleteError` (close code 1006,
+        "abnormal closure", never sent on the wire) when it ended inside a
+        frame or message, or before the peer's Close frame; calling it twice
+        is a StateError.
+        """
+        if self._eof:
+            raise StateError("receive_eof() called twice")
+        self._eof = True
+        self._state = State.CLOSED
+        rx = self._rx
+        if rx.close_received or rx.error is not None:
+            return
+        where = "inside a frame or message" if not rx.idle else "before the closing handshake"
+        raise IncompleteError(f"the connection ended {where}", offset=rx.offset,
+                              close_code=1006)
+
+    def data_to_send(self) -> bytes:
+        """Bytes the connection queued by itself (the echo of the peer's Close);
+        write them to the transport.  Returns b"" when there is nothing."""
+        echo = self._echo
+        if echo is None:
+            return b""
+        self._echo = None
+        if self._trace is not None:
+            self._trace(Close(echo[0], ""))
+        return self._tx.frame(OP_CLOSE, echo[1])  # type: ignore[no-any-return]
+
+    # -- sending ------------------------------------------------------------
+
+    def _check_open(self, what: str) -> None:
+        if self._state is not State.OPEN:
+            raise StateError(f"{what} in state {self._state.name}: a Close was already sent "
+                             "or received")
+
+    def send_text(self, text: str, *, final: bool = True) -> bytes:
+        """Frame a text message (RFC 6455 §5.6).  ``final=False`` sends a
+        fragment; the message goes on with more ``send_text`` calls until one
+        with ``final=True`` (§5.4).  Compressed when permessage-deflate is on
+        and the message is sent whole."""
+        self._check_open("send_text()")
+        if self._trace is not None:
+            self._trace(Text(text, final))
+        if final and not self._sending_fragmented:
+            if self._session is None:
+                return self._tx.text(text)  # type: ignore[no-any-return]
+            return self._compressed(OP_TEXT, text.encode("utf-8"))
+        return self._fragment(OP_TEXT, text.encode("utf-8"), final)
+
+    def send_binary(self, data: Buffer, *, final: bool = True) -> bytes:
+        """Frame a binary message (RFC 6455 §5.6); ``final`` as in send_text."""
+        self._check_open("send_binary()")
+        if self._trace is not None:
+            self._trace(Binary(bytes(data), final))
+        if final and not self._sending_fragmented:
+            if self._session is None:
+                return self._tx.frame(OP_BINARY, data)  # type: ignore[no-any-return]
+            return self._compressed(OP_BINARY, bytes(data))
+        return self._fragment(OP_BINARY, data, final)
+
+    def _compressed(self, opcode: int, payload: bytes) -> bytes:
+        # RFC 7692 §6: RSV1 on the (only) frame of a compressed message
+        assert self._session is not None
+        out: bytes = self._tx.frame(opcode, self._session.compress(payload), True, True)
+        return out
+
+    def _fragment(self, opcode: int, payload: Buffer, final: bool) -> bytes:
+        # §5.4: the first fragment has the opcode, the rest are continuations.
+        # Fragments are sent uncompressed (a per-message choice, RFC 7692 §6).
+        if self._sending_fragmented:
+            if self._sending_fragmented != opcode:
+                raise StateError("a fragmented message continues with the same kind of data")
+            opcode = OP_CONT
+        else:
+            self._sending_fragmented = opcode
+        if final:
+            self._sending_fragmented = 0
+        out: bytes = self._tx.frame(opcode, payload, final)
+        return out
+
+    def _control(self, opcode: int, data: Buffer) -> bytes:
+        if len(data) > MAX_CONTROL_PAYLOAD:
+            raise ValueError("control frame payload must be 125 bytes or less (RFC 6455 §5.5)")
+        return self._tx.frame(opcode, data)  # type: ignore[no-any-return]
+
+    def send_ping(self, data: Buffer = b"") -> bytes:
+        """Frame a Ping (RFC 6455 §5.5.2); ``data`` at most 125 bytes."""
+        self._check_open("send_ping()")
+        if self._trace is not None:
+            self._trace(Ping(bytes(data)))
+        return self._control(OP_PING, data)
+
+    def send_pong(self, data: Buffer = b"") -> bytes:
+        """Frame a Pong (RFC 6455 §5.5.3), e.g. ``send_pong(ping.data)``."""
+        self._check_open("send_pong()")
+        if self._trace is not None:
+            self._trace(Pong(bytes(data)))
+        return self._control(OP_PONG, data)
+
+    def send_close(self, code: int | None = 1000, reason: str = "") -> bytes:
+        """Frame a Close (RFC 6455 §5.5.1, §7.4) and move to CLOSING.
+
+        ``code=None`` sends no status code (and then no reason).  Codes that
+        must not be sent (1004-1006, 1015, outside 1000-4999...) and reasons
+        longer than 123 UTF-8 bytes raise ValueError.  After the peer's Close
+        this returns the echo (with your code in place of the peer's) unless
+        ``data_to_send()`` already gave it out; a second Close is a StateError.
+        """
+        if code is None:
+            if reason:
+                raise ValueError("a close reason needs a close code")
+            payload = b""
+        else:
+            if not close_code_is_valid(code):
+                raise ValueError(f"close code {code} must not be sent (RFC 6455 §7.4)")
+            payload = code.to_bytes(2, "big") + reason.encode("utf-8")
+            if len(payload) > MAX_CONTROL_PAYLOAD:
+                raise ValueError("close reason must be 123 UTF-8 bytes or less (RFC 6455 §5.5)")
+        if self._state is State.OPEN:
+            self._state = State.CLOSING
+        elif self._echo is not None:
+            self._echo = None  # this Close goes out in place of the queued echo
+        else:
+            raise StateError("send_close(): a Close was already sent")
+        if self._trace is not None:
+            self._trace(Close(code, reason))
+        return self._tx.frame(OP_CLOSE, payload)  # type: ignore[no-any-return]
+
+    # -- observability --------------------------------------------------------
+
+    @property
+    def stats(self) -> ConnectionStats:
+        """Running totals: bytes, frames and messages each way, and the
+        permessage-deflate counters (see :class:`ConnectionStats`)."""
+        rx, tx, s = self._rx, self._tx, self._session
+        if s is None:
+            return ConnectionStats(rx.bytes_in, tx.bytes_out, rx.frames_in, tx.frames_out,
+                                   rx.messages_in, tx.messages_out)
+        return ConnectionStats(
+            rx.bytes_in, tx.bytes_out, rx.frames_in, tx.frames_out,
+            rx.messages_in, tx.messages_out,
+            s.bytes_before_compression, s.bytes_after_compression,
+            s.bytes_before_decompression, s.bytes_after_decompression,
+        )
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__module__}.Connection {self.role.value} {self._state.name}>"
