@@ -1,7 +1,8 @@
 """permessage-deflate (RFC 7692): negotiation, compression, bounded decompression.
 
 streamcore.ws.deflate is pure Python on both twins (zlib does the work; there
-is no compiled twin), so these tests run once.
+is no compiled twin), so its own tests run once; the tests at the end run it
+inside ws-core's Connection, on both Connection twins.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ import random
 import time
 import tracemalloc
 import zlib
+from types import ModuleType
+from typing import Any
 
 import pytest
+from helpers import load_twin, splits, twin_fixture
 from websockets.extensions import permessage_deflate as ws_pmd
 from websockets.frames import Frame, Opcode
 
@@ -625,3 +629,128 @@ def test_payloads_interoperate_with_websockets_extension(nct: bool, bits: int) -
         last = theirs.encode(Frame(Opcode.CONT, message[half:], fin=True))
         out = ours.decompress(first.data, False, None) + ours.decompress(last.data, True, None)
         assert out == message
+
+
+# -- through ws-core's Connection, on both twins ------------------------------------------
+
+codec = twin_fixture("ws._codec")
+
+
+def connected(
+    codec: ModuleType, client_config: PerMessageDeflate, server_config: PerMessageDeflate, **kw: Any
+) -> tuple[Any, Any]:
+    """A client and a server Connection with deflate agreed through the handshake helpers."""
+    agreed = server_config.accept_offer(client_config.offer_params())
+    assert agreed is not None
+    client_agreed = client_config.accept_response(agreed.response_params())
+    return (
+        codec.Connection("client", deflate=client_agreed, **kw),
+        codec.Connection("server", deflate=agreed, **kw),
+    )
+
+
+@pytest.mark.parametrize("agreed", AGREEMENTS, ids=repr)
+def test_connection_messages_round_trip_compressed(
+    codec: ModuleType, agreed: PerMessageDeflate
+) -> None:
+    client, server = connected(codec, agreed, agreed)
+    messages = ["", "Hello", "Hello", text_corpus(50_000).decode(), "€𝄞" * 1000]
+    wire = b"".join(client.send_text(m) for m in messages)
+    assert wire[0] & 0x40  # RSV1: compressed (RFC 7692 §6)
+    for pieces in splits(wire, seed=1, random_splits=3) if len(wire) < 4000 else [[wire]]:
+        _, fresh_server = connected(codec, agreed, agreed)
+        events = [e for p in pieces for e in fresh_server.receive_data(p)]
+        assert [e.data for e in events] == messages
+    assert [e.data for e in server.receive_data(wire)] == messages
+    binary = [os.urandom(3000), b"", bytes(100_000)]
+    wire = b"".join(server.send_binary(m) for m in binary)
+    assert [e.data for e in client.receive_data(wire)] == binary
+
+
+def test_connection_split_invariance_with_deflate(codec: ModuleType) -> None:
+    client, _ = connected(codec, PerMessageDeflate(), PerMessageDeflate())
+    wire = b"".join(client.send_text(m) for m in ("Hello", "Hello", "a" * 300, "xyz"))
+    expected = None
+    for pieces in splits(wire, seed=2):
+        _, server = connected(codec, PerMessageDeflate(), PerMessageDeflate())
+        events = [e for p in pieces for e in server.receive_data(p)]
+        if expected is None:
+            expected = events
+        assert events == expected
+    assert expected is not None and [e.data for e in expected] == [
+        "Hello",
+        "Hello",
+        "a" * 300,
+        "xyz",
+    ]
+
+
+def test_connection_stats_carry_the_deflate_counters(codec: ModuleType) -> None:
+    client, server = connected(codec, PerMessageDeflate(), PerMessageDeflate())
+    message = text_corpus(10_000).decode()
+    wire = client.send_text(message)
+    server.receive_data(wire)
+    sent, got = client.stats, server.stats
+    assert sent.bytes_before_compression == len(message)
+    assert 0 < sent.bytes_after_compression < len(message) // 2
+    assert got.bytes_before_decompression == sent.bytes_after_compression
+    assert got.bytes_after_decompression == len(message)
+
+
+@pytest.fixture(scope="module")
+def bomb_wire() -> bytes:
+    """A client's masked frame carrying 64 MiB of zeros, compressed (~64 KB)."""
+    client = load_twin("ws._codec", "python").Connection(
+        "client", deflate=PerMessageDeflate(), max_message_size=None
+    )
+    return bytes(client.send_binary(bytes(64 * MiB)))
+
+
+def test_connection_stops_a_decompression_bomb_at_the_limit(
+    codec: ModuleType, bomb_wire: bytes
+) -> None:
+    server = codec.Connection("server", deflate=PerMessageDeflate(), max_message_size=MiB)
+    tracemalloc.start()
+    started = time.perf_counter()
+    try:
+        with pytest.raises(LimitError) as info:
+            for start in range(0, len(bomb_wire), 65536):
+                server.receive_data(bomb_wire[start : start + 65536])
+        elapsed = time.perf_counter() - started
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert info.value.close_code == 1009
+    assert info.value.offset is not None
+    assert elapsed < 1.0
+    assert peak < 8 * MiB  # the limit plus the frame's wire bytes, not 64 MiB
+
+
+def test_connection_inflates_websockets_fragmented_compressed_message(codec: ModuleType) -> None:
+    # websockets' own extension compresses each fragment (RSV1 on the first)
+    ext = ws_pmd.PerMessageDeflate(False, False, 12, 12)
+    body = text_corpus(40_000, seed=9)
+    pieces = [body[:10_000], body[10_000:30_000], body[30_000:]]
+    wire = b""
+    for i, piece in enumerate(pieces):
+        opcode = Opcode.TEXT if i == 0 else Opcode.CONT
+        frame = Frame(opcode, piece, fin=i == len(pieces) - 1)
+        wire += frame.serialize(mask=True, extensions=[ext])
+    server = codec.Connection(
+        "server", deflate=PerMessageDeflate(client_max_window_bits=12, server_max_window_bits=12)
+    )
+    events = server.receive_data(wire)
+    assert [e.data for e in events] == [body.decode()]
+    # and the other way: our compressed messages decode in websockets
+    ours = codec.Connection(
+        "server", deflate=PerMessageDeflate(client_max_window_bits=12, server_max_window_bits=12)
+    )
+    client_ext = ws_pmd.PerMessageDeflate(False, False, 12, 12)
+    for message in (body, body, b"tail"):
+        data = ours.send_binary(message)
+        # an unmasked server frame with a 7/16/64-bit length: strip the header
+        n = data[1] & 0x7F
+        head = 2 if n < 126 else 4 if n == 126 else 10
+        assert data[0] & 0x40
+        decoded = client_ext.decode(Frame(Opcode.BINARY, data[head:], fin=True, rsv1=True))
+        assert decoded.data == message
