@@ -15,9 +15,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 
-from streamcore.ws import Connection, Event, PerMessageDeflate, State
-from streamcore.ws.handshake import ClientHandshake
+try:
+    import streamcore  # noqa: F401
+except ImportError:  # run from a checkout without installing: use the parent folder
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from streamcore.ws import Connection, Event, PerMessageDeflate, State  # noqa: E402
+from streamcore.ws.handshake import ClientHandshake  # noqa: E402
 
 READ_SIZE = 65536
 TIMEOUT = 10.0

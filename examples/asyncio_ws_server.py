@@ -15,12 +15,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import sys
 
 import h11
 
-from streamcore import ProtocolError, StateError
-from streamcore.ws import Binary, Close, Connection, PerMessageDeflate, Ping, State, Text
-from streamcore.ws.handshake import HandshakeError, ServerHandshake
+try:
+    import streamcore  # noqa: F401
+except ImportError:  # run from a checkout without installing: use the parent folder
+    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from streamcore import ProtocolError, StateError  # noqa: E402
+from streamcore.ws import Binary, Close, Connection, PerMessageDeflate, Ping, State, Text  # noqa: E402
+from streamcore.ws.handshake import HandshakeError, ServerHandshake  # noqa: E402
 
 READ_SIZE = 65536
 MAX_REQUEST_HEAD = 16384  # h11's default bound on the request head

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib.util
 import os
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -716,3 +717,55 @@ def test_deflate_is_negotiated_with_the_agreed_parameters_by_websockets_client()
             )
 
     run(main())
+
+
+# -- the examples stay runnable --------------------------------------------------------------
+
+
+def load_example(name: str) -> Any:
+    path = os.path.join(
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", f"{name}.py"
+    )
+    spec = importlib.util.spec_from_file_location(f"example_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_example_server_echoes_to_websockets_client() -> None:
+    example = load_example("asyncio_ws_server")
+
+    async def main() -> None:
+        server = await asyncio.start_server(example.handle, HOST, 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with ws_client(f"ws://{HOST}:{port}/", True, subprotocols=["echo"]) as ws:
+                assert ws.subprotocol == "echo"
+                await ws.send("example ✓")
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "example ✓"
+                await ws.send(b"\x00" * 100_000)
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == b"\x00" * 100_000
+        finally:
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+
+    run(main())
+
+
+def test_example_client_talks_to_websockets_server(capsys: pytest.CaptureFixture[str]) -> None:
+    example = load_example("asyncio_ws_client")
+
+    async def main() -> None:
+        async with serve(
+            websockets_echo, HOST, 0, subprotocols=["echo"], ping_interval=None
+        ) as server:
+            port = server.sockets[0].getsockname()[1]
+            await asyncio.wait_for(example.main(HOST, port, ["one", "two ✓"]), TIMEOUT)
+
+    run(main())
+    out = capsys.readouterr().out
+    assert "subprotocol='echo'" in out and "permessage-deflate" in out
+    assert "Text(data='two ✓', final=True)" in out
+    assert "Pong(data=b'are you there?')" in out
+    assert "Close(code=1000" in out
