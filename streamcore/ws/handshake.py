@@ -1,5 +1,604 @@
-# placeholder, replaced by ws-edge
-"""Opening handshake helpers on h11: placeholder until ws-edge's module is merged."""
+"""The WebSocket opening handshake (RFC 6455 §4) on h11's events.
+
+Theory of operation
+-------------------
+The opening handshake is one HTTP/1.1 exchange: the client sends a ``GET``
+with ``Upgrade: websocket`` (§4.1), the server answers ``101 Switching
+Protocols`` (§4.2.2); everything after the blank line of the 101 is WebSocket
+frames.  h11 already parses and writes HTTP/1.1, and understands that a 101
+switches protocols (its ``SWITCHED_PROTOCOL`` state, with the bytes that
+follow in ``Connection.trailing_data``), so these helpers work on h11 events:
+
+* :class:`ClientHandshake` builds the upgrade :class:`h11.Request` (fresh
+  ``Sec-WebSocket-Key``, version 13, subprotocols, a permessage-deflate
+  offer) and validates the server's response.  It can also drive its own
+  :class:`h11.Connection`: :meth:`~ClientHandshake.send` gives the bytes to
+  write, :meth:`~ClientHandshake.receive_data` takes the bytes read.
+* :class:`ServerHandshake` validates a :class:`h11.Request` and builds the
+  101 :class:`h11.InformationalResponse`, or raises :class:`HandshakeError`
+  carrying the 400/426 rejection.  A server that already speaks HTTP with an
+  :class:`h11.Connection` calls :meth:`~ServerHandshake.upgrade` with it and
+  gets the 101's bytes and the first WebSocket bytes back.
+
+Both sides end with an :class:`Upgrade`: the chosen subprotocol and the agreed
+:class:`~streamcore.ws.deflate.PerMessageDeflate` to pass to
+``streamcore.ws.Connection(role, deflate=...)``.
+
+Nothing here does I/O or keeps a socket; stats and trace are not kept (the
+handshake is one request and one response).
+"""
+
 from __future__ import annotations
 
-__all__: list[str] = []
+import base64
+import binascii
+import hashlib
+import os
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple, Union
+
+import h11
+
+from .._errors import ProtocolError
+from .deflate import EXTENSION_NAME, PerMessageDeflate
+
+__all__ = [
+    "WEBSOCKET_VERSION",
+    "HandshakeError",
+    "Upgrade",
+    "ClientHandshake",
+    "ServerHandshake",
+    "accept_key",
+    "parse_extensions",
+    "format_extensions",
+]
+
+#: the only protocol version this module speaks (RFC 6455 §4.1, §11.6)
+WEBSOCKET_VERSION = "13"
+
+# RFC 6455 §1.3 / §4.2.2: the GUID appended to the key before hashing
+_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+HeaderList = Sequence[tuple[Union[str, bytes], Union[str, bytes]]]
+ExtensionList = list[tuple[str, list[tuple[str, Union[str, None]]]]]
+
+
+def accept_key(key: str) -> str:
+    """``Sec-WebSocket-Accept`` for a ``Sec-WebSocket-Key`` (RFC 6455 §4.2.2 step 5.4).
+
+    base64(SHA-1(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11")); the key is
+    used as sent, without decoding it.
+    """
+    digest = hashlib.sha1(key.encode("latin-1") + _GUID).digest()
+    return base64.b64encode(digest).decode("ascii")
+
+
+class HandshakeError(ProtocolError):
+    """The opening handshake failed (RFC 6455 §4.1 "_Fail the WebSocket Connection_", §4.2.1).
+
+    On the server side ``response`` is the rejection to send (400 Bad Request,
+    or 426 Upgrade Required with ``Sec-WebSocket-Version: 13``) and ``body``
+    its body; :meth:`ServerHandshake.reject` writes both through an
+    :class:`h11.Connection`.  On the client side ``response`` is the server's
+    response when it refused (``None`` when the 101 itself was invalid).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        response: h11.Response | h11.InformationalResponse | None = None,
+        body: bytes = b"",
+    ) -> None:
+        super().__init__(message)
+        self.response = response
+        self.body = body
+
+
+class Upgrade(NamedTuple):
+    """A successful opening handshake.
+
+    ``subprotocol`` is the one chosen (``None``: none); ``deflate`` the agreed
+    permessage-deflate parameters (``None``: not negotiated), to pass to
+    ``Connection(deflate=...)``; ``extensions`` the response's
+    ``Sec-WebSocket-Extensions`` value (``None`` when absent).  ``data`` are
+    bytes to send now (the 101, when produced through an h11 connection) and
+    ``trailing`` the bytes that followed the handshake on the wire: the first
+    WebSocket bytes, to feed to ``Connection.receive_data``.
+    """
+
+    request: h11.Request
+    response: h11.InformationalResponse
+    subprotocol: str | None
+    deflate: PerMessageDeflate | None
+    extensions: str | None
+    data: bytes = b""
+    trailing: bytes = b""
+
+
+# -- header grammar ----------------------------------------------------------
+
+# RFC 9110 §5.6.2 token, §5.6.4 quoted-string (qdtext / quoted-pair), §5.6.3 OWS
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_QUOTED = re.compile(r'"((?:[\t !#-\[\]-~\x80-\xff]|\\[\t !-~\x80-\xff])*)"')
+_QUOTED_PAIR = re.compile(r"\\(.)")
+_OWS = re.compile(r"[ \t]*")
+_FULL_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+
+
+def parse_extensions(value: str) -> ExtensionList:
+    """Parse a ``Sec-WebSocket-Extensions`` value (RFC 6455 §9.1).
+
+    ::
+
+        extension-list = 1#extension
+        extension      = extension-token *( ";" extension-param )
+        extension-param = token [ "=" (token | quoted-string) ]
+
+    Returns ``[(name, [(param, value or None), ...]), ...]`` with extension
+    names lowercased.  A quoted value is unescaped and must then be a token
+    (§9.1).  Empty list elements are skipped (RFC 9110 §5.6.1).  Raises
+    :class:`ValueError` on a syntax error.
+    """
+    result: ExtensionList = []
+    pos = 0
+    end = len(value)
+
+    def skip_ows(at: int) -> int:
+        match = _OWS.match(value, at)
+        assert match is not None
+        return match.end()
+
+    while True:
+        pos = skip_ows(pos)
+        if pos >= end:
+            break
+        if value[pos] == ",":  # empty element
+            pos += 1
+            continue
+        match = _TOKEN.match(value, pos)
+        if match is None:
+            raise ValueError(f"expected an extension name at {pos} in {value!r}")
+        name = match.group().lower()
+        pos = skip_ows(match.end())
+        params: list[tuple[str, str | None]] = []
+        while pos < end and value[pos] == ";":
+            pos = skip_ows(pos + 1)
+            match = _TOKEN.match(value, pos)
+            if match is None:
+                raise ValueError(f"expected a parameter name at {pos} in {value!r}")
+            param = match.group().lower()
+            pos = skip_ows(match.end())
+            param_value: str | None = None
+            if pos < end and value[pos] == "=":
+                pos = skip_ows(pos + 1)
+                match = _TOKEN.match(value, pos)
+                if match is not None:
+                    param_value = match.group()
+                else:
+                    match = _QUOTED.match(value, pos)
+                    if match is None:
+                        raise ValueError(f"expected a parameter value at {pos} in {value!r}")
+                    param_value = _QUOTED_PAIR.sub(r"\1", match.group(1))
+                    if not _FULL_TOKEN.match(param_value):
+                        raise ValueError(f"quoted parameter value is not a token in {value!r}")
+                pos = skip_ows(match.end())
+            params.append((param, param_value))
+        result.append((name, params))
+        if pos < end:
+            if value[pos] != ",":
+                raise ValueError(f"expected ',' or ';' at {pos} in {value!r}")
+            pos += 1
+    return result
+
+
+def format_extensions(extensions: Iterable[tuple[str, Sequence[tuple[str, str | None]]]]) -> str:
+    """Format ``[(name, [(param, value or None), ...]), ...]`` as a header value."""
+    elements = []
+    for name, params in extensions:
+        parts = [name]
+        parts.extend(p if v is None else f"{p}={v}" for p, v in params)
+        elements.append("; ".join(parts))
+    return ", ".join(elements)
+
+
+def _values(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> list[str]:
+    """Every value of header ``name`` (h11 lowercases names), decoded as latin-1."""
+    return [v.decode("latin-1") for n, v in headers if n == name]
+
+
+def _tokens(values: Sequence[str]) -> list[str]:
+    """The elements of a comma-separated list field (RFC 9110 §5.6.1), empty ones skipped."""
+    return [item.strip() for value in values for item in value.split(",") if item.strip()]
+
+
+def _joined(values: Sequence[str]) -> str:
+    # RFC 9110 §5.3: several lines of a list field are one comma-joined value
+    return ", ".join(values)
+
+
+def _header_items(headers: HeaderList) -> list[tuple[bytes, bytes]]:
+    items = []
+    for name, value in headers:
+        items.append(
+            (
+                name.encode("latin-1") if isinstance(name, str) else name,
+                value.encode("latin-1") if isinstance(value, str) else value,
+            )
+        )
+    return items
+
+
+# -- client ------------------------------------------------------------------
+
+
+class ClientHandshake:
+    """The client's side of the opening handshake (RFC 6455 §4.1).
+
+    ``host`` is the ``Host`` header (``"example.com"`` or
+    ``"127.0.0.1:8765"``), ``target`` the request target (path and query).
+    ``subprotocols`` are offered in order of preference; ``deflate`` is the
+    permessage-deflate offer (``None``: no extension offered).
+    ``extra_headers`` are added to the request (e.g. ``Authorization``).
+
+    Two ways to use it:
+
+    * with your own HTTP layer: send :meth:`request`, then call
+      :meth:`validate` with the response event;
+    * with the built-in :class:`h11.Connection`: write :meth:`send`'s bytes,
+      then feed what you read to :meth:`receive_data` until it returns an
+      :class:`Upgrade`.
+
+    A fresh ``Sec-WebSocket-Key`` (16 bytes from ``os.urandom``, §4.1 step 7)
+    is drawn per instance; it is :attr:`key`.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        target: str = "/",
+        *,
+        subprotocols: Sequence[str] = (),
+        deflate: PerMessageDeflate | None = None,
+        origin: str | None = None,
+        extra_headers: HeaderList = (),
+    ) -> None:
+        for sub in subprotocols:
+            if not _FULL_TOKEN.match(sub):
+                raise ValueError(f"subprotocol {sub!r} is not a token (RFC 6455 §4.1 step 10)")
+        self.host = host
+        self.target = target
+        self.subprotocols = list(subprotocols)
+        self.deflate = deflate
+        self.origin = origin
+        self.extra_headers = _header_items(extra_headers)
+        #: the Sec-WebSocket-Key sent (base64 of 16 random bytes, RFC 6455 §4.1)
+        self.key = base64.b64encode(os.urandom(16)).decode("ascii")
+        self._request: h11.Request | None = None
+        self._conn: h11.Connection | None = None
+
+    def request(self) -> h11.Request:
+        """The upgrade request (RFC 6455 §4.1 steps 1-12); the same object on every call."""
+        if self._request is None:
+            headers: list[tuple[bytes, bytes]] = [
+                (b"Host", self.host.encode("idna" if not self.host.isascii() else "ascii")),
+                (b"Upgrade", b"websocket"),
+                (b"Connection", b"Upgrade"),
+                (b"Sec-WebSocket-Key", self.key.encode("ascii")),
+                (b"Sec-WebSocket-Version", WEBSOCKET_VERSION.encode("ascii")),
+            ]
+            if self.origin is not None:
+                headers.append((b"Origin", self.origin.encode("latin-1")))
+            if self.subprotocols:
+                headers.append(
+                    (b"Sec-WebSocket-Protocol", ", ".join(self.subprotocols).encode("ascii"))
+                )
+            if self.deflate is not None:
+                headers.append((b"Sec-WebSocket-Extensions", self.deflate.offer().encode("ascii")))
+            headers.extend(self.extra_headers)
+            self._request = h11.Request(method="GET", target=self.target, headers=headers)
+        return self._request
+
+    def validate(self, response: h11.InformationalResponse | h11.Response) -> Upgrade:
+        """Check the server's response (RFC 6455 §4.1, "the client MUST validate").
+
+        Raises :class:`HandshakeError` unless: the status is 101; ``Upgrade``
+        is ``websocket`` and ``Connection`` contains ``Upgrade`` (both
+        case-insensitive); ``Sec-WebSocket-Accept`` matches :attr:`key`; a
+        chosen subprotocol is one we offered; the extensions are ones we
+        offered, with parameters we accept (RFC 7692 §5).
+        """
+        request = self.request()
+        status = response.status_code
+        if status != 101:
+            raise HandshakeError(
+                f"the server refused the WebSocket upgrade with status {status}",
+                response=response,
+            )
+        assert isinstance(response, h11.InformationalResponse)
+        headers = response.headers
+        upgrade = _tokens(_values(headers, b"upgrade"))
+        if [u.lower() for u in upgrade] != ["websocket"]:
+            raise HandshakeError(f"the 101 response has Upgrade {upgrade!r}, not 'websocket'")
+        if "upgrade" not in (c.lower() for c in _tokens(_values(headers, b"connection"))):
+            raise HandshakeError("the 101 response has no 'Upgrade' in its Connection header")
+        accept = _values(headers, b"sec-websocket-accept")
+        if len(accept) != 1:
+            raise HandshakeError(
+                f"the 101 response has {len(accept)} Sec-WebSocket-Accept headers, expected one"
+            )
+        if accept[0].strip() != accept_key(self.key):
+            raise HandshakeError("the 101 response has a wrong Sec-WebSocket-Accept")
+
+        # §4.1: the subprotocol must be one the client offered (or none).
+        protocol = _tokens(_values(headers, b"sec-websocket-protocol"))
+        subprotocol: str | None = None
+        if protocol:
+            if len(protocol) > 1:
+                raise HandshakeError(f"the 101 response chose several subprotocols {protocol!r}")
+            subprotocol = protocol[0]
+            if subprotocol not in self.subprotocols:
+                raise HandshakeError(
+                    f"the 101 response chose subprotocol {subprotocol!r}, not offered"
+                )
+
+        # §4.1 / §9.1: every extension in use must have been offered.
+        extension_values = _values(headers, b"sec-websocket-extensions")
+        extensions = _joined(extension_values) if extension_values else None
+        agreed: PerMessageDeflate | None = None
+        if extensions is not None:
+            try:
+                parsed = parse_extensions(extensions)
+            except ValueError as exc:
+                raise HandshakeError(f"malformed Sec-WebSocket-Extensions: {exc}") from None
+            for name, params in parsed:
+                if name != EXTENSION_NAME or self.deflate is None:
+                    raise HandshakeError(f"the 101 response uses extension {name!r}, not offered")
+                if agreed is not None:
+                    raise HandshakeError("the 101 response uses permessage-deflate twice")
+                try:
+                    agreed = self.deflate.accept_response(params)
+                except ProtocolError as exc:
+                    raise HandshakeError(str(exc)) from None
+        return Upgrade(request, response, subprotocol, agreed, extensions)
+
+    # -- driving an h11.Connection -------------------------------------------
+
+    def send(self) -> bytes:
+        """The bytes of the upgrade request, written through an internal h11 connection."""
+        if self._conn is not None:
+            raise RuntimeError("send() was already called")
+        self._conn = h11.Connection(h11.CLIENT)
+        return self._conn.send(self.request()) + (self._conn.send(h11.EndOfMessage()) or b"")
+
+    def receive_data(self, data: bytes) -> Upgrade | None:
+        """Feed bytes read from the server; ``b""`` means the server closed.
+
+        Returns ``None`` while the response is incomplete, then an
+        :class:`Upgrade` whose ``trailing`` holds any bytes after the 101
+        (the first WebSocket frames).  Raises :class:`HandshakeError` on a
+        refusal, an invalid or malformed response, or an early close.
+        """
+        conn = self._conn
+        if conn is None:
+            raise RuntimeError("call send() before receive_data()")
+        if conn.our_state is h11.SWITCHED_PROTOCOL:
+            raise RuntimeError("the handshake is complete: feed WebSocket bytes to the Connection")
+        try:
+            conn.receive_data(data)
+            while True:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    return None
+                if isinstance(event, h11.InformationalResponse):
+                    if event.status_code != 101:
+                        continue  # e.g. 100 Continue: not the answer yet
+                    upgrade = self.validate(event)
+                    trailing, _closed = conn.trailing_data
+                    return upgrade._replace(trailing=bytes(trailing))
+                if isinstance(event, h11.Response):
+                    self.validate(event)  # raises: the server refused
+                if isinstance(event, h11.ConnectionClosed) or event is h11.PAUSED:
+                    raise HandshakeError("the connection closed during the opening handshake")
+                raise HandshakeError(
+                    f"unexpected {type(event).__name__} during the opening handshake"
+                )
+        except h11.ProtocolError as exc:
+            raise HandshakeError(f"malformed HTTP response: {exc}") from None
+
+
+# -- server ------------------------------------------------------------------
+
+
+def _reject(
+    status: int, message: str, headers: Sequence[tuple[bytes, bytes]] = ()
+) -> HandshakeError:
+    body = (message + "\n").encode("utf-8")
+    reason = {400: b"Bad Request", 426: b"Upgrade Required"}[status]
+    response = h11.Response(
+        status_code=status,
+        reason=reason,
+        headers=[
+            (b"Content-Type", b"text/plain; charset=utf-8"),
+            (b"Content-Length", str(len(body)).encode("ascii")),
+            (b"Connection", b"close"),
+            *headers,
+        ],
+    )
+    return HandshakeError(message, response=response, body=body)
+
+
+class ServerHandshake:
+    """The server's side of the opening handshake (RFC 6455 §4.2).
+
+    ``subprotocols``: the ones this server speaks; by default the first of
+    the client's list (its order of preference, §4.1) that is among them is
+    chosen.  ``select_subprotocol(offered) -> str | None`` replaces that
+    choice.  ``deflate``: the permessage-deflate parameters this server
+    requires or allows (``None``: decline every offer); the first acceptable
+    offer wins (RFC 7692 §5).  ``extra_headers`` are added to the 101.
+    """
+
+    def __init__(
+        self,
+        *,
+        subprotocols: Sequence[str] = (),
+        deflate: PerMessageDeflate | None = None,
+        select_subprotocol: Callable[[list[str]], str | None] | None = None,
+        extra_headers: HeaderList = (),
+    ) -> None:
+        self.subprotocols = list(subprotocols)
+        self.deflate = deflate
+        self.select_subprotocol = select_subprotocol
+        self.extra_headers = _header_items(extra_headers)
+
+    def accept(self, request: h11.Request) -> Upgrade:
+        """Validate an upgrade request and build the 101 response (RFC 6455 §4.2.1, §4.2.2).
+
+        Raises :class:`HandshakeError` whose ``response`` is a 400 (not a GET,
+        not HTTP/1.1, no Host, no ``Upgrade: websocket``, no ``Connection:
+        Upgrade``, a missing or malformed ``Sec-WebSocket-Key``, no
+        ``Sec-WebSocket-Version``, a request body, a malformed
+        ``Sec-WebSocket-Protocol`` or ``Sec-WebSocket-Extensions``) or a 426
+        with ``Sec-WebSocket-Version: 13`` (another version, §4.2.2).
+        """
+        headers = request.headers
+        # §4.2.1 step 1: "An HTTP/1.1 or higher GET request"
+        if request.method != b"GET":
+            raise _reject(
+                400, f"a WebSocket upgrade must be a GET, not {request.method.decode('latin-1')}"
+            )
+        if request.http_version < b"1.1":
+            raise _reject(400, "a WebSocket upgrade needs HTTP/1.1")
+        # step 2: Host (h11 already requires it for HTTP/1.1)
+        if not _values(headers, b"host"):
+            raise _reject(400, "missing Host header")
+        # step 3: Upgrade contains "websocket", case-insensitively
+        if "websocket" not in (u.lower() for u in _tokens(_values(headers, b"upgrade"))):
+            raise _reject(400, "missing 'Upgrade: websocket' header")
+        # step 4: Connection contains the token "Upgrade", case-insensitively
+        if "upgrade" not in (c.lower() for c in _tokens(_values(headers, b"connection"))):
+            raise _reject(400, "missing 'Connection: Upgrade' header")
+        # step 6: Sec-WebSocket-Version: 13; another version gets a 426 naming ours
+        versions = _values(headers, b"sec-websocket-version")
+        if not versions:
+            raise _reject(400, "missing Sec-WebSocket-Version header")
+        if len(versions) != 1 or versions[0].strip() != WEBSOCKET_VERSION:
+            raise _reject(
+                426,
+                f"unsupported Sec-WebSocket-Version {_joined(versions)!r}, this server speaks 13",
+                [(b"Sec-WebSocket-Version", WEBSOCKET_VERSION.encode("ascii"))],
+            )
+        # step 5: Sec-WebSocket-Key: base64 of 16 bytes, exactly one
+        keys = _values(headers, b"sec-websocket-key")
+        if len(keys) != 1:
+            raise _reject(400, f"expected one Sec-WebSocket-Key header, got {len(keys)}")
+        key = keys[0].strip()
+        try:
+            raw = base64.b64decode(key.encode("ascii"), validate=True)
+        except (binascii.Error, UnicodeEncodeError):
+            raw = b""
+        if len(raw) != 16:
+            raise _reject(400, f"Sec-WebSocket-Key {key!r} is not base64 of 16 bytes")
+        # a GET upgrade carries no body: the bytes after it are frames
+        lengths = _values(headers, b"content-length")
+        if _values(headers, b"transfer-encoding") or any(v.strip() != "0" for v in lengths):
+            raise _reject(400, "a WebSocket upgrade request must not have a body")
+
+        # step 8 (optional): subprotocols, a list of tokens
+        offered = _tokens(_values(headers, b"sec-websocket-protocol"))
+        if any(not _FULL_TOKEN.match(p) for p in offered):
+            raise _reject(400, f"malformed Sec-WebSocket-Protocol {offered!r}")
+        subprotocol = self._choose_subprotocol(offered) if offered else None
+
+        # step 9 (optional): extensions; the first acceptable deflate offer wins
+        extension_values = _values(headers, b"sec-websocket-extensions")
+        agreed: PerMessageDeflate | None = None
+        if extension_values:
+            try:
+                parsed = parse_extensions(_joined(extension_values))
+            except ValueError as exc:
+                raise _reject(400, f"malformed Sec-WebSocket-Extensions: {exc}") from None
+            if self.deflate is not None:
+                for name, params in parsed:
+                    if name == EXTENSION_NAME:
+                        agreed = self.deflate.accept_offer(params)
+                        if agreed is not None:
+                            break
+
+        # §4.2.2 step 5: the 101
+        response_headers: list[tuple[bytes, bytes]] = [
+            (b"Upgrade", b"websocket"),
+            (b"Connection", b"Upgrade"),
+            (b"Sec-WebSocket-Accept", accept_key(key).encode("ascii")),
+        ]
+        if subprotocol is not None:
+            response_headers.append((b"Sec-WebSocket-Protocol", subprotocol.encode("ascii")))
+        extensions = agreed.response() if agreed is not None else None
+        if extensions is not None:
+            response_headers.append((b"Sec-WebSocket-Extensions", extensions.encode("ascii")))
+        response_headers.extend(self.extra_headers)
+        response = h11.InformationalResponse(
+            status_code=101, reason=b"Switching Protocols", headers=response_headers
+        )
+        return Upgrade(request, response, subprotocol, agreed, extensions)
+
+    def _choose_subprotocol(self, offered: list[str]) -> str | None:
+        if self.select_subprotocol is not None:
+            chosen = self.select_subprotocol(offered)
+            if chosen is not None and chosen not in offered:
+                raise ValueError(
+                    f"select_subprotocol chose {chosen!r}, which the client did not offer"
+                )
+            return chosen
+        for sub in offered:
+            if sub in self.subprotocols:
+                return sub
+        return None
+
+    # -- driving an h11.Connection -------------------------------------------
+
+    def upgrade(self, conn: h11.Connection, request: h11.Request) -> Upgrade:
+        """Accept ``request`` (just read from ``conn``) and send the 101 through ``conn``.
+
+        Reads the request's ``EndOfMessage`` from ``conn`` if the caller has
+        not, so ``conn`` may be in either state after ``next_event()`` gave
+        the :class:`h11.Request`.  Returns the :class:`Upgrade` with ``data``
+        (the 101's bytes: write them) and ``trailing`` (bytes the client sent
+        after the request: the first WebSocket frames).  ``conn`` is then in
+        h11's ``SWITCHED_PROTOCOL`` state.  Raises :class:`HandshakeError` as
+        :meth:`accept` does; answer it with :meth:`reject`.
+        """
+        upgrade = self.accept(request)
+        try:
+            while conn.their_state is h11.SEND_BODY:
+                event = conn.next_event()
+                if event is h11.NEED_DATA:
+                    raise _reject(400, "a WebSocket upgrade request must not have a body")
+                if isinstance(event, h11.Data):
+                    raise _reject(400, "a WebSocket upgrade request must not have a body")
+        except h11.ProtocolError as exc:
+            raise _reject(400, f"malformed HTTP request: {exc}") from None
+        # h11 leaves MIGHT_SWITCH_PROTOCOL out of its __all__, but documents it
+        if conn.their_state is not h11.MIGHT_SWITCH_PROTOCOL:  # type: ignore[attr-defined]
+            raise RuntimeError(
+                f"the h11 connection is in state {conn.their_state!r}, not awaiting an upgrade"
+            )
+        data = conn.send(upgrade.response) or b""
+        trailing, _closed = conn.trailing_data
+        return upgrade._replace(data=data, trailing=bytes(trailing))
+
+    def reject(self, conn: h11.Connection, error: HandshakeError) -> bytes:
+        """The bytes of ``error``'s 400/426 response (and body) written through ``conn``."""
+        if error.response is None or not isinstance(error.response, h11.Response):
+            raise ValueError("this HandshakeError carries no rejection response")
+        while conn.their_state is h11.SEND_BODY:
+            # read the (empty) rest of the request so h11 lets us answer
+            if conn.next_event() is h11.NEED_DATA:
+                break
+        out = conn.send(error.response) or b""
+        if error.body:
+            out += conn.send(h11.Data(data=error.body)) or b""
+        out += conn.send(h11.EndOfMessage()) or b""
+        return out
