@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PY := $(BIN)/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
-FUZZ_SECONDS ?= 10
+FUZZ_SECONDS ?= 5
 SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 
 .PHONY: test bench fuzz lint docs build clean testinstalled

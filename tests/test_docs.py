@@ -7,7 +7,7 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FACES = {"streamcore.chunked": "chunked.md", "streamcore.sse": "sse.md"}
+FACES = {"streamcore.chunked": "chunked.md", "streamcore.sse": "sse.md", "streamcore.ws": "ws.md"}
 
 
 @pytest.mark.parametrize("face,page", sorted(FACES.items()))

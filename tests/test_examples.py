@@ -9,7 +9,19 @@ import sys
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-EXAMPLES = sorted(glob.glob(os.path.join(ROOT, "examples", "*.py")))
+ALL = sorted(glob.glob(os.path.join(ROOT, "examples", "*.py")))
+# Examples that run on their own (server and client in one process); the
+# WebSocket server/client pair is run against `websockets` in test_ws_interop.
+SELF_CONTAINED = {"chunked_blocking.py"}
+EXAMPLES = [p for p in ALL if os.path.basename(p) in SELF_CONTAINED]
+
+
+def test_every_example_is_exercised():
+    with open(os.path.join(ROOT, "tests", "test_ws_interop.py")) as fh:
+        interop = fh.read()
+    for path in ALL:
+        name = os.path.basename(path)
+        assert name in SELF_CONTAINED or f"load_example(\"{name[:-3]}\")" in interop, name
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[os.path.basename(p) for p in EXAMPLES])

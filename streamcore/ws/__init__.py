@@ -31,18 +31,36 @@ else:
 
 __all__ = [
     "Binary",
+    "ClientHandshake",
     "Close",
     "Connection",
     "ConnectionStats",
+    "DeflateSession",
     "Event",
+    "HandshakeError",
     "PerMessageDeflate",
     "Ping",
     "Pong",
     "Role",
+    "ServerHandshake",
     "State",
     "Text",
+    "Upgrade",
+    "WEBSOCKET_VERSION",
+    "accept_key",
     "apply_mask",
+    "format_extensions",
+    "parse_extensions",
 ]
 
-from .deflate import PerMessageDeflate
-from .handshake import *  # noqa: F401,F403  (accept_key and the h11 helpers)
+from .deflate import DeflateSession, PerMessageDeflate
+from .handshake import (
+    WEBSOCKET_VERSION,
+    ClientHandshake,
+    HandshakeError,
+    ServerHandshake,
+    Upgrade,
+    accept_key,
+    format_extensions,
+    parse_extensions,
+)

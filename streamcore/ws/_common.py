@@ -308,14 +308,14 @@ def stored_error(exc: ProtocolError, events: list[Any]) -> ProtocolError:
     """Remember ``exc`` as the receiver's final error.  ``exc.events`` holds the
     events completed in the same call before the violation (process them
     before acting on the error), so no split of the input loses any."""
-    exc.events = events  # type: ignore[attr-defined]
+    exc.events = events
     return exc
 
 
 def raise_again(exc: ProtocolError) -> ProtocolError:
     """A copy of the stored error for every later call (with no events)."""
     again = copy.copy(exc)
-    again.events = []  # type: ignore[attr-defined]
+    again.events = []
     return again.with_traceback(None)
 
 
