@@ -1,86 +1,15 @@
 """Atheris harness: the client-side receive path (unmasked frames from a server).
 
-The input's first byte chooses the limits and whether fragments are
-assembled, the next two the split points; the rest is fed to BOTH twins of
-``streamcore.ws`` in the same pieces.  The oracle: each call returns events
-or raises ProtocolError (and its subclasses); anything else is a bug, and the
-twins must agree on every event, on the error's class, message, offset and
-close code, and on the stats after every call.
+The harness itself (the oracle, the options, both twins) is ws_harness.py.
+
+    python fuzz/fuzz_ws_client.py -max_total_time=60 fuzz/corpus/ws_client
 """
 import os
 import sys
 
-import atheris
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-with atheris.instrument_imports():
-    from streamcore import ProtocolError, StateError
-    from streamcore.ws import _codec_c, _codec_py
-
-ROLE = "client"
-
-LIMITS = [None, 0, 1, 125, 126, 1000, 65536]
-
-
-def options(b: int) -> dict:
-    return {
-        "max_message_size": LIMITS[b % 7],
-        "max_frame_size": LIMITS[(b >> 3) % 7] if b & 0x40 else None,
-        "assemble": not (b & 0x80),
-    }
-
-
-def pieces(data: bytes, a: int, b: int) -> list:
-    if not data:
-        return [data]
-    step = 1 + (a % 64) * (1 + b % 16)
-    if a & 0x80:  # byte by byte through the first part, then larger steps
-        return [data[i:i + 1] for i in range(min(len(data), 32))] + [
-            data[i:i + step] for i in range(min(len(data), 32), len(data), step)]
-    return [data[i:i + step] for i in range(0, len(data), step)]
-
-
-def run(codec, chunks, kw):
-    conn = codec.Connection(ROLE, **kw)
-    out = []
-    for chunk in chunks:
-        try:
-            out.append(("events", conn.receive_data(chunk)))
-        except ProtocolError as exc:
-            # the only error bad bytes may cause (LimitError and
-            # IncompleteError are subclasses); it carries the events the call
-            # completed first
-            out.append(("error", type(exc), str(exc), exc.offset, exc.close_code,
-                        exc.events))
-        out.append(("stats", conn.stats, conn.state))
-    try:
-        conn.receive_eof()
-        out.append(("eof", None))
-    except ProtocolError as exc:  # IncompleteError: ended before the Close
-        out.append(("eof", type(exc), str(exc), exc.offset, exc.close_code))
-    try:
-        conn.receive_data(b"x")
-    except StateError:  # documented: receive_data after receive_eof
-        out.append(("after eof", "StateError"))
-    return out
-
-
-def TestOneInput(data: bytes) -> None:
-    if len(data) < 3:
-        return
-    kw = options(data[0])
-    chunks = pieces(data[3:], data[1], data[2])
-    py = run(_codec_py, chunks, kw)
-    cy = run(_codec_c, chunks, kw)
-    if py != cy:
-        raise AssertionError(f"twins disagree:\npython: {py!r}\ncython: {cy!r}")
-
-
-def main() -> None:
-    atheris.Setup(sys.argv, TestOneInput)
-    atheris.Fuzz()
-
+import ws_harness  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    ws_harness.main("client")
