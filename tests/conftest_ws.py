@@ -18,9 +18,11 @@ GROUPS = {
     "6": "UTF-8 Handling",
     "7": "Close Handling",
     "9": "Limits/Performance",
+    "12": "permessage-deflate (messages)",
+    "13": "permessage-deflate (parameters)",
 }
 
-_CASE = re.compile(r"test_ws_compliance\.py::test_case\[(?P<twin>python|cython)-"
+_CASE = re.compile(r"test_ws_compliance\.py::test_\w+\[(?P<twin>python|cython)-"
                    r"(?P<case>\d+(?:\.\d+)*)-(?P<role>server|client)\]")
 # (twin, group) -> [passed, total]
 _results: dict[tuple[str, str], list[int]] = defaultdict(lambda: [0, 0])
@@ -44,7 +46,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
     tr = terminalreporter
     tr.section("WebSocket compliance (Autobahn|TestSuite groups, our own cases)")
     twins = sorted({t for t, _ in _results})
-    header = f"{'group':<28}" + "".join(f"{t:>18}" for t in twins)
+    header = f"{'group':<36}" + "".join(f"{t:>18}" for t in twins)
     tr.write_line("cases x roles (server: masked input, client: unmasked) passed, per twin")
     tr.write_line(header)
     totals = {t: [0, 0] for t in twins}
@@ -56,6 +58,6 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             totals[t][1] += total
             mark = "-" if not total else "OK" if passed == total else "FAIL"
             cells.append(f"{passed:>5}/{total:<5} {mark:>4}   ")
-        tr.write_line(f"{g + ' ' + GROUPS[g]:<28}" + "".join(f"{c:>18}" for c in cells))
-    tr.write_line(f"{'all':<28}" + "".join(
+        tr.write_line(f"{g + ' ' + GROUPS[g]:<36}" + "".join(f"{c:>18}" for c in cells))
+    tr.write_line(f"{'all':<36}" + "".join(
         f"{f'{p:>5}/{n:<5}':>18}" for p, n in (totals[t] for t in twins)))

@@ -1,7 +1,9 @@
 """A compliance suite modelled on the Autobahn|TestSuite groups (written here,
 not copied): 1 framing, 2 pings/pongs, 3 reserved bits, 4 opcodes,
 5 fragmentation, 6 UTF-8 (with fail-fast), 7 close handling, 9 limits and big
-messages.  Every case runs on both twins and in both roles (as a server the
+messages, 12 permessage-deflate messages (the peer's payloads from plain zlib,
+ours inflated by plain zlib) and 13 permessage-deflate parameters (the
+no_context_takeover x max_window_bits matrix).  Every case runs on both twins and in both roles (as a server the
 peer's frames are masked, as a client they are not), fed whole, byte by byte
 and in random splits (group 9: in reads of several sizes).
 
@@ -12,16 +14,20 @@ summary per group is printed at the end of the run (``conftest_ws.py``).
 from __future__ import annotations
 
 import os
+import random
+import tracemalloc
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import pytest
 from helpers import twin_fixture
-from ws_helpers import close_payload, frame, run_all_splits
+from ws_helpers import PeerDeflater, close_payload, frame, parse_frames, run_all_splits
 
 from streamcore import ProtocolError
 from streamcore.ws import Binary, Close, Ping, Pong, Text
+from streamcore.ws.deflate import PerMessageDeflate
 
 pytest_plugins = ["conftest_ws"]
 
@@ -296,6 +302,153 @@ case("9.9.4", "many frames each under max_frame_size, message fits",
      [Text("x" * 1000)], kw=dict(max_frame_size=100, max_message_size=1000))
 
 
+# -- 12 permessage-deflate (messages) ----------------------------------------------------
+# The peer's compressed payloads come from plain zlib (ws_helpers.PeerDeflater), not from
+# streamcore's own compressor, so this checks our inflating against an independent deflater.
+PMD = dict(deflate=PerMessageDeflate())
+KiB = 1024
+PMD_SIZES = [0, 1, 16, 64, 256, KiB, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB]
+
+
+def pmd_text(n: int) -> str:
+    """Compressible text with multi-byte characters (so fragment cuts of the
+    compressed stream land inside UTF-8 sequences once inflated)."""
+    rng = random.Random(n)
+    words = ["stream", "core", "κόσμε", "frame", "é", "deflate", " ", "€𝄞", "\n"]
+    out: list[str] = []
+    size = 0
+    while size < n:
+        w = rng.choice(words)
+        out.append(w)
+        size += len(w.encode())
+    text = "".join(out).encode()[:n].decode("utf-8", "ignore")
+    return text + "x" * (n - len(text.encode()))  # exactly n bytes of UTF-8
+
+
+def pmd_binary(n: int) -> bytes:
+    """Half incompressible, half repetitive binary data."""
+    rng = random.Random(n)
+    half = n // 2
+    return rng.randbytes(half) + (bytes(range(256)) * ((n - half) // 256 + 1))[:n - half]
+
+
+def CF(op: int, payload: bytes, pieces: int = 1, **kw: Any) -> Wire:
+    """A compressed message: RSV1 on the first frame only, the payload cut in ``pieces``."""
+    if pieces == 1:
+        return F(op, payload, rsv=4, **kw)
+    step = max(1, -(-len(payload) // pieces))
+    cuts = [payload[k:k + step] for k in range(0, max(len(payload), 1), step)]
+    while len(cuts) < pieces:
+        cuts.append(b"")
+    return seq(*[F(op if j == 0 else CONT, c, rsv=4 if j == 0 else 0, fin=j == len(cuts) - 1)
+                 for j, c in enumerate(cuts)])
+
+
+def _pmd_reads(n: int) -> dict[str, Any]:
+    # small messages: whole, byte by byte and random splits; big ones: reads of two sizes
+    return {} if n <= 4 * KiB else dict(reads=[1000, 65536])
+
+
+for i, n in enumerate(PMD_SIZES, 1):
+    t = pmd_text(n)
+    b = pmd_binary(n)
+    case(f"12.1.{i}", f"compressed text, {n:,} bytes, one frame",
+         CF(TEXT, PeerDeflater().compress(t.encode())), [Text(t)], kw=PMD, **_pmd_reads(n))
+    case(f"12.2.{i}", f"compressed binary, {n:,} bytes, one frame",
+         CF(BINARY, PeerDeflater().compress(b)), [Binary(b)], kw=PMD, **_pmd_reads(n))
+    case(f"12.3.{i}", f"compressed text, {n:,} bytes, 4 fragments",
+         CF(TEXT, PeerDeflater().compress(t.encode()), 4), [Text(t)], kw=PMD, **_pmd_reads(n))
+    case(f"12.4.{i}", f"compressed binary, {n:,} bytes, 4 fragments",
+         CF(BINARY, PeerDeflater().compress(b), 4), [Binary(b)], kw=PMD, **_pmd_reads(n))
+    # context takeover: 5 messages from one compressor, later ones refer back to earlier
+    peer = PeerDeflater()
+    msgs = [t] * 3 + [t[: n // 2], t]
+    case(f"12.5.{i}", f"5 compressed text messages of up to {n:,} bytes, context takeover",
+         seq(*[CF(TEXT, peer.compress(m.encode()), 1 + k % 3) for k, m in enumerate(msgs)]),
+         [Text(m) for m in msgs], kw=PMD, **_pmd_reads(5 * n))
+    peer = PeerDeflater()
+    bmsgs = [b, b[::-1], b]
+    case(f"12.6.{i}", f"3 compressed binary messages of {n:,} bytes, context takeover",
+         seq(*[CF(BINARY, peer.compress(m), 1 + k) for k, m in enumerate(bmsgs)]),
+         [Binary(m) for m in bmsgs], kw=PMD, **_pmd_reads(3 * n))
+# control frames between the fragments of compressed messages
+_c = PeerDeflater().compress(pmd_text(300).encode())
+case("12.7.1", "compressed text in 3 fragments with pings between",
+     seq(F(TEXT, _c[:10], rsv=4, fin=False), F(PING, b"1"), F(CONT, _c[10:50], fin=False),
+         F(PING, b"2"), F(CONT, _c[50:])),
+     [Ping(b"1"), Ping(b"2"), Text(pmd_text(300))], kw=PMD)
+case("12.7.2", "compressed text in 2 fragments with a pong between",
+     seq(F(TEXT, _c[:1], rsv=4, fin=False), F(PONG, b"p"), F(CONT, _c[1:])),
+     [Pong(b"p"), Text(pmd_text(300))], kw=PMD)
+case("12.7.3", "close between the fragments of a compressed message",
+     seq(F(TEXT, _c[:20], rsv=4, fin=False), BYE, F(CONT, _c[20:])), [Close(1000, "")],
+     echo=close_payload(1000), kw=PMD)
+_peer = PeerDeflater()
+_m1 = _peer.compress(b"abc" * 50)
+_m2 = _peer.compress(b"abc" * 50 + b"xyz")
+case("12.7.4", "compressed, uncompressed, compressed messages with pings between",
+     seq(F(BINARY, _m1, rsv=4), F(PING, b"x"), F(BINARY, b"plain"),
+         F(BINARY, _m2[:3], rsv=4, fin=False), F(PING, b"y"), F(CONT, _m2[3:])),
+     [Binary(b"abc" * 50), Ping(b"x"), Binary(b"plain"), Ping(b"y"),
+      Binary(b"abc" * 50 + b"xyz")], kw=PMD)
+case("12.7.5", "a final deflate block (BFINAL) ends a message; the next starts afresh",
+     seq(F(TEXT, zlib.compress(b"done", wbits=-15), rsv=4),
+         F(TEXT, PeerDeflater().compress(b"again"), rsv=4)),
+     [Text("done"), Text("again")], kw=PMD)
+
+# failures
+_ok = PeerDeflater().compress(b"Hello, compressed world" * 4)
+case("12.8.1", "RSV1 on a continuation frame",
+     seq(F(TEXT, _ok[:5], rsv=4, fin=False), F(CONT, _ok[5:], rsv=4)), [], fail=1002, kw=PMD)
+case("12.8.2", "RSV1 on a continuation of an uncompressed message",
+     seq(F(TEXT, b"plain", fin=False), F(CONT, _ok, rsv=4)), [], fail=1002, kw=PMD)
+case("12.8.3", "RSV1 on a ping", seq(F(TEXT, _ok, rsv=4), F(PING, b"x", rsv=4)),
+     [Text("Hello, compressed world" * 4)], fail=1002, kw=PMD)
+case("12.8.4", "RSV1 on a close", F(CLOSE, close_payload(1000), rsv=4), [], fail=1002, kw=PMD)
+case("12.8.5", "RSV1 on a pong between fragments",
+     seq(F(TEXT, _ok[:5], rsv=4, fin=False), F(PONG, b"x", rsv=4), F(CONT, _ok[5:])), [],
+     fail=1002, kw=PMD)
+case("12.8.6", "RSV1 when deflate was not negotiated", F(TEXT, _ok, rsv=4), [], fail=1002)
+case("12.8.7", "RSV1 on binary when deflate was not negotiated",
+     seq(F(BINARY, b"ok"), F(BINARY, _ok, rsv=4)), [Binary(b"ok")], fail=1002)
+for i, junk in enumerate([b"\xff\xff\xff\xff", b"\x07" + b"\x00" * 8,
+                          b"\x00\x05\x00\x00\x00hello"], 1):  # stored block, LEN != ~NLEN
+    case(f"12.9.{i}", f"corrupt deflate data ({junk[:4].hex()}...)", F(BINARY, junk, rsv=4), [],
+         fail=1007, kw=PMD)
+case("12.9.4", "corrupt deflate data in the last fragment",
+     # after a sync-flushed message the stream sits before a stored block's LEN/NLEN
+     seq(F(BINARY, _ok, rsv=4, fin=False), F(CONT, b"\x05\x00\x00\x00hello")), [], fail=1007,
+     kw=PMD)
+case("12.9.5", "data after a final deflate block in the same message",
+     F(BINARY, zlib.compress(b"end", wbits=-15) + b"\x00", rsv=4), [], fail=1007, kw=PMD)
+_BOMB = PeerDeflater().compress(bytes(8 * MiB))
+case("12.10.1", "compressed message inflating past max_message_size (8 MiB of zeros)",
+     F(BINARY, _BOMB, rsv=4), [], fail=1009, reads=[1000, 65536],
+     kw=dict(deflate=PerMessageDeflate(), max_message_size=64 * KiB))
+case("12.10.2", "fragmented compressed message inflating past max_message_size",
+     CF(BINARY, PeerDeflater().compress(bytes(200 * KiB)), 8), [], fail=1009,
+     kw=dict(deflate=PerMessageDeflate(), max_message_size=64 * KiB))
+case("12.10.3", "compressed message inflating to exactly max_message_size",
+     F(BINARY, PeerDeflater().compress(bytes(64 * KiB)), rsv=4), [Binary(bytes(64 * KiB))],
+     kw=dict(deflate=PerMessageDeflate(), max_message_size=64 * KiB))
+# fail fast: the first fragment already inflates past the limit; the rest never comes
+_BOMB_HEAD = F(BINARY, _BOMB[:len(_BOMB) // 2], rsv=4, fin=False)
+case("12.10.4", "fail fast: 1009 on the first fragment of a compressed bomb",
+     _BOMB_HEAD, [], fail=1009, fail_fast=[_BOMB_HEAD], reads=[1000, 65536],
+     kw=dict(deflate=PerMessageDeflate(), max_message_size=16 * KiB))
+case("12.11.1", "invalid UTF-8 after inflating a text message",
+     F(TEXT, PeerDeflater().compress(BAD), rsv=4), [], fail=1007, kw=PMD)
+case("12.11.2", "invalid UTF-8 after inflating a fragmented text message",
+     CF(TEXT, PeerDeflater().compress(b"valid " * 40 + BAD), 3), [], fail=1007, kw=PMD)
+case("12.11.3", "truncated UTF-8 at the end of an inflated text message",
+     F(TEXT, PeerDeflater().compress("κόσμε".encode()[:-1]), rsv=4), [], fail=1007, kw=PMD)
+_peer = PeerDeflater()
+_v = _peer.compress(b"first ok")
+case("12.11.4", "valid compressed text, then invalid UTF-8 in the next (context takeover)",
+     seq(F(TEXT, _v, rsv=4), F(TEXT, _peer.compress(b"second \xc0\xaf"), rsv=4)),
+     [Text("first ok")], fail=1007, kw=PMD)
+
+
 # -- running a case ------------------------------------------------------------------------
 
 
@@ -351,3 +504,132 @@ def test_case(codec: Any, c: Case, role: str) -> None:
         with pytest.raises(ProtocolError) as info:
             conn.receive_data(last)
         assert info.value.close_code == c.fail
+
+
+# -- 12 (what we send): our compressed frames inflated by an independent zlib ------------
+
+
+@dataclass
+class Sent:
+    id: str
+    description: str
+    messages: list[Any]  # str (send_text) or bytes (send_binary)
+
+
+SENT: list[Sent] = []
+for i, n in enumerate(PMD_SIZES, 1):
+    SENT.append(Sent(f"12.12.{i}", f"we send 3 compressed text messages of {n:,} bytes",
+                     [pmd_text(n), pmd_text(n), pmd_text(n)[::-1]]))
+    SENT.append(Sent(f"12.13.{i}", f"we send 3 compressed binary messages of {n:,} bytes",
+                     [pmd_binary(n), pmd_binary(n), b"\x00" * n]))
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+@pytest.mark.parametrize("c", SENT, ids=[c.id for c in SENT])
+def test_pmd_sent(codec: Any, c: Sent, role: str) -> None:
+    conn = codec.Connection(role, deflate=PerMessageDeflate(), max_message_size=None)
+    inflater = zlib.decompressobj(wbits=-15)  # one context: we take it over between messages
+    for m in c.messages:
+        wire = conn.send_text(m) if isinstance(m, str) else conn.send_binary(m)
+        frames = parse_frames(wire)
+        assert len(frames) == 1
+        fin, rsv, op, payload = frames[0]
+        assert (fin, rsv, op) == (True, 4, TEXT if isinstance(m, str) else BINARY)
+        assert wire[1] & 0x80 == (0x80 if role == "client" else 0)  # clients mask
+        assert not payload.endswith(b"\x00\x00\xff\xff")  # §7.2.1: tail removed
+        raw = m.encode() if isinstance(m, str) else m
+        assert inflater.decompress(payload + b"\x00\x00\xff\xff") == raw
+        if len(raw) >= 4 * KiB and raw.count(raw[:1]) == len(raw):
+            assert len(payload) < len(raw) // 10  # it really compressed
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+@pytest.mark.parametrize("n", ["12.10.5"])
+def test_pmd_bomb_memory(codec: Any, n: str, role: str) -> None:
+    """An 8 MiB bomb against a 64 KiB limit: 1009 without ever holding the 8 MiB."""
+    mask = b"\x9a\x0b\xc1\x5e" if role == "server" else None
+    wire = frame(BINARY, _BOMB, rsv=4, mask=mask)
+    conn = codec.Connection(role, deflate=PerMessageDeflate(), max_message_size=64 * KiB)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ProtocolError) as info:
+            conn.receive_data(wire)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert info.value.close_code == 1009
+    assert peak < 2 * MiB, peak
+
+
+# -- 13 permessage-deflate (parameters) ------------------------------------------------------
+
+
+@dataclass
+class Params:
+    id: str
+    client_nct: bool
+    server_nct: bool
+    client_bits: int
+    server_bits: int
+
+
+PARAMS: list[Params] = []
+_k = 0
+for _cn in (False, True):
+    for _sn in (False, True):
+        for _cb in (8, 9, 12, 15):
+            for _sb in (8, 9, 12, 15):
+                _k += 1
+                PARAMS.append(Params(f"13.{1 + 2 * _cn + _sn}.{_k}", _cn, _sn, _cb, _sb))
+
+
+def _window_probe(bits: int, seed: int) -> bytes:
+    """Messages with repeats at distances just beyond the window and just inside it: a
+    compressor using a bigger window than agreed emits distances the peer cannot inflate."""
+    rng = random.Random(seed)
+    w = 1 << bits
+    block = rng.randbytes(w - 300 if w > 512 else 200)
+    far = rng.randbytes(w + 64)
+    return block + block + far + far + pmd_text(3000).encode()
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+@pytest.mark.parametrize("p", PARAMS, ids=[p.id for p in PARAMS])
+def test_pmd_params(codec: Any, p: Params, role: str) -> None:
+    """``role`` sends; the other side receives.  Both Connections get the agreed
+    parameters; what the sender emits is checked against a plain zlib inflater with the
+    agreed window, and the peer's messages from a plain zlib deflater inflate on our side."""
+    agreed = PerMessageDeflate(client_no_context_takeover=p.client_nct,
+                               server_no_context_takeover=p.server_nct,
+                               client_max_window_bits=p.client_bits,
+                               server_max_window_bits=p.server_bits)
+    sender = codec.Connection(role, deflate=agreed)
+    receiver = codec.Connection("client" if role == "server" else "server", deflate=agreed)
+    bits = p.client_bits if role == "client" else p.server_bits
+    nct = p.client_nct if role == "client" else p.server_nct
+    messages = [_window_probe(bits, 1), _window_probe(bits, 1), b"", b"same " * 50,
+                b"same " * 50, _window_probe(bits, 2)]
+    wire = b"".join(sender.send_binary(m) if k % 2 else sender.send_text(m.decode("latin-1"))
+                    for k, m in enumerate(messages))
+    expected = [Binary(m) if k % 2 else Text(m.decode("latin-1")) for k, m in enumerate(messages)]
+    # 1. round trip between a streamcore client and a streamcore server
+    assert receiver.receive_data(wire) == expected
+    # 2. an independent inflater with the agreed window (shared, or fresh per message)
+    frames = parse_frames(wire)
+    assert [f[1] for f in frames] == [4] * len(messages)
+    shared = zlib.decompressobj(wbits=-bits)
+    for f, m in zip(frames, expected):
+        raw = m.data.encode() if isinstance(m, Text) else m.data
+        if nct:  # §7.1.1: each message stands alone
+            assert zlib.decompressobj(wbits=-bits).decompress(f[3] + b"\x00\x00\xff\xff") == raw
+        else:
+            assert shared.decompress(f[3] + b"\x00\x00\xff\xff") == raw
+    if not nct:
+        # context takeover: a repeated short message refers back into the window
+        assert len(frames[4][3]) < len(frames[3][3])
+    # 3. the peer's side compressed by plain zlib with the agreed window and takeover
+    peer = PeerDeflater(bits, takeover=not nct)
+    mask = b"\x12\x34\x56\x78" if role == "client" else None
+    wire = b"".join(frame(BINARY, peer.compress(m), rsv=4, mask=mask) for m in messages)
+    fresh = codec.Connection("client" if role == "server" else "server", deflate=agreed)
+    assert [e.data for e in fresh.receive_data(wire)] == messages

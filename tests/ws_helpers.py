@@ -152,3 +152,60 @@ class FakeSession:
         self.bytes_before_decompression += len(data)
         self.bytes_after_decompression += len(out)
         return out
+
+
+# -- permessage-deflate helpers (compliance groups 12 and 13) ---------------------------
+
+DEFLATE_TAIL = b"\x00\x00\xff\xff"
+
+
+class PeerDeflater:
+    """An independent permessage-deflate compressor for the peer's side (plain
+    zlib, not streamcore's DeflateSession): raw deflate, one sync flush per
+    message, the ``00 00 ff ff`` tail removed (RFC 7692 §7.2.1).  With
+    ``takeover=False`` each message gets a fresh compressor."""
+
+    def __init__(self, bits: int = 15, takeover: bool = True) -> None:
+        # zlib refuses a raw deflate compressor with an 8-bit window: use 9,
+        # whose distances still fit a 256-byte window (MAX_DIST = 512 - 262).
+        self.bits = max(bits, 9)
+        self.takeover = takeover
+        self._c: Any = None
+
+    def compress(self, data: bytes) -> bytes:
+        if self._c is None or not self.takeover:
+            self._c = zlib.compressobj(6, zlib.DEFLATED, -self.bits)
+        out = self._c.compress(data) + self._c.flush(zlib.Z_SYNC_FLUSH)
+        assert out.endswith(DEFLATE_TAIL)
+        return out[:-4]
+
+
+def parse_frames(wire: bytes) -> list[tuple[bool, int, int, bytes]]:
+    """Split what a Connection sent into (fin, rsv, opcode, unmasked payload),
+    independently of the codec under test (RFC 6455 §5.2)."""
+    out = []
+    pos = 0
+    while pos < len(wire):
+        b0, b1 = wire[pos], wire[pos + 1]
+        pos += 2
+        n = b1 & 0x7F
+        if n == 126:
+            n = int.from_bytes(wire[pos:pos + 2], "big")
+            pos += 2
+        elif n == 127:
+            n = int.from_bytes(wire[pos:pos + 8], "big")
+            pos += 8
+        key = None
+        if b1 & 0x80:
+            key = wire[pos:pos + 4]
+            pos += 4
+        payload = wire[pos:pos + n]
+        assert len(payload) == n, "truncated frame"
+        pos += n
+        if key is not None:
+            # whole-payload XOR through big ints: fast for 256 KiB payloads
+            k = (key * (n // 4 + 1))[:n]
+            payload = (int.from_bytes(payload, "big") ^ int.from_bytes(k, "big")).to_bytes(
+                n, "big")
+        out.append((bool(b0 & 0x80), (b0 >> 4) & 7, b0 & 0x0F, payload))
+    return out
