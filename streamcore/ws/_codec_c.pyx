@@ -15,7 +15,7 @@ from libc.string cimport memcpy
 
 import os
 
-from .._errors import ProtocolError
+from .._errors import LimitError, ProtocolError
 from ._common import (
     Binary,
     Close,
@@ -30,6 +30,8 @@ from ._common import (
     err_control_fragmented,
     err_control_too_long,
     err_deflate,
+    err_inflated_too_big,
+    inflate_limit,
     err_frame_too_big,
     err_masked,
     err_message_inside_message,
@@ -887,11 +889,14 @@ cdef class Receiver:
             return 0
         piece = payload
         if self._msg_comp:
-            # RFC 7692 §7.2.2: inflate each frame, bounded by what is left of
-            # the message limit; the limit is the inflated size
-            limit = None if self._max_msg < 0 else self._max_msg - self._msg_size
+            # RFC 7692 §7.2.2: inflate each frame, bounded while it runs by
+            # what is left of max_message_size and by max_frame_size
+            limit = inflate_limit(self._max_msg, self._msg_size, self._max_frame)
             try:
                 piece = bytes(self._session.decompress(payload, fin, limit))
+            except LimitError:
+                raise err_inflated_too_big(self._payload_start, self._max_msg, self._msg_size,
+                                           self._max_frame) from None
             except Exception as exc:  # zlib.error and the session's errors
                 raise err_deflate(exc, self._payload_start) from None
             self._msg_size += PyBytes_GET_SIZE(piece)

@@ -21,7 +21,7 @@ import codecs
 import os
 from typing import Any, Union
 
-from .._errors import ProtocolError
+from .._errors import LimitError, ProtocolError
 from ._common import (
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
@@ -42,6 +42,8 @@ from ._common import (
     err_control_fragmented,
     err_control_too_long,
     err_deflate,
+    err_inflated_too_big,
+    inflate_limit,
     err_frame_too_big,
     err_masked,
     err_message_inside_message,
@@ -548,11 +550,14 @@ class Receiver:
         end = self._payload_start + self._length
         text: Any = None
         if self._msg_comp:
-            # RFC 7692 §7.2.2: inflate each frame, bounded by what is left of
-            # the message limit; the limit is the inflated size
-            limit = None if self._max_msg < 0 else self._max_msg - self._msg_size
+            # RFC 7692 §7.2.2: inflate each frame, bounded while it runs by
+            # what is left of max_message_size and by max_frame_size
+            limit = inflate_limit(self._max_msg, self._msg_size, self._max_frame)
             try:
                 piece = self._session.decompress(bytes(self._buf), fin, limit)
+            except LimitError:
+                raise err_inflated_too_big(self._payload_start, self._max_msg, self._msg_size,
+                                           self._max_frame) from None
             except Exception as exc:  # noqa: BLE001  zlib.error and the session's errors
                 raise err_deflate(exc, self._payload_start) from None
             self._msg_size += len(piece)

@@ -293,6 +293,27 @@ def err_close_code(offset: int, code: int) -> ProtocolError:
                          offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
 
 
+def inflate_limit(max_msg: int, msg_size: int, max_frame: int) -> int | None:
+    """How many bytes one compressed frame may inflate to: what is left of
+    max_message_size, and no more than max_frame_size (limits < 0: none), so
+    both limits bound the inflated sizes as they bound the plain ones."""
+    limits = [lim for lim in (max_msg - msg_size if max_msg >= 0 else -1, max_frame) if lim >= 0]
+    return min(limits) if limits else None
+
+
+def err_inflated_too_big(offset: int, max_msg: int, msg_size: int, max_frame: int) -> LimitError:
+    """The LimitError for a frame whose inflated payload passed a limit."""
+    if max_frame >= 0 and (max_msg < 0 or max_frame < max_msg - msg_size):
+        return LimitError(
+            f"decompressed frame payload exceeds max_frame_size={max_frame} "
+            "(raise max_frame_size, or pass None for no limit)",
+            offset=offset, close_code=CLOSE_TOO_BIG)
+    return LimitError(
+        f"decompressed message exceeds max_message_size={max_msg} "
+        "(raise max_message_size, or pass None for no limit)",
+        offset=offset, close_code=CLOSE_TOO_BIG)
+
+
 def err_deflate(exc: Exception, offset: int) -> ProtocolError:
     """Re-raise a permessage-deflate failure with the frame's payload offset."""
     if isinstance(exc, ProtocolError):

@@ -1,15 +1,11 @@
-"""KNOWN BUG (found while writing compliance groups 12/13; expected to FAIL until
-streamcore/ws is fixed): the inflated size of a compressed frame is bounded only
-by ``max_message_size``, never by ``max_frame_size``.
+"""max_frame_size bounds the *inflated* size of a compressed frame, as it
+bounds a plain frame (found while writing compliance groups 12/13).
 
 SPEC (streamcore.ws): ``max_frame_size`` limits each frame "and so each fragment
 streamed with assemble=False", and "memory stays bounded by the configured limits
 whatever the peer sends".  With the streaming pair ``max_message_size=None,
-max_frame_size=64 KiB`` a 4 KiB compressed frame is inflated in one go into a
-4 MiB fragment (and a frame just under 64 KiB into ~64 MiB): the decompression
-bomb bypasses the only limit the user set.  Both twins (``_codec_py.py`` passes
-``limit = None if self._max_msg < 0 else ...`` to ``DeflateSession.decompress``;
-``_codec_c.pyx`` mirrors it).
+max_frame_size=64 KiB`` a 4 KiB compressed frame must not inflate into a 4 MiB
+fragment: it is a LimitError (1009) naming max_frame_size.
 """
 from __future__ import annotations
 
