@@ -19,6 +19,7 @@ from libc.string cimport memcpy
 from . import _chunked_common as _c
 from ._chunked_common import ChunkedStats
 from ._errors import IncompleteError, LimitError, ProtocolError, StateError
+from ._trace import safe_trace
 
 __all__ = ["ChunkedDecoder", "ChunkedEncoder", "ChunkedStats", "Data", "EndOfMessage", "Trailers"]
 
@@ -204,7 +205,7 @@ cdef class ChunkedDecoder:
         self._max_trailers = _limit(max_trailers_size, "max_trailers_size")
         self._max_chunk = MAX_SIZE if mc == NO_LIMIT else <uint64_t>mc
         self._coalesce = bool(coalesce)
-        self._trace = trace
+        self._trace = safe_trace(trace)
         self._state = LINE
         self._remaining = 0
         self._offset = 0
@@ -515,7 +516,7 @@ cdef class ChunkedEncoder:
 
     def __init__(self, *, trace=None):
         self._finished = False
-        self._trace = trace
+        self._trace = safe_trace(trace)
         self._bytes_in = self._bytes_out = self._chunks = self._events = 0
 
     @property

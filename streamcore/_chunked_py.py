@@ -22,6 +22,7 @@ from typing import Any, Union
 from . import _chunked_common as _c
 from ._chunked_common import ChunkedStats, Extensions
 from ._errors import IncompleteError, LimitError, ProtocolError, StateError
+from ._trace import safe_trace
 
 __all__ = ["ChunkedDecoder", "ChunkedEncoder", "ChunkedStats", "Data", "EndOfMessage", "Trailers"]
 
@@ -148,7 +149,7 @@ class ChunkedDecoder:
         self._max_line = -1 if max_line_size is None else max_line_size
         self._max_trailers = -1 if max_trailers_size is None else max_trailers_size
         self._coalesce = bool(coalesce)
-        self._trace = trace
+        self._trace = safe_trace(trace)
         self._state = LINE
         self._remaining = 0  # chunk data bytes still to come
         self._offset = 0  # stream offset of the next byte fed
@@ -435,7 +436,7 @@ class ChunkedEncoder:
 
     def __init__(self, *, trace: Callable[[Any], object] | None = None) -> None:
         self._finished = False
-        self._trace = trace
+        self._trace = safe_trace(trace)
         self._bytes_in = 0
         self._bytes_out = 0
         self._chunks = 0

@@ -16,6 +16,7 @@ from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
 from ._errors import ProtocolError, StateError
+from ._trace import safe_trace
 from ._sse_common import (
     BOM,
     DEFAULT_MAX_EVENT_SIZE,
@@ -169,7 +170,7 @@ cdef class SSEDecoder:
     def __init__(self, *, max_event_size=DEFAULT_MAX_EVENT_SIZE, max_line_size=None, trace=None):
         self._max_event = check_limit("max_event_size", max_event_size)
         self._max_line = check_limit("max_line_size", max_line_size)
-        self._trace = trace
+        self._trace = safe_trace(trace)
         self._line_start = 0
         self._skip_lf = False
         self._head = b""

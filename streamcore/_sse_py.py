@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ._errors import ProtocolError, StateError
+from ._trace import safe_trace
 from ._sse_common import (
     BOM,
     DEFAULT_MAX_EVENT_SIZE,
@@ -75,7 +76,7 @@ class SSEDecoder:
     ) -> None:
         self._max_event = check_limit("max_event_size", max_event_size)  # -1: none
         self._max_line = check_limit("max_line_size", max_line_size)
-        self._trace = trace
+        self._trace = safe_trace(trace)
         self._line = bytearray()  # the line being received (no terminator yet)
         self._line_start = 0  # stream offset of its first byte
         self._skip_lf = False  # the last byte seen was a CR that ended a line

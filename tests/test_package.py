@@ -61,3 +61,33 @@ def test_compiled_twins_are_chosen_by_default() -> None:
 def test_environment_variable_forces_python() -> None:
     assert _implementation("1") == "python"
     assert _implementation("0") == "cython"
+
+
+def test_a_raising_trace_callback_is_warned_about_and_loses_nothing() -> None:
+    from helpers import IMPLEMENTATIONS, load_twin
+
+    def raising(event: object) -> None:
+        raise RuntimeError("logging is down")
+
+    for impl in IMPLEMENTATIONS:
+        chunked = load_twin("_chunked", impl)
+        sse = load_twin("_sse", impl)
+        codec = load_twin("ws._codec", impl)
+        with pytest.warns(RuntimeWarning, match="logging is down"):
+            events = chunked.ChunkedDecoder(trace=raising).feed(b"1\r\na\r\n1\r\nb\r\n")
+        assert [e.data for e in events] == [b"a", b"b"]
+        enc = chunked.ChunkedEncoder(trace=raising)
+        with pytest.warns(RuntimeWarning):
+            assert enc.encode(b"x") + enc.finish() == b"1\r\nx\r\n0\r\n\r\n"
+        with pytest.warns(RuntimeWarning):
+            assert [e.data for e in sse.SSEDecoder(trace=raising).feed(b"data: a\n\ndata: b\n\n")] == ["a", "b"]
+        with pytest.warns(RuntimeWarning):
+            got = codec.Connection("client", trace=raising).receive_data(b"\x81\x01a\x81\x01b")
+        assert [e.data for e in got] == ["a", "b"]
+
+
+def test_trace_must_be_callable() -> None:
+    from streamcore.chunked import ChunkedDecoder
+
+    with pytest.raises(TypeError):
+        ChunkedDecoder(trace="print")  # type: ignore[arg-type]

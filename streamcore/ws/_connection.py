@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, ClassVar, Union
 
 from .._errors import IncompleteError, ProtocolError, StateError
+from .._trace import safe_trace
 from ._common import (
     MAX_CONTROL_PAYLOAD,
     OP_BINARY,
@@ -102,7 +103,7 @@ class ConnectionBase:
         self._echo: tuple[int | None, bytes] | None = None  # the queued echo of a Close
         self._eof = False
         self._sending_fragmented = 0  # opcode of a message we are sending in fragments
-        self._trace = trace
+        self._trace = safe_trace(trace)
 
     # -- receiving ----------------------------------------------------------
 
