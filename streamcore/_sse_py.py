@@ -25,7 +25,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from ._errors import ProtocolError, StateError
-from ._trace import safe_trace
 from ._sse_common import (
     BOM,
     DEFAULT_MAX_EVENT_SIZE,
@@ -40,6 +39,7 @@ from ._sse_common import (
     parse_retry,
     unpack_item,
 )
+from ._trace import safe_trace
 
 __all__ = ["Event", "SSEDecoder", "SSEStats", "encode_event", "encode_events", "keepalive"]
 
