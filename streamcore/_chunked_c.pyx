@@ -67,6 +67,7 @@ cdef object _extensions_of_line = _c.extensions_of_line
 cdef object _trailer_field = _c.trailer_field
 cdef object _format_extensions = _c.format_extensions
 cdef object _format_trailers = _c.format_trailers
+cdef object _payload_size = _c.payload_size
 
 
 @cython.freelist(512)
@@ -529,6 +530,8 @@ cdef class ChunkedEncoder:
         if self._finished:
             raise StateError("encode() after finish()")
         cdef bytes ext = _format_extensions(extensions) if extensions else b""
+        if type(data) is not bytes:
+            _payload_size(data)  # the same BufferError as the Python twin
         cdef Py_buffer view
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         cdef Py_ssize_t size = view.len
@@ -573,7 +576,7 @@ cdef class ChunkedEncoder:
         if self._finished:
             raise StateError("encode() after finish()")
         cdef bytes ext = _format_extensions(extensions) if extensions else b""
-        cdef Py_ssize_t size = len(memoryview(data).cast("B")) if type(data) is not bytes else len(data)
+        cdef Py_ssize_t size = _payload_size(data)
         if size == 0:
             return []
         cdef bytes head = b"%x%s\r\n" % (size, ext)

@@ -450,8 +450,8 @@ class ChunkedEncoder:
     def _head(self, data: Buffer, extensions: object) -> tuple[int, bytes]:
         if self._finished:
             raise StateError("encode() after finish()")
-        size = memoryview(data).nbytes if type(data) is not bytes else len(data)
         ext = _c.format_extensions(extensions) if extensions else b""
+        size = _c.payload_size(data)
         return size, b"%x%s\r\n" % (size, ext)
 
     def encode(self, data: Buffer, extensions: object = ()) -> bytes:

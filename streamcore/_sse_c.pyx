@@ -418,6 +418,16 @@ cdef inline bint has_line_end(Field* f, bint nul):
     return False
 
 
+cdef inline int write_field(Buf* w, const char* prefix, Py_ssize_t plen, Field* f) except -1:
+    """``prefix + value + LF`` for a one-line field (event, id)."""
+    buf_reserve(w, plen + f.n + 1)
+    memcpy(w.p + w.n, prefix, plen)
+    memcpy(w.p + w.n + plen, f.p, f.n)
+    w.n += plen + f.n + 1
+    w.p[w.n - 1] = LF
+    return 0
+
+
 cdef int write_lines(Buf* w, const char* prefix, Py_ssize_t plen, Field* f,
                      bint comment) except -1:
     """``prefix + line + LF`` for each line of ``f`` split on CRLF, CR, LF."""
@@ -527,22 +537,14 @@ def encode_events(events, *, last_event_id=""):
                 owner = utf8(etype, &f)
                 if has_line_end(&f, False):
                     check_event_type(etype)
-                buf_reserve(&w, f.n + 8)
-                memcpy(w.p + w.n, b"event: ", 7)
-                memcpy(w.p + w.n + 7, f.p, f.n)
-                w.n += f.n + 8
-                w.p[w.n - 1] = LF
+                write_field(&w, b"event: ", 7, &f)
             if eid is not current and eid != current:
                 if not PyUnicode_CheckExact(eid) or not PyUnicode_IS_COMPACT_ASCII(eid):
                     check_id(eid)
                 owner = utf8(eid, &f)
                 if has_line_end(&f, True):
                     check_id(eid)
-                buf_reserve(&w, f.n + 5)
-                memcpy(w.p + w.n, b"id: ", 4)
-                memcpy(w.p + w.n + 4, f.p, f.n)
-                w.n += f.n + 5
-                w.p[w.n - 1] = LF
+                write_field(&w, b"id: ", 4, &f)
                 current = eid
             if not PyUnicode_CheckExact(data):
                 raise TypeError(f"data must be a str, not {type(data).__name__}")

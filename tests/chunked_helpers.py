@@ -61,25 +61,11 @@ def run(mod: ModuleType, pieces: list[bytes], eof: bool = False, **kw: Any) -> d
             dec.eof()
         except streamcore.ProtocolError as exc:
             error = (type(exc).__name__, str(exc), exc.offset)
-    fed = sum(len(p) for p in pieces)
     return {
         "events": normalise(events),
         "error": error,
         "done": dec.done,
-        # bytes after the body: what unused_data holds plus pieces never fed
-        "rest": _rest(dec, pieces) if dec.done else None,
-        "fed": fed,
     }
-
-
-def _rest(dec: Any, pieces: list[bytes]) -> bytes:
-    joined = b"".join(pieces)
-    return joined[len(joined) - _unfed_len(dec, pieces) - len(dec.unused_data):]
-
-
-def _unfed_len(dec: Any, pieces: list[bytes]) -> int:
-    # pieces after the one that completed the body were never fed
-    return sum(len(p) for p in pieces) - dec.stats.bytes_in
 
 
 def body(mod: ModuleType, wire: bytes, **kw: Any) -> bytes:

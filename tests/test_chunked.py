@@ -456,3 +456,16 @@ def test_face_exports_the_chosen_twin():
     assert face.ChunkedDecoder.__module__.endswith(expected)
     for name in face.__all__:
         assert getattr(face, name) is not None
+
+
+def test_encoder_takes_any_contiguous_buffer_and_refuses_strided_views(chunked):
+    import array
+
+    enc = chunked.ChunkedEncoder()
+    words = memoryview(array.array("I", [1, 2]))
+    assert enc.encode(words) == b"8\r\n" + words.tobytes() + b"\r\n"
+    assert enc.encode_buffers(words)[1] is words
+    for call in (enc.encode, enc.encode_buffers):
+        with pytest.raises(BufferError, match="C-contiguous"):
+            call(memoryview(b"abcdef")[::2])
+    assert enc.stats.chunks == 2
