@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-TWINS = {"c": "streamcore._chunked_c", "py": "streamcore._chunked_py"}
+TWINS = {"c": "streamcore.chunked._c", "py": "streamcore.chunked._py"}
 
 
 @pytest.fixture(params=sorted(TWINS))

@@ -20,7 +20,7 @@ S2 = _reads(s2_stream(1_000), 16384)
 ITEMS = encode_items(10_000)
 
 
-@pytest.fixture(params=["_sse_c", "_sse_py"], ids=["cython", "python"])
+@pytest.fixture(params=["sse._c", "sse._py"], ids=["cython", "python"])
 def twin(request: pytest.FixtureRequest) -> ModuleType:
     return importlib.import_module(f"streamcore.{request.param}")
 

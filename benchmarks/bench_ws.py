@@ -15,7 +15,7 @@ from types import ModuleType
 
 import pytest
 
-TWINS = {"c": "streamcore.ws._codec_c", "py": "streamcore.ws._codec_py"}
+TWINS = {"c": "streamcore.ws._c", "py": "streamcore.ws._py"}
 KEY = b"\x12\x34\x56\x78"
 MiB = 1 << 20
 
@@ -34,7 +34,7 @@ TEXT = "".join(random.Random(8).choice("abcdefgh{}:, ") for _ in range(64))
 
 
 def _wire(client: bool, build) -> bytes:  # type: ignore[no-untyped-def]
-    from streamcore.ws import _codec_py
+    from streamcore.ws import _py as _codec_py
 
     return build(_codec_py.Encoder(client))
 

@@ -18,8 +18,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 with atheris.instrument_imports():
     from streamcore import ProtocolError, StateError
-    from streamcore import _chunked_c as C
-    from streamcore import _chunked_py as PY
+    from streamcore.chunked import _c as C
+    from streamcore.chunked import _py as PY
 
 LIMITS = (None, 0, 1, 7, 64, 4096)
 

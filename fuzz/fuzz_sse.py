@@ -21,9 +21,9 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 with atheris.instrument_imports():
     from streamcore import LimitError, StateError
-    from streamcore import _sse_c as CY
-    from streamcore import _sse_py as PY
-    from streamcore._sse_common import Event
+    from streamcore.sse import _c as CY
+    from streamcore.sse import _py as PY
+    from streamcore.sse._common import Event
 
 
 def pieces_of(data: bytes, mode: int, step: int) -> list[bytes]:

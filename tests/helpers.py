@@ -12,21 +12,21 @@ IMPLEMENTATIONS = ("python", "cython")
 
 
 def load_twin(name: str, impl: str) -> ModuleType:
-    """Import ``streamcore.<name>_py`` or ``streamcore.<name>_c``.
+    """Import the twin ``streamcore.<name>._py`` or ``streamcore.<name>._c``.
 
     The compiled twin must import: a missing build is a failure, never a skip,
     so a broken extension cannot pass as green.
     """
-    suffix = "_c" if impl == "cython" else "_py"
-    return importlib.import_module(f"streamcore.{name}{suffix}")
+    twin = "_c" if impl == "cython" else "_py"
+    return importlib.import_module(f"streamcore.{name}.{twin}")
 
 
 def twin_fixture(name: str) -> Callable[..., ModuleType]:
-    """A fixture that yields each twin of ``streamcore.<name>_*`` in turn.
+    """A fixture that yields each twin of ``streamcore.<name>`` in turn.
 
     Use it at module level in a test file::
 
-        chunked = twin_fixture("_chunked")
+        chunked = twin_fixture("chunked")
     """
 
     @pytest.fixture(params=IMPLEMENTATIONS)

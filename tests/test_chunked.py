@@ -8,7 +8,7 @@ from helpers import splits, twin_fixture
 import streamcore
 from streamcore import IncompleteError, LimitError, ProtocolError, StateError
 
-chunked = twin_fixture("_chunked")
+chunked = twin_fixture("chunked")
 
 
 def check_every_split(mod, wire, expect_events, expect_error=None, **kw):
@@ -452,7 +452,7 @@ def test_round_trip_with_extensions_and_trailers(chunked):
 def test_face_exports_the_chosen_twin():
     from streamcore import chunked as face
 
-    expected = "_chunked_c" if streamcore.IMPLEMENTATION == "cython" else "_chunked_py"
+    expected = "chunked._c" if streamcore.IMPLEMENTATION == "cython" else "chunked._py"
     assert face.ChunkedDecoder.__module__.endswith(expected)
     for name in face.__all__:
         assert getattr(face, name) is not None

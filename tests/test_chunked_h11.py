@@ -12,7 +12,7 @@ from helpers import twin_fixture
 from hypothesis import given
 from hypothesis import strategies as st
 
-chunked = twin_fixture("_chunked")
+chunked = twin_fixture("chunked")
 
 HEAD = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 

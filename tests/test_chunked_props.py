@@ -8,10 +8,10 @@ from helpers import both_twins, cut_at, twin_fixture
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from streamcore import _chunked_common as common
+from streamcore.chunked import _common as common
 
-chunked = twin_fixture("_chunked")
-PY, C = both_twins("_chunked")
+chunked = twin_fixture("chunked")
+PY, C = both_twins("chunked")
 
 # Bytes that matter to the grammar, so random input reaches deep states.
 ALPHABET = b"0123456789abcdefABCDEF;= \t\"\\\r\n:xX-_\x00\x01\x7f\x80\xff"

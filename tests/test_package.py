@@ -70,9 +70,9 @@ def test_a_raising_trace_callback_is_warned_about_and_loses_nothing() -> None:
         raise RuntimeError("logging is down")
 
     for impl in IMPLEMENTATIONS:
-        chunked = load_twin("_chunked", impl)
-        sse = load_twin("_sse", impl)
-        codec = load_twin("ws._codec", impl)
+        chunked = load_twin("chunked", impl)
+        sse = load_twin("sse", impl)
+        codec = load_twin("ws", impl)
         with pytest.warns(RuntimeWarning, match="logging is down"):
             events = chunked.ChunkedDecoder(trace=raising).feed(b"1\r\na\r\n1\r\nb\r\n")
         assert [e.data for e in events] == [b"a", b"b"]
@@ -91,3 +91,40 @@ def test_trace_must_be_callable() -> None:
 
     with pytest.raises(TypeError):
         ChunkedDecoder(trace="print")  # type: ignore[arg-type]
+
+
+# -- layout and imports (failed before: chunked and sse loaded ws and h11) ----------
+
+@pytest.mark.parametrize("face", ["streamcore.chunked", "streamcore.sse"])
+def test_chunked_and_sse_import_nothing_of_ws_or_h11(face: str) -> None:
+    code = (f"import sys, {face}; "
+            "print(sorted(m for m in sys.modules if m == 'h11' or m.startswith('h11.') "
+            "or m.startswith('streamcore.ws')))")
+    for env_value in ("0", "1"):
+        env = dict(os.environ, STREAMCORE_NO_EXTENSIONS=env_value)
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                             capture_output=True, text=True, check=True)
+        assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_every_protocol_is_a_package_with_its_twins() -> None:
+    for protocol in ("chunked", "sse", "ws"):
+        here = os.path.join(ROOT, "streamcore", protocol)
+        for name in ("__init__.py", "_py.py", "_c.pyx", "_c.pyi", "_common.py"):
+            assert os.path.exists(os.path.join(here, name)), (protocol, name)
+
+
+def test_a_partial_build_names_each_missing_file(monkeypatch: pytest.MonkeyPatch,
+                                                 tmp_path: os.PathLike[str]) -> None:
+    import importlib.machinery
+
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    for protocol in ("chunked", "sse", "ws"):
+        os.makedirs(os.path.join(tmp_path, protocol))
+    open(os.path.join(tmp_path, "chunked", "_c" + suffix), "wb").close()
+    monkeypatch.setattr(_twins, "_HERE", str(tmp_path))
+    monkeypatch.setattr(_twins, "NO_EXTENSIONS", False)
+    assert _twins.missing_compiled() == ["sse/_c", "ws/_c"]
+    with pytest.warns(RuntimeWarning, match=r"streamcore/sse/_c.*streamcore/ws/_c"):
+        assert _twins._choose() == "python"
+    assert _twins.missing_compiled() == ["sse/_c", "ws/_c"]

@@ -14,9 +14,9 @@ from helpers import cut_at, splits, twin_fixture
 
 import streamcore
 from streamcore import LimitError, ProtocolError, StateError
-from streamcore._sse_common import Event, SSEStats
+from streamcore.sse._common import Event, SSEStats
 
-sse = twin_fixture("_sse")
+sse = twin_fixture("sse")
 
 
 def decode(mod: ModuleType, pieces: list[bytes], **kw: Any) -> tuple[list[Event], Any]:
@@ -621,7 +621,7 @@ def test_face_exports_the_chosen_twin() -> None:
     from streamcore import sse as face
 
     suffix = "_c" if streamcore.IMPLEMENTATION == "cython" else "_py"
-    twin = __import__(f"streamcore._sse{suffix}", fromlist=["SSEDecoder"])
+    twin = __import__(f"streamcore.sse.{suffix}", fromlist=["SSEDecoder"])
     assert face.SSEDecoder is twin.SSEDecoder
     assert face.encode_event is twin.encode_event
     assert face.Event is Event

@@ -10,7 +10,7 @@ from helpers import twin_fixture
 from streamcore import sse as face
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sse = twin_fixture("_sse")
+sse = twin_fixture("sse")
 
 
 def read(*parts: str) -> str:

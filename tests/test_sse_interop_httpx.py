@@ -21,11 +21,11 @@ from helpers import both_twins, cut_at
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamcore._sse_common import Event
+from streamcore.sse._common import Event
 
 httpx_sse_decoders = pytest.importorskip("httpx_sse._decoders")  # a test dependency
 
-PY, CY = both_twins("_sse")
+PY, CY = both_twins("sse")
 both = pytest.mark.parametrize("sse", [PY, CY], ids=["python", "cython"])
 
 

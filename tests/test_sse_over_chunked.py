@@ -18,12 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamcore import LimitError
-from streamcore._sse_common import Event
+from streamcore.sse._common import Event
 
 PAIRS = list(itertools.product(["python", "cython"], repeat=2))
 pairs = pytest.mark.parametrize(
     "chunked,sse",
-    [(load_twin("_chunked", c), load_twin("_sse", s)) for c, s in PAIRS],
+    [(load_twin("chunked", c), load_twin("sse", s)) for c, s in PAIRS],
     ids=[f"chunked-{c}+sse-{s}" for c, s in PAIRS],
 )
 

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamcore import ProtocolError, StreamError
-from streamcore._sse_common import Event
+from streamcore.sse._common import Event
 
-PY, CY = both_twins("_sse")
+PY, CY = both_twins("sse")
 # a parameter rather than the twin fixture: hypothesis re-runs the body
 # many times and function-scoped fixtures are not reset between inputs
 both = pytest.mark.parametrize("sse", [PY, CY], ids=["python", "cython"])

@@ -10,7 +10,7 @@ from ws_helpers import MASK, frame, run_all_splits, xor
 from streamcore import LimitError, ProtocolError
 from streamcore.ws import Binary, Close, Ping, Pong, Text
 
-codec = twin_fixture("ws._codec")
+codec = twin_fixture("ws")
 
 # -- masking kernel (§5.3) ---------------------------------------------------
 
@@ -54,7 +54,7 @@ def test_apply_mask_rejects_bad_mask_length(codec, mask):
 
 def test_public_apply_mask_is_a_twin():
     from streamcore import ws
-    from streamcore.ws import _codec_c, _codec_py
+    from streamcore.ws import _c as _codec_c, _py as _codec_py
 
     assert ws.apply_mask in (_codec_c.apply_mask, _codec_py.apply_mask)
 

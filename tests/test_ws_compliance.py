@@ -31,7 +31,7 @@ from streamcore.ws.deflate import PerMessageDeflate
 
 pytest_plugins = ["conftest_ws"]
 
-codec = twin_fixture("ws._codec")
+codec = twin_fixture("ws")
 
 Wire = Callable[[Optional[bytes]], bytes]  # mask (None: unmasked) -> bytes on the wire
 

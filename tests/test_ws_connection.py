@@ -9,7 +9,7 @@ from ws_helpers import FakeDeflate, close_payload, frame, run_all_splits, xor
 from streamcore import IncompleteError, LimitError, ProtocolError, StateError
 from streamcore.ws import Binary, Close, ConnectionStats, Ping, Pong, Role, State, Text
 
-codec = twin_fixture("ws._codec")
+codec = twin_fixture("ws")
 
 
 # -- roles and the face ----------------------------------------------------------
@@ -24,16 +24,25 @@ def test_role_accepts_strings_and_enum(codec):
 
 def test_face_exports_a_twin_connection():
     from streamcore import ws
-    from streamcore.ws import _codec_c, _codec_py
+    from streamcore.ws import _c as _codec_c, _py as _codec_py
 
     assert ws.Connection in (_codec_c.Connection, _codec_py.Connection)
 
 
-@pytest.mark.parametrize("kw", [{"max_message_size": -1}, {"max_frame_size": 1.5},
-                                {"max_message_size": True}])
-def test_bad_limits_are_rejected(codec, kw):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(("kw", "error"), [
+    ({"max_message_size": -1}, ValueError),
+    ({"max_frame_size": 1.5}, TypeError),
+    ({"max_message_size": True}, TypeError),  # one rule across protocols: a bool is a type error
+])
+def test_bad_limits_are_rejected(codec, kw, error):
+    with pytest.raises(error):
         codec.Connection("server", **kw)
+
+
+def test_a_limit_past_63_bits_means_no_limit_in_both_twins(codec):
+    # failed before: OverflowError in the compiled twin only
+    conn = codec.Connection("client", max_message_size=1 << 80, max_frame_size=1 << 64)
+    assert conn.receive_data(b"\x82\x03abc") == [Binary(b"abc")]
 
 
 def test_client_and_server_talk(codec):

@@ -633,7 +633,7 @@ def test_payloads_interoperate_with_websockets_extension(nct: bool, bits: int) -
 
 # -- through ws-core's Connection, on both twins ------------------------------------------
 
-codec = twin_fixture("ws._codec")
+codec = twin_fixture("ws")
 
 
 def connected(
@@ -700,7 +700,7 @@ def test_connection_stats_carry_the_deflate_counters(codec: ModuleType) -> None:
 @pytest.fixture(scope="module")
 def bomb_wire() -> bytes:
     """A client's masked frame carrying 64 MiB of zeros, compressed (~64 KB)."""
-    client = load_twin("ws._codec", "python").Connection(
+    client = load_twin("ws", "python").Connection(
         "client", deflate=PerMessageDeflate(), max_message_size=None
     )
     return bytes(client.send_binary(bytes(64 * MiB)))

@@ -18,7 +18,7 @@ from ws_helpers import PeerDeflater, frame
 from streamcore import ProtocolError
 from streamcore.ws.deflate import PerMessageDeflate
 
-codec = twin_fixture("ws._codec")
+codec = twin_fixture("ws")
 
 BOMB = PeerDeflater().compress(bytes(4 << 20))  # about 4 KiB on the wire
 

@@ -55,7 +55,7 @@ def impl(request: pytest.FixtureRequest) -> str:
 
 
 def connection_class(impl: str) -> Any:
-    return load_twin("ws._codec", impl).Connection
+    return load_twin("ws", impl).Connection
 
 
 def run(coro: Awaitable[Any]) -> Any:

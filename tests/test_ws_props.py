@@ -13,7 +13,7 @@ from ws_helpers import close_payload, err_key, frame, merge
 from streamcore import ProtocolError
 from streamcore.ws import Binary, Close, Ping, Pong, Text
 
-PY, CY = both_twins("ws._codec")
+PY, CY = both_twins("ws")
 TWINS = (PY, CY)
 
 # -- strategies -------------------------------------------------------------------------

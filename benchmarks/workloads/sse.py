@@ -116,7 +116,7 @@ def decode_workloads() -> list[Workload]:
         ("S2", s2_stream(), 16384, "decode 10,000 events of 8 × 80-char data lines (CRLF), 16 KiB reads"),
     ):
         reads = _reads(stream, size)
-        from streamcore import _sse_py
+        from streamcore.sse import _py as _sse_py
 
         dec = _sse_py.SSEDecoder()
         events = dec.feed(stream)
@@ -129,8 +129,8 @@ def decode_workloads() -> list[Workload]:
                 nbytes=len(stream),
                 nevents=len(events),
                 contenders={
-                    CY: _ours("_sse_c", reads),
-                    PY: _ours("_sse_py", reads),
+                    CY: _ours("sse._c", reads),
+                    PY: _ours("sse._py", reads),
                     HTTPX: _httpx_sse(reads),
                 },
                 expected=expected,
@@ -208,10 +208,10 @@ def encode_workload() -> Workload:
         nbytes=expected_bytes,
         nevents=len(items),
         contenders={
-            CY: ours_batch("_sse_c"),
-            PY: ours_batch("_sse_py"),
-            CY_ONE: ours_one("_sse_c"),
-            PY_ONE: ours_one("_sse_py"),
+            CY: ours_batch("sse._c"),
+            PY: ours_batch("sse._py"),
+            CY_ONE: ours_one("sse._c"),
+            PY_ONE: ours_one("sse._py"),
             STARLETTE: starlette,
             NAIVE: naive,
         },

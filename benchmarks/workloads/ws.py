@@ -56,9 +56,9 @@ PICOWS_NOTE = (
 
 def _codec(twin: str) -> Any:
     if twin == "cython":
-        from streamcore.ws import _codec_c as codec
+        from streamcore.ws import _c as codec
     else:
-        from streamcore.ws import _codec_py as codec
+        from streamcore.ws import _py as codec
     return codec
 
 
@@ -80,7 +80,7 @@ def text_payload(size: int) -> str:
 
 @cache
 def wire(kind: str, count: int, size: int, masked: bool) -> bytes:
-    from streamcore.ws import _codec_py
+    from streamcore.ws import _py as _codec_py
 
     enc = _codec_py.Encoder(masked)
     if kind == "text":
@@ -390,7 +390,7 @@ KEY = b"\x12\x34\x56\x78"
 
 
 def _check_mask(fn: Callable[[bytes], Any], data: bytes) -> None:
-    from streamcore.ws._codec_py import apply_mask
+    from streamcore.ws._py import apply_mask
 
     assert bytes(fn(data)) == apply_mask(data, KEY)
 

@@ -10,24 +10,18 @@ The compiled twin is used unless ``STREAMCORE_NO_EXTENSIONS=1`` (see
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._common import Binary, Close, ConnectionStats, Event, Ping, Pong, Role, State, Text
 
+from .. import _twins
+
 if TYPE_CHECKING:
-    from ._codec_py import Connection, apply_mask
+    from ._py import Connection, apply_mask
 else:
-
-    def __getattr__(name: str) -> Any:
-        # Resolved on first use (PEP 562), not at import: streamcore._twins
-        # imports this package while it is still choosing the twins.
-        if name in ("Connection", "apply_mask"):
-            from .. import _twins
-
-            codec = _twins.pick("ws._codec")
-            globals().update(Connection=codec.Connection, apply_mask=codec.apply_mask)
-            return globals()[name]
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    _impl = _twins.pick("ws")
+    Connection = _impl.Connection
+    apply_mask = _impl.apply_mask
 
 __all__ = [
     "Binary",

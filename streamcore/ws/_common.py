@@ -6,11 +6,12 @@ string, a close-code rule or an event's shape.
 """
 from __future__ import annotations
 
-import copy
 import enum
 from typing import Any, NamedTuple, Union
 
+from .._contract import check_limit, raise_again
 from .._errors import LimitError, ProtocolError
+from .._events import event
 
 __all__ = [
     "Binary",
@@ -27,23 +28,11 @@ __all__ = [
 # ---------------------------------------------------------------------------
 # Events
 #
-# Events are tuple subclasses so that the compiled twin can build them with one
-# allocation (``tp_alloc`` + two item stores) and the Python twin with
-# ``tuple.__new__``; both twins therefore return the very same classes.
-# Equality also compares the class: ``Ping(b"") != Pong(b"")``.
+# The idiom of every streamcore event (see streamcore._events): NamedTuple
+# subclasses that the compiled twin builds with one allocation (``tp_alloc``
+# + item stores) and the Python twin with ``tuple.__new__``; both twins
+# return the very same classes, and equality compares the class too.
 # ---------------------------------------------------------------------------
-
-
-def _eq(self: tuple[Any, ...], other: object) -> bool:
-    return type(self) is type(other) and tuple.__eq__(self, other)
-
-
-def _ne(self: tuple[Any, ...], other: object) -> bool:
-    return not _eq(self, other)
-
-
-def _hash(self: tuple[Any, ...]) -> int:
-    return hash((type(self).__name__, tuple(self)))
 
 
 class _Text(NamedTuple):
@@ -51,15 +40,13 @@ class _Text(NamedTuple):
     final: bool = True
 
 
+@event
 class Text(_Text):
     """A text message (RFC 6455 §5.6, opcode 0x1), or with ``assemble=False``
     one fragment of it: ``data`` holds every complete code point that arrived
     in the frame, ``final`` is False until the last fragment."""
 
     __slots__ = ()
-    __eq__ = _eq
-    __ne__ = _ne
-    __hash__ = _hash
 
 
 class _Binary(NamedTuple):
@@ -67,40 +54,34 @@ class _Binary(NamedTuple):
     final: bool = True
 
 
+@event
 class Binary(_Binary):
     """A binary message (RFC 6455 §5.6, opcode 0x2), or one fragment of it
     with ``assemble=False`` (``final`` False until the last)."""
 
     __slots__ = ()
-    __eq__ = _eq
-    __ne__ = _ne
-    __hash__ = _hash
 
 
 class _Ping(NamedTuple):
     data: bytes
 
 
+@event
 class Ping(_Ping):
     """A Ping control frame (RFC 6455 §5.5.2); answer with ``send_pong(data)``."""
 
     __slots__ = ()
-    __eq__ = _eq
-    __ne__ = _ne
-    __hash__ = _hash
 
 
 class _Pong(NamedTuple):
     data: bytes
 
 
+@event
 class Pong(_Pong):
     """A Pong control frame (RFC 6455 §5.5.3)."""
 
     __slots__ = ()
-    __eq__ = _eq
-    __ne__ = _ne
-    __hash__ = _hash
 
 
 class _Close(NamedTuple):
@@ -108,14 +89,12 @@ class _Close(NamedTuple):
     reason: str
 
 
+@event
 class Close(_Close):
     """A Close control frame (RFC 6455 §5.5.1). ``code`` is None when the
     frame had no payload (RFC 6455 §7.1.5: "no status code", 1005)."""
 
     __slots__ = ()
-    __eq__ = _eq
-    __ne__ = _ne
-    __hash__ = _hash
 
 
 Event = Union[Text, Binary, Ping, Pong, Close]
@@ -331,22 +310,6 @@ def stored_error(exc: ProtocolError, events: list[Any]) -> ProtocolError:
     before acting on the error), so no split of the input loses any."""
     exc.events = events
     return exc
-
-
-def raise_again(exc: ProtocolError) -> ProtocolError:
-    """A copy of the stored error for every later call (with no events)."""
-    again = copy.copy(exc)
-    again.events = []
-    return again.with_traceback(None)
-
-
-def check_limit(name: str, value: int | None) -> int:
-    """Validate a size limit keyword; return it as an int with -1 for None."""
-    if value is None:
-        return -1
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int or None, not {value!r}")
-    return value
 
 
 def deflate_wire_limit(limit: int) -> int:

@@ -1,5 +1,5 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""WebSocket frame codec, compiled twin of ``_codec_py.py`` (read that first).
+"""WebSocket frame codec, compiled twin of ``_py.py`` (read that first).
 
 Same classes, same state between calls, same order of checks; what differs
 is only how bytes are touched: headers are parsed from a ``const unsigned

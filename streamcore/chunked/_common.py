@@ -37,7 +37,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple
 
-from ._errors import ProtocolError
+from .._errors import ProtocolError
 
 # -- character classes ------------------------------------------------------
 TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")

@@ -6,21 +6,21 @@ interpretation" says, and keeps the reconnection state (``last_event_id``,
 ``retry``).  Server side: :func:`encode_event`, :func:`encode_events` and
 :func:`keepalive` write the stream.
 
-This face re-exports the compiled twin (``streamcore._sse_c``) or the
-pure-Python twin (``streamcore._sse_py``), whichever :mod:`streamcore._twins`
+This face re-exports the compiled twin (``streamcore.sse._c``) or the
+pure-Python twin (``streamcore.sse._py``), whichever :mod:`streamcore._twins`
 chose; both behave identically.
 """
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from . import _twins
-from ._sse_common import Event, SSEStats
+from .. import _twins
+from ._common import Event, SSEStats
 
 if TYPE_CHECKING:
-    from ._sse_py import SSEDecoder, encode_event, encode_events, keepalive
+    from ._py import SSEDecoder, encode_event, encode_events, keepalive
 else:
-    _impl = _twins.pick("_sse")
+    _impl = _twins.pick("sse")
     SSEDecoder = _impl.SSEDecoder
     encode_event = _impl.encode_event
     encode_events = _impl.encode_events

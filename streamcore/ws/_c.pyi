@@ -1,4 +1,4 @@
-# Stub for the compiled twin; the behaviour is documented in _codec_py.py.
+# Stub for the compiled twin; the behaviour is documented in _py.py.
 from typing import Any
 
 from .._errors import ProtocolError

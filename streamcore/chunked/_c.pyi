@@ -1,9 +1,9 @@
-# Stub of the compiled twin: the same names and signatures as _chunked_py.
+# Stub of the compiled twin: the same names and signatures as streamcore.chunked._py.
 from collections.abc import Callable
 from typing import Any
 
-from ._chunked_common import ChunkedStats as ChunkedStats
-from ._chunked_common import Extensions
+from ._common import ChunkedStats as ChunkedStats
+from ._common import Extensions
 
 Buffer = bytes | bytearray | memoryview
 

@@ -1,6 +1,6 @@
 """HTTP/1.1 chunked transfer coding (RFC 9112 §7.1): the pure-Python twin.
 
-This is the readable reference; ``_chunked_c.pyx`` mirrors it state for
+This is the readable reference; ``_c.pyx`` mirrors it state for
 state.  Theory of operation: the decoder is in one of five states.
 
 ``LINE``     reading a chunk-size line (size, extensions, CRLF);
@@ -9,7 +9,7 @@ state.  Theory of operation: the decoder is in one of five states.
 ``TRAILER``  reading the trailer section up to its empty line;
 ``DONE``     the body is complete; bytes after it are ``unused_data``.
 
-Lines are checked by the byte automata of :mod:`._chunked_common`, which
+Lines are checked by the byte automata of :mod:`._common`, which
 both twins share, so the first bad byte and its offset are the same whatever
 the twin and however the input is split.  A whole line found in one feed
 takes a regex fast path that accepts exactly what the automaton accepts.
@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Union
 
-from . import _chunked_common as _c
-from ._chunked_common import ChunkedStats, Extensions
-from ._errors import IncompleteError, LimitError, ProtocolError, StateError
-from ._trace import safe_trace
+from . import _common as _c
+from ._common import ChunkedStats, Extensions
+from .._errors import IncompleteError, LimitError, ProtocolError, StateError
+from .._trace import safe_trace
 
 __all__ = ["ChunkedDecoder", "ChunkedEncoder", "ChunkedStats", "Data", "EndOfMessage", "Trailers"]
 

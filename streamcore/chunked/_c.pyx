@@ -1,9 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """HTTP/1.1 chunked transfer coding (RFC 9112 §7.1): the compiled twin.
 
-Mirrors ``_chunked_py.py`` state for state (read that first: it is the
+Mirrors ``_py.py`` state for state (read that first: it is the
 reference).  The differences are only in how bytes are walked: here the
-automata of ``_chunked_common`` are copied into C arrays at import and run
+automata of ``_common`` are copied into C arrays at import and run
 over a ``const unsigned char*`` from the buffer protocol, chunk data is
 copied once (straight from the caller's buffer into the event's bytes, or
 not at all when a whole ``bytes`` feed is one piece), and coalesced data is
@@ -16,10 +16,10 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
-from . import _chunked_common as _c
-from ._chunked_common import ChunkedStats
-from ._errors import IncompleteError, LimitError, ProtocolError, StateError
-from ._trace import safe_trace
+from . import _common as _c
+from ._common import ChunkedStats
+from .._errors import IncompleteError, LimitError, ProtocolError, StateError
+from .._trace import safe_trace
 
 __all__ = ["ChunkedDecoder", "ChunkedEncoder", "ChunkedStats", "Data", "EndOfMessage", "Trailers"]
 
@@ -32,7 +32,7 @@ cdef enum:
     TRAILER = 4
     DONE = 5
 
-# automaton states and codes, checked against _chunked_common below
+# automaton states and codes, checked against _common below
 cdef enum:
     L_START = 0
     L_SIZE = 1
@@ -157,7 +157,7 @@ cdef int64_t _limit(object value, str name) except -2:
 cdef class ChunkedDecoder:
     """Decode a chunked message body, incrementally (RFC 9112 §7.1).
 
-    See the Python twin (``streamcore._chunked_py.ChunkedDecoder``) for the
+    See the Python twin (``streamcore.chunked._py.ChunkedDecoder``) for the
     full contract; this one behaves identically.
     """
 
@@ -505,7 +505,7 @@ cdef const char* HEX = b"0123456789abcdef"
 cdef class ChunkedEncoder:
     """Encode a message body with chunked transfer coding (RFC 9112 §7.1).
 
-    See the Python twin (``streamcore._chunked_py.ChunkedEncoder``).
+    See the Python twin (``streamcore.chunked._py.ChunkedEncoder``).
     """
 
     cdef bint _finished

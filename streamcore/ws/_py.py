@@ -2,7 +2,7 @@
 
 RFC 6455 §5 framing for both directions, the masking kernel, the incremental
 UTF-8 validator and the receive state machine (fragmentation, control frames,
-close frames, limits).  ``_codec_c.pyx`` mirrors this file step for step; the
+close frames, limits).  ``_c.pyx`` mirrors this file step for step; the
 state held between calls and the order of every check are the same, so both
 twins give the same events, the same errors and the same offsets.
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._twins import pick
+from .._twins import pick
 
 if TYPE_CHECKING:
-    from ._chunked_py import (
+    from ._py import (
         ChunkedDecoder,
         ChunkedEncoder,
         ChunkedStats,
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
         Trailers,
     )
 else:
-    _twin = pick("_chunked")
+    _twin = pick("chunked")
     ChunkedDecoder = _twin.ChunkedDecoder
     ChunkedEncoder = _twin.ChunkedEncoder
     ChunkedStats = _twin.ChunkedStats

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import NamedTuple, cast
 
-from ._errors import LimitError
+from .._errors import LimitError
 
 __all__ = [
     "BOM",

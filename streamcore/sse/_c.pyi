@@ -1,8 +1,8 @@
-# Stub for the compiled twin: the same interface as streamcore._sse_py.
+# Stub for the compiled twin: the same interface as streamcore.sse._py.
 from collections.abc import Callable, Iterable
 
-from ._sse_common import Event as Event
-from ._sse_common import SSEStats as SSEStats
+from ._common import Event as Event
+from ._common import SSEStats as SSEStats
 
 class SSEDecoder:
     def __init__(

@@ -1,7 +1,7 @@
 """Server-Sent Events, pure-Python twin: the readable reference.
 
 WHATWG HTML, "Server-sent events", §9.2.6 "Event stream interpretation".
-``_sse_c.pyx`` mirrors this module step by step; both must give the same
+``_c.pyx`` mirrors this module step by step; both must give the same
 events, the same errors (class, message, offset) and the same state after
 every call.
 
@@ -24,8 +24,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from ._errors import ProtocolError, StateError
-from ._sse_common import (
+from .._errors import ProtocolError, StateError
+from ._common import (
     BOM,
     DEFAULT_MAX_EVENT_SIZE,
     Event,
@@ -39,7 +39,7 @@ from ._sse_common import (
     parse_retry,
     unpack_item,
 )
-from ._trace import safe_trace
+from .._trace import safe_trace
 
 __all__ = ["Event", "SSEDecoder", "SSEStats", "encode_event", "encode_events", "keepalive"]
 

@@ -1,7 +1,7 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
 """Server-Sent Events, compiled twin.
 
-Mirrors ``_sse_py.py`` step by step (read that module for the theory of
+Mirrors ``_py.py`` step by step (read that module for the theory of
 operation and the WHATWG steps).  What differs is only how: lines are found
 by a C loop over the caller's buffer, the line, data and event-type buffers
 are plain C byte buffers, values are decoded straight from those bytes, and
@@ -15,9 +15,9 @@ from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
-from ._errors import ProtocolError, StateError
-from ._trace import safe_trace
-from ._sse_common import (
+from .._errors import ProtocolError, StateError
+from .._trace import safe_trace
+from ._common import (
     BOM,
     DEFAULT_MAX_EVENT_SIZE,
     Event,
@@ -129,7 +129,7 @@ cdef class SSEDecoder:
     """Incremental ``text/event-stream`` parser (WHATWG HTML §9.2.6).
 
     See ``streamcore.sse.SSEDecoder`` for the documentation; this is the
-    compiled twin of ``streamcore._sse_py.SSEDecoder``.
+    compiled twin of ``streamcore.sse._py.SSEDecoder``.
     """
 
     cdef long long _max_event  # -1: no limit
@@ -304,7 +304,7 @@ cdef class SSEDecoder:
         return 0
 
     cdef int _check(self, Py_ssize_t size) except -1:
-        # same rule as _sse_py.SSEDecoder._check
+        # same rule as _py.SSEDecoder._check
         cdef long long start = self._line_start
         cdef long long line_at = -1, event_at = -1
         cdef long long committed = self._data.n + self._type.n + self._id_size

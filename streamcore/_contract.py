@@ -1,0 +1,73 @@
+"""The small contracts every protocol shares, written once.
+
+- :func:`byte_view`: what a ``feed``/``send`` accepts.  Any object with the
+  buffer protocol: bytes, bytearray, a memoryview of any shape, item size
+  or stride.  Lengths and limits count bytes (``nbytes``), never items.
+- :func:`check_limit`: what a size-limit keyword accepts.  An int >= 0, or
+  None for no limit; bool is refused (``True`` is not a size).
+- :func:`raise_again`: what a decoder raises on every call after its first
+  ``ProtocolError``: a copy carrying no events of the earlier call.
+
+Both twins of each protocol call these, so they cannot drift on input types.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Any, Union
+
+from ._errors import ProtocolError
+
+__all__ = ["Buffer", "MAX_LIMIT", "byte_view", "check_limit", "raise_again"]
+
+#: what every ``feed``, ``receive_data`` and ``send_*`` accepts
+Buffer = Union[bytes, bytearray, memoryview]
+
+#: limits above this are clamped to it: no stream reaches 2**63-1 bytes, and
+#: the compiled twins hold limits in a C ``long long``
+MAX_LIMIT = (1 << 63) - 1
+
+
+def byte_view(data: Any) -> bytes | bytearray | memoryview:
+    """``data`` as a flat buffer of unsigned bytes, without a copy if possible.
+
+    bytes and bytearray come back as they are; a C-contiguous memoryview (or
+    other buffer) as a 1-D ``"B"`` view of the same memory; a non-contiguous
+    one as a bytes copy (the only way to read it in order).  Anything without
+    the buffer protocol (str, int, None...) raises TypeError.
+    """
+    kind = type(data)
+    if kind is bytes or kind is bytearray:
+        return data  # type: ignore[no-any-return]
+    try:
+        view = data if kind is memoryview else memoryview(data)
+    except TypeError:
+        raise TypeError(f"expected a bytes-like object, not {kind.__name__!r}") from None
+    if view.ndim == 1 and view.format == "B" and view.c_contiguous:
+        return view  # type: ignore[no-any-return]
+    if view.c_contiguous:
+        return view.cast("B")  # type: ignore[no-any-return]
+    return view.tobytes()  # type: ignore[no-any-return]
+
+
+def check_limit(name: str, value: Any) -> int:
+    """Validate a size-limit keyword; return it as an int, -1 meaning no limit.
+
+    TypeError unless ``value`` is an int (bool refused) or None; ValueError
+    if negative.  Values above :data:`MAX_LIMIT` mean the same as it.
+    """
+    if value is None:
+        return -1
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int or None, not {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 or None, not {value!r}")
+    return min(int(value), MAX_LIMIT)
+
+
+def raise_again(exc: ProtocolError) -> ProtocolError:
+    """A copy of a decoder's stored error for every later call: same class,
+    message, offset and close code, no events (they were handed out with the
+    first raise) and no traceback of the first call."""
+    again = copy.copy(exc)
+    again.events = []
+    return again.with_traceback(None)
