@@ -71,3 +71,37 @@ def cut_at(data: bytes, points: list[int]) -> list[bytes]:
         last = p
     pieces.append(data[last:])
     return pieces
+
+
+# -- buffer kinds ----------------------------------------------------------------
+# Every feed/send accepts any buffer (SPEC, "Behaviour every part shares"); the
+# differential tests and the fuzz harnesses run each input through all of these.
+
+BUFFER_KINDS = ("bytes", "bytearray", "memoryview", "strided", "itemsize4")
+
+
+def as_buffer(data: bytes, kind: str) -> object:
+    """``data`` wrapped as the buffer kind ``kind``, with the same bytes in order.
+
+    ``strided``: a non-contiguous memoryview (every second byte of a doubled
+    buffer); ``itemsize4``: a C-contiguous memoryview of format ``"I"`` whose
+    ``len()`` counts 4-byte items (the data is padded to a multiple of 4 only
+    when it already is one; otherwise a ``"H"`` or ``"B"`` view is used so
+    that the bytes stay exactly ``data``).
+    """
+    if kind == "bytes":
+        return bytes(data)
+    if kind == "bytearray":
+        return bytearray(data)
+    if kind == "memoryview":
+        return memoryview(data)
+    if kind == "strided":
+        doubled = bytearray(2 * len(data))
+        doubled[::2] = data
+        view = memoryview(bytes(doubled))[::2]
+        assert not view.c_contiguous or len(data) <= 1
+        return view
+    if kind == "itemsize4":
+        fmt = "I" if len(data) % 4 == 0 else "H" if len(data) % 2 == 0 else "B"
+        return memoryview(data).cast(fmt)
+    raise ValueError(kind)
