@@ -55,6 +55,21 @@ _WINDOW_BITS = {str(n): n for n in range(8, 16)}
 # fits an 8-bit window.  The decompressor has no such limit: it uses 8.
 _MIN_ZLIB_COMPRESS_BITS = 9
 
+# The inflater always uses the largest window (32 KiB), not the agreed
+# ``*_max_window_bits``.  zlib never checks a back reference against the
+# window size, only against the bytes it still has: the window kept between
+# inflate() calls plus what this call has produced (inflate.c, "invalid
+# distance too far back").  With a smaller window the verdict on a peer that
+# refers back farther than agreed would depend on where its frames are cut
+# (and on CPython's output buffer blocks): one frame inflates, the same bytes
+# in three frames fail with 1007 (fuzz/fuzz_ws_deflate.py found this).  With
+# 15 bits every distance deflate can encode (<= 32768) is inside the window,
+# so whole and split give the same answer, and every stream a conforming peer
+# sends inflates exactly as before.  The agreed bits still bind *our*
+# compressor (RFC 7692 §7.1.2); the cost is ~31 KiB more per inflater when a
+# small window was agreed, held only while the inflater lives.
+_INFLATE_BITS = 15
+
 Params = Sequence[tuple[str, "str | None"]]
 
 
@@ -363,6 +378,10 @@ class DeflateSession:
     ``bytes_before_compression``/``bytes_after_compression`` for sent
     messages, ``bytes_before_decompression``/``bytes_after_decompression``
     for received ones (the removed ``00 00 ff ff`` tail is not counted).
+
+    ``remote_bits`` records the peer's agreed window; the inflater itself
+    always uses 15 bits, so that how the peer cuts a message into frames
+    never changes the outcome (see ``_INFLATE_BITS``).
     """
 
     __slots__ = (
@@ -448,7 +467,8 @@ class DeflateSession:
         """
         decompressor = self._decompressor
         if decompressor is None:
-            decompressor = self._decompressor = zlib.decompressobj(wbits=-self.remote_bits)
+            # Always the largest window, whatever was agreed: see _INFLATE_BITS.
+            decompressor = self._decompressor = zlib.decompressobj(wbits=-_INFLATE_BITS)
         # zlib's max_length=0 means "unlimited"; limit + 1 lets us tell
         # "exactly at the limit" from "over it" without inflating further.
         max_length = 0 if limit is None else limit + 1
