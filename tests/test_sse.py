@@ -631,5 +631,23 @@ def test_face_exports_the_chosen_twin() -> None:
 def test_both_twins_build_the_same_event_class(sse: ModuleType) -> None:
     (ev,) = sse.SSEDecoder().feed(b"data: x\n\n")
     assert type(ev) is Event
-    assert ev == ("x", "message", "")
+    assert ev == Event("x") and tuple(ev) == ("x", "message", "")
     assert ev.data == "x" and ev.event == "message" and ev.id == ""
+
+
+def test_event_never_equals_a_plain_tuple(sse: ModuleType) -> None:
+    # the one event idiom (streamcore._events): equality compares the class
+    (ev,) = sse.SSEDecoder().feed(b"data: x\n\n")
+    assert ev != ("x", "message", "")
+    assert ("x", "message", "") != ev
+    assert hash(ev) == hash(Event("x"))
+    assert len({ev, Event("x"), ("x", "message", "")}) == 2
+
+
+def test_event_has_no_instance_dict(sse: ModuleType) -> None:
+    (ev,) = sse.SSEDecoder().feed(b"data: x\n\n")
+    assert not hasattr(ev, "__dict__")
+    with pytest.raises(AttributeError):
+        ev.extra = 1  # type: ignore[attr-defined]
+    assert repr(ev) == "Event(data='x', event='message', id='')"
+    assert ev._replace(id="7") == Event("x", id="7")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple, cast
 
 from .._errors import LimitError
+from .._events import event
 
 __all__ = [
     "BOM",
@@ -40,18 +41,28 @@ DEFAULT_MAX_EVENT_SIZE = 16 << 20
 MAX_RETRY_DIGITS = 4300
 
 
-class Event(NamedTuple):
+class _Event(NamedTuple):
+    data: str
+    event: str = "message"
+    id: str = ""
+
+
+@event
+class Event(_Event):
     """One dispatched server-sent event (WHATWG HTML §9.2.6, "dispatch the event").
 
     ``data`` is the data buffer with its final LF removed; ``event`` the
     event type ("message" when the stream named none); ``id`` the last event
     ID string at dispatch time, like ``MessageEvent.lastEventId``.
-    Both twins build this very class, so their events compare equal.
+
+    The idiom of every streamcore event (:mod:`streamcore._events`): a
+    NamedTuple subclass that both twins build directly (the compiled one
+    through ``tp_alloc`` and item stores, the Python one through
+    ``tuple.__new__``), so their events are the very same class; equality
+    compares the class too, so an Event never equals a plain tuple.
     """
 
-    data: str
-    event: str = "message"
-    id: str = ""
+    __slots__ = ()
 
 
 class SSEStats(NamedTuple):
