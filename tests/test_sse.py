@@ -14,6 +14,7 @@ from helpers import cut_at, splits, twin_fixture
 
 import streamcore
 from streamcore import LimitError, ProtocolError, StateError
+from streamcore._contract import check_limit
 from streamcore.sse._common import Event, SSEStats
 
 sse = twin_fixture("sse")
@@ -291,10 +292,15 @@ def test_feed_after_eof_raises_state_error(sse: ModuleType) -> None:
         dec.feed(b"data: x\n\n")
 
 
-def test_eof_twice_is_harmless(sse: ModuleType) -> None:
+def test_eof_twice_raises_state_error(sse: ModuleType) -> None:
+    # the rule of every protocol: a second end of stream is local misuse
     dec = sse.SSEDecoder()
+    dec.feed(b"data: a\n\n")
     dec.eof()
-    dec.eof()
+    with pytest.raises(StateError):
+        dec.eof()
+    with pytest.raises(StateError):
+        dec.feed(b"")  # even an empty feed
 
 
 def test_empty_feed_returns_nothing(sse: ModuleType) -> None:
@@ -424,6 +430,22 @@ def test_limit_error_is_raised_again_on_every_later_call(sse: ModuleType) -> Non
         assert again.value.offset == first.value.offset
 
 
+def test_repeated_error_is_a_copy_without_the_first_calls_events(sse: ModuleType) -> None:
+    # a caller who handled err.events must not get them again from eof()
+    dec = sse.SSEDecoder(max_line_size=8)
+    with pytest.raises(LimitError) as first:
+        dec.feed(b"data: a\n\ndata: 123456\n\n")
+    assert first.value.events == [Event("a")]
+    for call in (lambda: dec.feed(b"data: b\n\n"), dec.eof, dec.eof, lambda: dec.feed(b"")):
+        with pytest.raises(LimitError) as again:
+            call()
+        assert again.value is not first.value
+        assert type(again.value) is type(first.value)
+        assert again.value.events == []
+        assert (str(again.value), again.value.offset) == (str(first.value), first.value.offset)
+    assert first.value.events == [Event("a")]  # the first error is left as it was
+
+
 def test_events_before_the_limit_error_are_on_the_error(sse: ModuleType) -> None:
     dec = sse.SSEDecoder(max_line_size=8)
     with pytest.raises(LimitError) as info:
@@ -441,12 +463,38 @@ def test_limit_offsets_count_the_bom(sse: ModuleType) -> None:
     assert limit_error(sse, b"\xef\xbb\xbfdata: 1234567", max_line_size=5).offset == 3 + 5
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "10", True])
-def test_limit_arguments_are_checked(sse: ModuleType, bad: Any) -> None:
-    with pytest.raises((TypeError, ValueError)):
-        sse.SSEDecoder(max_line_size=bad)
-    with pytest.raises((TypeError, ValueError)):
-        sse.SSEDecoder(max_event_size=bad)
+@pytest.mark.parametrize(
+    "bad,exc", [(-1, ValueError), (1.5, TypeError), ("10", TypeError), (True, TypeError),
+                (False, TypeError), (-(2**70), ValueError)]
+)
+def test_limit_arguments_are_checked(sse: ModuleType, bad: Any, exc: type) -> None:
+    # the shared rule (streamcore._contract.check_limit): the same class and
+    # message in every protocol and both twins
+    for name in ("max_line_size", "max_event_size"):
+        with pytest.raises(exc) as info:
+            sse.SSEDecoder(**{name: bad})
+        with pytest.raises(exc) as shared:
+            check_limit(name, bad)
+        assert str(info.value) == str(shared.value)
+
+
+def test_limits_past_2_63_are_clamped_not_refused(sse: ModuleType) -> None:
+    dec = sse.SSEDecoder(max_line_size=2**64, max_event_size=10**30)
+    assert dec.feed(b"data: x\n\n") == [Event("x")]
+
+
+def test_limit_zero_refuses_any_byte_of_a_line(sse: ModuleType) -> None:
+    assert limit_error(sse, b"\n\nd", max_line_size=0).offset == 2
+    check(sse, b"\n\r\n\r", [])  # blank lines hold nothing
+
+
+def test_int_subclass_limit_is_accepted(sse: ModuleType) -> None:
+    import enum
+
+    class Size(enum.IntEnum):
+        SMALL = 4
+
+    assert limit_error(sse, b"data: 1", max_line_size=Size.SMALL).offset == 4
 
 
 # -- observability ---------------------------------------------------------------

@@ -15,6 +15,7 @@ from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
+from .._contract import check_limit, raise_again
 from .._errors import ProtocolError, StateError
 from .._trace import safe_trace
 from ._common import (
@@ -24,7 +25,6 @@ from ._common import (
     SSEStats,
     check_event_type,
     check_id,
-    check_limit,
     check_retry,
     event_limit_error,
     line_limit_error,
@@ -207,7 +207,7 @@ cdef class SSEDecoder:
         cdef bytes held, head, joined
         cdef Py_ssize_t need
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
         if self._done:
             raise StateError("SSEDecoder.feed() called after eof()")
         try:
@@ -251,7 +251,9 @@ cdef class SSEDecoder:
     def eof(self):
         """End of the stream; an incomplete event is discarded."""
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
+        if self._done:
+            raise StateError("SSEDecoder.eof() called twice")
         self._done = True
         self._line.n = 0
         self._data.n = 0

@@ -21,7 +21,6 @@ __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
     "Event",
     "SSEStats",
-    "check_limit",
     "event_limit_error",
     "line_limit_error",
     "parse_retry",
@@ -74,17 +73,6 @@ class SSEStats(NamedTuple):
     events: int
     #: calls to ``feed``
     feeds: int
-
-
-def check_limit(name: str, value: int | None) -> int:
-    """Validate a size limit keyword; ``None`` means no limit (returned as -1)."""
-    if value is None:
-        return -1
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0 or None, not {value}")
-    return value
 
 
 def line_limit_error(limit: int, offset: int) -> LimitError:
