@@ -10,11 +10,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers import cut_at, splits, twin_fixture
+from helpers import BUFFER_KINDS, as_buffer, cut_at, splits, twin_fixture
 
 import streamcore
 from streamcore import LimitError, ProtocolError, StateError
-from streamcore._contract import check_limit
+from streamcore._contract import byte_view, check_limit
 from streamcore.sse._common import Event, SSEStats
 
 sse = twin_fixture("sse")
@@ -322,10 +322,60 @@ def test_feed_accepts_non_contiguous_memoryview(sse: ModuleType) -> None:
     assert sse.SSEDecoder().feed(view) == [Event("y")]
 
 
+BUFFER_STREAM = "\ufeffid: 7\r\nevent: é\rdata: 😀 one\ndata: two\r\n\r\ndata: €\n\ndata: x".encode()
+
+
+@pytest.mark.parametrize("kind", BUFFER_KINDS)
+def test_every_buffer_kind_gives_the_same_events_and_counts_bytes(sse: ModuleType, kind: str) -> None:
+    expected = [Event("😀 one\ntwo", "é", "7"), Event("€", id="7")]
+    for pieces in splits(BUFFER_STREAM):
+        dec = sse.SSEDecoder()
+        events = []
+        for piece in pieces:
+            events += dec.feed(as_buffer(piece, kind))
+        assert events == expected, (kind, pieces)
+        assert dec.stats.bytes_in == len(BUFFER_STREAM)
+        assert dec.stats.feeds == len(pieces)
+        assert dec.last_event_id == "7"
+
+
+@pytest.mark.parametrize("kind", BUFFER_KINDS)
+def test_limits_and_offsets_count_bytes_of_every_buffer_kind(sse: ModuleType, kind: str) -> None:
+    stream = b"data: ab\n\ndata: " + b"\xe2\x82\xac" * 8 + b"\n\n"  # 24 bytes, 8 code points
+    for pieces in splits(stream):
+        dec = sse.SSEDecoder(max_line_size=20)
+        with pytest.raises(LimitError) as info:
+            for piece in pieces:
+                dec.feed(as_buffer(piece, kind))
+        assert info.value.offset == 10 + 20, (kind, pieces)
+
+
+@pytest.mark.parametrize("kind", BUFFER_KINDS)
+def test_feed_does_not_keep_a_reference_to_the_callers_buffer(sse: ModuleType, kind: str) -> None:
+    # the pending line is copied: changing the caller's buffer afterwards
+    # changes nothing, and a bytearray can be resized again at once
+    raw = bytearray(b"data: abc")
+    dec = sse.SSEDecoder()
+    buf = as_buffer(bytes(raw), kind) if kind != "bytearray" else raw
+    dec.feed(buf)
+    if kind == "bytearray":
+        raw[:] = b"XXXXXXXXX"
+        raw.extend(b"more")  # no export held
+    assert dec.feed(b"\n\n") == [Event("abc")]
+
+
 @pytest.mark.parametrize("bad", ["data: x\n\n", 5, None, [1, 2]])
 def test_feed_rejects_non_buffers(sse: ModuleType, bad: Any) -> None:
-    with pytest.raises(TypeError):
-        sse.SSEDecoder().feed(bad)
+    # the shared rule (streamcore._contract.byte_view): same class and
+    # message from both twins; a refused feed changes nothing
+    dec = sse.SSEDecoder()
+    with pytest.raises(TypeError) as info:
+        dec.feed(bad)
+    with pytest.raises(TypeError) as shared:
+        byte_view(bad)
+    assert str(info.value) == str(shared.value)
+    assert dec.stats == SSEStats(0, 0, 0)
+    assert dec.feed(b"data: ok\n\n") == [Event("ok")]
 
 
 # -- limits ------------------------------------------------------------------------

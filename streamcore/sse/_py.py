@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .._contract import check_limit, raise_again
+from .._contract import byte_view, check_limit, raise_again
 from .._errors import ProtocolError, StateError
 from ._common import (
     BOM,
@@ -127,9 +127,11 @@ class SSEDecoder:
         if self._done:
             raise StateError("SSEDecoder.feed() called after eof()")
         if type(data) is not bytes:
-            # any buffer (a non-contiguous memoryview too); bytes(5) would
-            # quietly make five NUL bytes, memoryview(5) is a TypeError
-            data = memoryview(data).tobytes()
+            # any buffer, any shape or item size (lengths count bytes); the
+            # shared rule refuses str, int (bytes(5) would be five NULs)...
+            data = byte_view(data)
+            if type(data) is not bytes:
+                data = bytes(data)  # the one copy: find/rfind/decode need bytes
         base = self._pos  # stream offset of data[0]
         self._pos = base + len(data)
         self._feeds += 1
