@@ -10,10 +10,11 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from helpers import cut_at, splits, twin_fixture
+from helpers import BUFFER_KINDS, as_buffer, cut_at, splits, twin_fixture
 
 import streamcore
 from streamcore import LimitError, ProtocolError, StateError
+from streamcore._contract import byte_view, check_limit
 from streamcore.sse._common import Event, SSEStats
 
 sse = twin_fixture("sse")
@@ -291,10 +292,15 @@ def test_feed_after_eof_raises_state_error(sse: ModuleType) -> None:
         dec.feed(b"data: x\n\n")
 
 
-def test_eof_twice_is_harmless(sse: ModuleType) -> None:
+def test_eof_twice_raises_state_error(sse: ModuleType) -> None:
+    # the rule of every protocol: a second end of stream is local misuse
     dec = sse.SSEDecoder()
+    dec.feed(b"data: a\n\n")
     dec.eof()
-    dec.eof()
+    with pytest.raises(StateError):
+        dec.eof()
+    with pytest.raises(StateError):
+        dec.feed(b"")  # even an empty feed
 
 
 def test_empty_feed_returns_nothing(sse: ModuleType) -> None:
@@ -316,10 +322,60 @@ def test_feed_accepts_non_contiguous_memoryview(sse: ModuleType) -> None:
     assert sse.SSEDecoder().feed(view) == [Event("y")]
 
 
+BUFFER_STREAM = "\ufeffid: 7\r\nevent: é\rdata: 😀 one\ndata: two\r\n\r\ndata: €\n\ndata: x".encode()
+
+
+@pytest.mark.parametrize("kind", BUFFER_KINDS)
+def test_every_buffer_kind_gives_the_same_events_and_counts_bytes(sse: ModuleType, kind: str) -> None:
+    expected = [Event("😀 one\ntwo", "é", "7"), Event("€", id="7")]
+    for pieces in splits(BUFFER_STREAM):
+        dec = sse.SSEDecoder()
+        events = []
+        for piece in pieces:
+            events += dec.feed(as_buffer(piece, kind))
+        assert events == expected, (kind, pieces)
+        assert dec.stats.bytes_in == len(BUFFER_STREAM)
+        assert dec.stats.feeds == len(pieces)
+        assert dec.last_event_id == "7"
+
+
+@pytest.mark.parametrize("kind", BUFFER_KINDS)
+def test_limits_and_offsets_count_bytes_of_every_buffer_kind(sse: ModuleType, kind: str) -> None:
+    stream = b"data: ab\n\ndata: " + b"\xe2\x82\xac" * 8 + b"\n\n"  # 24 bytes, 8 code points
+    for pieces in splits(stream):
+        dec = sse.SSEDecoder(max_line_size=20)
+        with pytest.raises(LimitError) as info:
+            for piece in pieces:
+                dec.feed(as_buffer(piece, kind))
+        assert info.value.offset == 10 + 20, (kind, pieces)
+
+
+@pytest.mark.parametrize("kind", BUFFER_KINDS)
+def test_feed_does_not_keep_a_reference_to_the_callers_buffer(sse: ModuleType, kind: str) -> None:
+    # the pending line is copied: changing the caller's buffer afterwards
+    # changes nothing, and a bytearray can be resized again at once
+    raw = bytearray(b"data: abc")
+    dec = sse.SSEDecoder()
+    buf = as_buffer(bytes(raw), kind) if kind != "bytearray" else raw
+    dec.feed(buf)
+    if kind == "bytearray":
+        raw[:] = b"XXXXXXXXX"
+        raw.extend(b"more")  # no export held
+    assert dec.feed(b"\n\n") == [Event("abc")]
+
+
 @pytest.mark.parametrize("bad", ["data: x\n\n", 5, None, [1, 2]])
 def test_feed_rejects_non_buffers(sse: ModuleType, bad: Any) -> None:
-    with pytest.raises(TypeError):
-        sse.SSEDecoder().feed(bad)
+    # the shared rule (streamcore._contract.byte_view): same class and
+    # message from both twins; a refused feed changes nothing
+    dec = sse.SSEDecoder()
+    with pytest.raises(TypeError) as info:
+        dec.feed(bad)
+    with pytest.raises(TypeError) as shared:
+        byte_view(bad)
+    assert str(info.value) == str(shared.value)
+    assert dec.stats == SSEStats(0, 0, 0)
+    assert dec.feed(b"data: ok\n\n") == [Event("ok")]
 
 
 # -- limits ------------------------------------------------------------------------
@@ -424,6 +480,22 @@ def test_limit_error_is_raised_again_on_every_later_call(sse: ModuleType) -> Non
         assert again.value.offset == first.value.offset
 
 
+def test_repeated_error_is_a_copy_without_the_first_calls_events(sse: ModuleType) -> None:
+    # a caller who handled err.events must not get them again from eof()
+    dec = sse.SSEDecoder(max_line_size=8)
+    with pytest.raises(LimitError) as first:
+        dec.feed(b"data: a\n\ndata: 123456\n\n")
+    assert first.value.events == [Event("a")]
+    for call in (lambda: dec.feed(b"data: b\n\n"), dec.eof, dec.eof, lambda: dec.feed(b"")):
+        with pytest.raises(LimitError) as again:
+            call()
+        assert again.value is not first.value
+        assert type(again.value) is type(first.value)
+        assert again.value.events == []
+        assert (str(again.value), again.value.offset) == (str(first.value), first.value.offset)
+    assert first.value.events == [Event("a")]  # the first error is left as it was
+
+
 def test_events_before_the_limit_error_are_on_the_error(sse: ModuleType) -> None:
     dec = sse.SSEDecoder(max_line_size=8)
     with pytest.raises(LimitError) as info:
@@ -441,12 +513,38 @@ def test_limit_offsets_count_the_bom(sse: ModuleType) -> None:
     assert limit_error(sse, b"\xef\xbb\xbfdata: 1234567", max_line_size=5).offset == 3 + 5
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, "10", True])
-def test_limit_arguments_are_checked(sse: ModuleType, bad: Any) -> None:
-    with pytest.raises((TypeError, ValueError)):
-        sse.SSEDecoder(max_line_size=bad)
-    with pytest.raises((TypeError, ValueError)):
-        sse.SSEDecoder(max_event_size=bad)
+@pytest.mark.parametrize(
+    "bad,exc", [(-1, ValueError), (1.5, TypeError), ("10", TypeError), (True, TypeError),
+                (False, TypeError), (-(2**70), ValueError)]
+)
+def test_limit_arguments_are_checked(sse: ModuleType, bad: Any, exc: type) -> None:
+    # the shared rule (streamcore._contract.check_limit): the same class and
+    # message in every protocol and both twins
+    for name in ("max_line_size", "max_event_size"):
+        with pytest.raises(exc) as info:
+            sse.SSEDecoder(**{name: bad})
+        with pytest.raises(exc) as shared:
+            check_limit(name, bad)
+        assert str(info.value) == str(shared.value)
+
+
+def test_limits_past_2_63_are_clamped_not_refused(sse: ModuleType) -> None:
+    dec = sse.SSEDecoder(max_line_size=2**64, max_event_size=10**30)
+    assert dec.feed(b"data: x\n\n") == [Event("x")]
+
+
+def test_limit_zero_refuses_any_byte_of_a_line(sse: ModuleType) -> None:
+    assert limit_error(sse, b"\n\nd", max_line_size=0).offset == 2
+    check(sse, b"\n\r\n\r", [])  # blank lines hold nothing
+
+
+def test_int_subclass_limit_is_accepted(sse: ModuleType) -> None:
+    import enum
+
+    class Size(enum.IntEnum):
+        SMALL = 4
+
+    assert limit_error(sse, b"data: 1", max_line_size=Size.SMALL).offset == 4
 
 
 # -- observability ---------------------------------------------------------------
@@ -631,5 +729,23 @@ def test_face_exports_the_chosen_twin() -> None:
 def test_both_twins_build_the_same_event_class(sse: ModuleType) -> None:
     (ev,) = sse.SSEDecoder().feed(b"data: x\n\n")
     assert type(ev) is Event
-    assert ev == ("x", "message", "")
+    assert ev == Event("x") and tuple(ev) == ("x", "message", "")
     assert ev.data == "x" and ev.event == "message" and ev.id == ""
+
+
+def test_event_never_equals_a_plain_tuple(sse: ModuleType) -> None:
+    # the one event idiom (streamcore._events): equality compares the class
+    (ev,) = sse.SSEDecoder().feed(b"data: x\n\n")
+    assert ev != ("x", "message", "")
+    assert ("x", "message", "") != ev
+    assert hash(ev) == hash(Event("x"))
+    assert len({ev, Event("x"), ("x", "message", "")}) == 2
+
+
+def test_event_has_no_instance_dict(sse: ModuleType) -> None:
+    (ev,) = sse.SSEDecoder().feed(b"data: x\n\n")
+    assert not hasattr(ev, "__dict__")
+    with pytest.raises(AttributeError):
+        ev.extra = 1  # type: ignore[attr-defined]
+    assert repr(ev) == "Event(data='x', event='message', id='')"
+    assert ev._replace(id="7") == Event("x", id="7")

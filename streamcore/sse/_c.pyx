@@ -8,13 +8,14 @@ are plain C byte buffers, values are decoded straight from those bytes, and
 each event is one tuple allocation of the shared ``Event`` NamedTuple.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.tuple cimport PyTuple_GET_ITEM
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
+from .._contract import byte_view, check_limit, raise_again
 from .._errors import ProtocolError, StateError
 from .._trace import safe_trace
 from ._common import (
@@ -24,7 +25,6 @@ from ._common import (
     SSEStats,
     check_event_type,
     check_id,
-    check_limit,
     check_retry,
     event_limit_error,
     line_limit_error,
@@ -207,14 +207,14 @@ cdef class SSEDecoder:
         cdef bytes held, head, joined
         cdef Py_ssize_t need
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
         if self._done:
             raise StateError("SSEDecoder.feed() called after eof()")
-        try:
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
-        except BufferError:  # a non-contiguous view: take its bytes, as the Python twin does
-            data = memoryview(data).tobytes()
-            PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
+        if not PyBytes_CheckExact(data):
+            # the shared rule: any buffer as flat bytes (a copy only for a
+            # non-contiguous view), TypeError for anything else
+            data = byte_view(data)
+        PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         try:
             base = self._pos
             self._pos = base + view.len
@@ -251,7 +251,9 @@ cdef class SSEDecoder:
     def eof(self):
         """End of the stream; an incomplete event is discarded."""
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
+        if self._done:
+            raise StateError("SSEDecoder.eof() called twice")
         self._done = True
         self._line.n = 0
         self._data.n = 0

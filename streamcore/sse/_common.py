@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import NamedTuple, cast
 
 from .._errors import LimitError
+from .._events import event
 
 __all__ = [
     "BOM",
@@ -20,7 +21,6 @@ __all__ = [
     "DEFAULT_MAX_EVENT_SIZE",
     "Event",
     "SSEStats",
-    "check_limit",
     "event_limit_error",
     "line_limit_error",
     "parse_retry",
@@ -40,18 +40,28 @@ DEFAULT_MAX_EVENT_SIZE = 16 << 20
 MAX_RETRY_DIGITS = 4300
 
 
-class Event(NamedTuple):
+class _Event(NamedTuple):
+    data: str
+    event: str = "message"
+    id: str = ""
+
+
+@event
+class Event(_Event):
     """One dispatched server-sent event (WHATWG HTML §9.2.6, "dispatch the event").
 
     ``data`` is the data buffer with its final LF removed; ``event`` the
     event type ("message" when the stream named none); ``id`` the last event
     ID string at dispatch time, like ``MessageEvent.lastEventId``.
-    Both twins build this very class, so their events compare equal.
+
+    The idiom of every streamcore event (:mod:`streamcore._events`): a
+    NamedTuple subclass that both twins build directly (the compiled one
+    through ``tp_alloc`` and item stores, the Python one through
+    ``tuple.__new__``), so their events are the very same class; equality
+    compares the class too, so an Event never equals a plain tuple.
     """
 
-    data: str
-    event: str = "message"
-    id: str = ""
+    __slots__ = ()
 
 
 class SSEStats(NamedTuple):
@@ -63,17 +73,6 @@ class SSEStats(NamedTuple):
     events: int
     #: calls to ``feed``
     feeds: int
-
-
-def check_limit(name: str, value: int | None) -> int:
-    """Validate a size limit keyword; ``None`` means no limit (returned as -1)."""
-    if value is None:
-        return -1
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int or None, not {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name} must be >= 0 or None, not {value}")
-    return value
 
 
 def line_limit_error(limit: int, offset: int) -> LimitError:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from .._contract import byte_view, check_limit, raise_again
 from .._errors import ProtocolError, StateError
 from ._common import (
     BOM,
@@ -32,7 +33,6 @@ from ._common import (
     SSEStats,
     check_event_type,
     check_id,
-    check_limit,
     check_retry,
     event_limit_error,
     line_limit_error,
@@ -118,18 +118,20 @@ class SSEDecoder:
         """Parse the next bytes of the stream; return the events they complete.
 
         Raises :class:`LimitError` when a limit is exceeded, with the events
-        this call decoded before it on the exception's ``events`` (and
-        raises it again on every later call); :class:`StateError` after
-        :meth:`eof`.
+        this call decoded before it on the exception's ``events``; every
+        later call raises it again (a copy whose ``events`` is empty: they
+        were handed out once).  :class:`StateError` after :meth:`eof`.
         """
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
         if self._done:
             raise StateError("SSEDecoder.feed() called after eof()")
         if type(data) is not bytes:
-            # any buffer (a non-contiguous memoryview too); bytes(5) would
-            # quietly make five NUL bytes, memoryview(5) is a TypeError
-            data = memoryview(data).tobytes()
+            # any buffer, any shape or item size (lengths count bytes); the
+            # shared rule refuses str, int (bytes(5) would be five NULs)...
+            data = byte_view(data)
+            if type(data) is not bytes:
+                data = bytes(data)  # the one copy: find/rfind/decode need bytes
         base = self._pos  # stream offset of data[0]
         self._pos = base + len(data)
         self._feeds += 1
@@ -168,9 +170,13 @@ class SSEDecoder:
     def eof(self) -> None:
         """End of the stream.  An incomplete event is discarded (WHATWG:
         "Once the end of the file is reached, any pending data must be
-        discarded").  Calling it again does nothing; feeding raises."""
+        discarded").  After a :class:`ProtocolError` it raises that error
+        again (a copy with no events); calling it twice, like feeding after
+        it, raises :class:`StateError`."""
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
+        if self._done:
+            raise StateError("SSEDecoder.eof() called twice")
         self._done = True
         self._line.clear()
         self._data = []
