@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 from chunked_helpers import normalise, run
-from helpers import splits, twin_fixture
+from helpers import BUFFER_KINDS, as_buffer, splits, twin_fixture
 
 import streamcore
 from streamcore import IncompleteError, LimitError, ProtocolError, StateError
@@ -271,9 +271,19 @@ def test_max_trailers_size_zero_still_allows_an_empty_section(chunked):
 
 
 def test_limits_refuse_bad_values(chunked):
-    for kw in ({"max_line_size": -1}, {"max_chunk_size": "10"}, {"max_trailers_size": 1.5}):
-        with pytest.raises(ValueError):
+    # one rule across protocols: a negative limit is a ValueError, a non-int a TypeError
+    with pytest.raises(ValueError):
+        chunked.ChunkedDecoder(max_line_size=-1)
+    for kw in ({"max_chunk_size": "10"}, {"max_trailers_size": 1.5}, {"max_line_size": True},
+               {"max_chunk_size": False}):
+        # failed before for bool: True was taken as a limit of 1
+        with pytest.raises(TypeError):
             chunked.ChunkedDecoder(**kw)
+
+
+def test_a_limit_past_63_bits_means_no_limit(chunked):
+    dec = chunked.ChunkedDecoder(max_chunk_size=1 << 70, max_line_size=1 << 64)
+    assert [e.data for e in dec.feed(b"3\r\nabc\r\n0\r\n\r\n")[:1]] == [b"abc"]
 
 
 # -- end of stream and misuse ------------------------------------------------------
@@ -287,11 +297,29 @@ def test_eof_inside_the_body_is_incomplete(chunked):
         assert info.value.offset == len(wire)
 
 
-def test_eof_after_the_body_is_fine(chunked):
+def test_eof_after_the_body_is_fine_and_a_second_eof_is_a_state_error(chunked):
+    # failed before: a second eof() passed silently (one rule across protocols)
     dec = chunked.ChunkedDecoder()
     dec.feed(b"0\r\n\r\n")
     dec.eof()
-    dec.eof()
+    with pytest.raises(StateError):
+        dec.eof()
+
+
+def test_a_repeated_error_carries_no_events_of_the_first_call(chunked):
+    # failed before: the very same exception object came back, events and all
+    dec = chunked.ChunkedDecoder()
+    with pytest.raises(ProtocolError) as first:
+        dec.feed(b"3\r\nabc\r\nzz\r\n")
+    assert [e.data for e in first.value.events] == [b"abc"]
+    for call in (lambda: dec.feed(b"0\r\n\r\n"), dec.eof):
+        with pytest.raises(ProtocolError) as again:
+            call()
+        assert again.value is not first.value
+        assert again.value.events == []
+        assert str(again.value) == str(first.value) and again.value.offset == first.value.offset
+    with pytest.raises(StateError):
+        dec.eof()
 
 
 def test_feed_after_the_end_is_a_state_error(chunked):
@@ -458,14 +486,29 @@ def test_face_exports_the_chosen_twin():
         assert getattr(face, name) is not None
 
 
-def test_encoder_takes_any_contiguous_buffer_and_refuses_strided_views(chunked):
+@pytest.mark.parametrize("kind", BUFFER_KINDS)
+def test_every_buffer_kind_is_taken_alike(chunked, kind):
+    # failed before: a strided view raised BufferError in the compiled decoder
+    # and in both encoders; lengths count bytes, not items
+    payload = b"0123456789abcdef" * 3
+    enc = chunked.ChunkedEncoder()
+    assert enc.encode(as_buffer(payload, kind)) == b"30\r\n" + payload + b"\r\n"
+    head, body, tail = enc.encode_buffers(as_buffer(payload, kind))
+    assert (head, bytes(body), tail) == (b"30\r\n", payload, b"\r\n")
+    assert enc.stats.bytes_in == 2 * len(payload) and enc.stats.chunks == 2
+    wire = b"30\r\n" + payload + b"\r\n0\r\n\r\n"
+    dec = chunked.ChunkedDecoder()
+    events = dec.feed(as_buffer(wire, kind))
+    assert events[0].data == payload and dec.done
+    assert dec.stats.bytes_in == len(wire)
+
+
+def test_encode_buffers_hands_a_contiguous_payload_on_without_copying(chunked):
     import array
 
     enc = chunked.ChunkedEncoder()
+    data = bytearray(b"abc")
+    assert enc.encode_buffers(data)[1] is data
     words = memoryview(array.array("I", [1, 2]))
-    assert enc.encode(words) == b"8\r\n" + words.tobytes() + b"\r\n"
-    assert enc.encode_buffers(words)[1] is words
-    for call in (enc.encode, enc.encode_buffers):
-        with pytest.raises(BufferError, match="C-contiguous"):
-            call(memoryview(b"abcdef")[::2])
-    assert enc.stats.chunks == 2
+    body = enc.encode_buffers(words)[1]
+    assert body.obj is words.obj and body.nbytes == 8 and len(body) == 8

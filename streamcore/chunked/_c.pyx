@@ -18,6 +18,7 @@ from libc.string cimport memcpy
 
 from . import _common as _c
 from ._common import ChunkedStats
+from .._contract import byte_view, check_limit, raise_again
 from .._errors import IncompleteError, LimitError, ProtocolError, StateError
 from .._trace import safe_trace
 
@@ -67,7 +68,6 @@ cdef object _extensions_of_line = _c.extensions_of_line
 cdef object _trailer_field = _c.trailer_field
 cdef object _format_extensions = _c.format_extensions
 cdef object _format_trailers = _c.format_trailers
-cdef object _payload_size = _c.payload_size
 
 
 @cython.freelist(512)
@@ -147,11 +147,7 @@ cdef class EndOfMessage:
 
 
 cdef int64_t _limit(object value, str name) except -2:
-    if value is None:
-        return NO_LIMIT
-    if not isinstance(value, int) or value < 0:
-        raise ValueError(f"{name} must be a non-negative int or None, not {value!r}")
-    return min(value, MAX_SIZE)
+    return check_limit(name, value)  # -1 (NO_LIMIT) for None; clamped to 2**63-1
 
 
 cdef class ChunkedDecoder:
@@ -243,11 +239,13 @@ cdef class ChunkedDecoder:
     def feed(self, data):
         """Decode ``data`` and return the events it completes (see the Python twin)."""
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
         if self._state == DONE:
             raise StateError("feed() after the end of the chunked body; see unused_data")
         if self._eof:
             raise StateError("feed() after eof()")
+        if type(data) is not bytes:
+            data = byte_view(data)
         cdef Py_buffer view
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         cdef Py_ssize_t n = view.len
@@ -266,9 +264,11 @@ cdef class ChunkedDecoder:
 
     def eof(self):
         """The stream ended: raise IncompleteError unless the body is complete."""
-        if self._error is not None:
-            raise self._error.with_traceback(None)
+        if self._eof:
+            raise StateError("eof() called twice")
         self._eof = True
+        if self._error is not None:
+            raise raise_again(self._error)
         if self._state != DONE:
             self._error = IncompleteError("stream ended inside the chunked body", offset=self._offset)
             raise self._error
@@ -531,7 +531,7 @@ cdef class ChunkedEncoder:
             raise StateError("encode() after finish()")
         cdef bytes ext = _format_extensions(extensions) if extensions else b""
         if type(data) is not bytes:
-            _payload_size(data)  # the same BufferError as the Python twin
+            data = byte_view(data)
         cdef Py_buffer view
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         cdef Py_ssize_t size = view.len
@@ -576,7 +576,9 @@ cdef class ChunkedEncoder:
         if self._finished:
             raise StateError("encode() after finish()")
         cdef bytes ext = _format_extensions(extensions) if extensions else b""
-        cdef Py_ssize_t size = _payload_size(data)
+        if type(data) is not bytes:
+            data = byte_view(data)
+        cdef Py_ssize_t size = len(data)
         if size == 0:
             return []
         cdef bytes head = b"%x%s\r\n" % (size, ext)

@@ -286,16 +286,6 @@ def _as_bytes(value: bytes | str, what: str) -> bytes:
     return bytes(value)
 
 
-def payload_size(data: object) -> int:
-    """Bytes in a chunk payload; any C-contiguous buffer (BufferError otherwise)."""
-    if type(data) is bytes:
-        return len(data)
-    view = memoryview(data)  # type: ignore[arg-type]
-    if not view.c_contiguous:
-        raise BufferError("chunk data must be a C-contiguous buffer")
-    return view.nbytes
-
-
 def format_extensions(extensions: object) -> bytes:
     """Serialise ``((name, value or None), ...)`` as ``;name=value`` (RFC 9112 §7.1.1).
 

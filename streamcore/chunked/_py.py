@@ -21,6 +21,7 @@ from typing import Any, Union
 
 from . import _common as _c
 from ._common import ChunkedStats, Extensions
+from .._contract import byte_view, check_limit, raise_again
 from .._errors import IncompleteError, LimitError, ProtocolError, StateError
 from .._trace import safe_trace
 
@@ -141,13 +142,10 @@ class ChunkedDecoder:
         coalesce: bool = False,
         trace: Callable[[Any], object] | None = None,
     ) -> None:
-        for name, value in (("max_chunk_size", max_chunk_size), ("max_line_size", max_line_size),
-                            ("max_trailers_size", max_trailers_size)):
-            if value is not None and (not isinstance(value, int) or value < 0):
-                raise ValueError(f"{name} must be a non-negative int or None, not {value!r}")
-        self._max_chunk = _c.MAX_SIZE if max_chunk_size is None else min(max_chunk_size, _c.MAX_SIZE)
-        self._max_line = -1 if max_line_size is None else max_line_size
-        self._max_trailers = -1 if max_trailers_size is None else max_trailers_size
+        max_chunk = check_limit("max_chunk_size", max_chunk_size)  # -1: no limit
+        self._max_chunk = _c.MAX_SIZE if max_chunk < 0 else min(max_chunk, _c.MAX_SIZE)
+        self._max_line = check_limit("max_line_size", max_line_size)
+        self._max_trailers = check_limit("max_trailers_size", max_trailers_size)
         self._coalesce = bool(coalesce)
         self._trace = safe_trace(trace)
         self._state = LINE
@@ -195,12 +193,12 @@ class ChunkedDecoder:
         exception's ``events``.  Once raised, every later call raises again.
         """
         if self._error is not None:
-            raise self._error.with_traceback(None)
+            raise raise_again(self._error)
         if self._state == DONE:
             raise StateError("feed() after the end of the chunked body; see unused_data")
         if self._eof:
             raise StateError("feed() after eof()")
-        buf = data if type(data) is bytes else bytes(data)
+        buf = data if type(data) is bytes else bytes(byte_view(data))
         events: list[Event] = []
         try:
             self._run(buf, events)
@@ -213,10 +211,14 @@ class ChunkedDecoder:
         return events
 
     def eof(self) -> None:
-        """The stream ended: raise :class:`~streamcore.IncompleteError` unless done."""
-        if self._error is not None:
-            raise self._error.with_traceback(None)
+        """The stream ended: raise :class:`~streamcore.IncompleteError` unless done.
+
+        A second call is a :class:`~streamcore.StateError`."""
+        if self._eof:
+            raise StateError("eof() called twice")
         self._eof = True
+        if self._error is not None:
+            raise raise_again(self._error)
         if self._state != DONE:
             self._error = IncompleteError(
                 "stream ended inside the chunked body", offset=self._offset)
@@ -451,11 +453,12 @@ class ChunkedEncoder:
         if self._finished:
             raise StateError("encode() after finish()")
         ext = _c.format_extensions(extensions) if extensions else b""
-        size = _c.payload_size(data)
+        size = len(data)
         return size, b"%x%s\r\n" % (size, ext)
 
     def encode(self, data: Buffer, extensions: object = ()) -> bytes:
         """One chunk carrying ``data``; empty data gives ``b""`` (never a last-chunk)."""
+        data = byte_view(data)
         size, head = self._head(data, extensions)
         if not size:
             return b""
@@ -467,8 +470,11 @@ class ChunkedEncoder:
         """Like :meth:`encode`, as ``[head, data, b"\\r\\n"]`` for ``writelines``.
 
         ``data`` is passed through untouched, so a large payload is never
-        copied; empty data gives ``[]``.
+        copied (a non-contiguous view is copied once, into bytes; a view of
+        multi-byte items is handed on as a view of its bytes); empty data
+        gives ``[]``.
         """
+        data = byte_view(data)
         size, head = self._head(data, extensions)
         if not size:
             return []
