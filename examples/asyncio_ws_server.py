@@ -26,7 +26,7 @@ except ImportError:  # run from a checkout without installing: use the parent fo
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from streamcore import ProtocolError, StateError  # noqa: E402
-from streamcore.ws import Binary, Close, Connection, PerMessageDeflate, Ping, State, Text  # noqa: E402
+from streamcore.ws import Binary, Connection, PerMessageDeflate, Ping, State, Text  # noqa: E402
 from streamcore.ws.handshake import HandshakeError, ServerHandshake  # noqa: E402
 
 READ_SIZE = 65536
@@ -64,16 +64,15 @@ async def echo(
                 writer.write(ws.send_close(err.close_code or 1002))
             return
         for event in events:
-            if ws.state is not State.OPEN:
-                break  # the peer's Close came in the same read: no more replies
+            # everything before the peer's Close is answered, even in the same read
             if isinstance(event, Text):
                 writer.write(ws.send_text(event.data))
             elif isinstance(event, Binary):
                 writer.write(ws.send_binary(event.data))
             elif isinstance(event, Ping):
                 writer.write(ws.send_pong(event.data))
-        if any(isinstance(event, Close) for event in events):
-            writer.write(ws.data_to_send())  # the echo of the peer's Close
+        if ws.echo_pending:
+            writer.write(ws.data_to_send())  # the echo of the peer's Close, after the replies
         await writer.drain()
         if ws.state is State.CLOSED:
             return

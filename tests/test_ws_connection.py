@@ -3,7 +3,7 @@ UTF-8, stats, trace and the deflate wiring (RFC 6455 §5-§8), on both twins."""
 from __future__ import annotations
 
 import pytest
-from helpers import twin_fixture
+from helpers import BUFFER_KINDS, as_buffer, twin_fixture
 from ws_helpers import FakeDeflate, close_payload, frame, run_all_splits, xor
 
 from streamcore import IncompleteError, LimitError, ProtocolError, StateError
@@ -195,8 +195,10 @@ def test_binary_is_not_validated(codec):
 def test_peer_close_is_echoed(codec):
     conn = codec.Connection("server")
     assert conn.receive_data(frame(0x8, close_payload(1001, b"going"))) == [Close(1001, "going")]
-    assert conn.state is State.CLOSED
+    # failed before: CLOSED at once, with the echo still unwritten
+    assert conn.state is State.CLOSING and conn.echo_pending
     assert conn.data_to_send() == b"\x88\x02\x03\xe9"
+    assert conn.state is State.CLOSED and not conn.echo_pending
     assert conn.data_to_send() == b""
 
 
@@ -474,3 +476,107 @@ def test_deflate_wire_size_is_bounded_too(codec):
     _, err = run_all_splits(codec, "server", frame(0x2, length=100_000, rsv=4),
                             deflate=FakeDeflate(), max_message_size=1000)
     assert type(err) is LimitError and err.offset == 1
+
+
+# -- the embedding contract: everything before the peer's Close is answered ----------
+
+def _client_frames(*frames_):
+    return b"".join(frames_)
+
+
+def test_text_ping_close_in_one_read_are_all_answered(codec):
+    # a client doing send(x); ping(); close() often lands in one read.
+    # Failed before: state was CLOSED after the read, so send_text and
+    # send_pong raised StateError.
+    conn = codec.Connection("server")
+    wire = frame(0x1, b"hi") + frame(0x9, b"p") + frame(0x8, close_payload(1000, b""))
+    out = []
+    for event in conn.receive_data(wire):
+        if isinstance(event, Text):
+            out.append(conn.send_text(event.data))
+        elif isinstance(event, Ping):
+            out.append(conn.send_pong(event.data))
+        elif isinstance(event, Close):
+            assert conn.echo_pending
+            out.append(conn.data_to_send())
+    assert out == [b"\x81\x02hi", b"\x8a\x01p", b"\x88\x02\x03\xe8"]
+    assert conn.state is State.CLOSED
+    with pytest.raises(StateError, match="after our Close"):
+        conn.send_text("late")
+    with pytest.raises(StateError, match="completed"):
+        conn.send_pong(b"")
+
+
+def test_a_ping_while_we_wait_for_the_peers_close_is_answered(codec):
+    # RFC 6455 §5.5.2; failed before: send_pong raised in CLOSING
+    conn = codec.Connection("server")
+    conn.send_close(1000)
+    assert conn.state is State.CLOSING and not conn.echo_pending
+    [ping] = conn.receive_data(frame(0x9, b"still there?"))
+    assert conn.send_pong(ping.data) == b"\x8a\x0cstill there?"
+    with pytest.raises(StateError, match="after our Close"):
+        conn.send_ping(b"")
+    assert conn.receive_data(frame(0x8, close_payload(1000, b""))) == [Close(1000, "")]
+    assert conn.state is State.CLOSED and conn.data_to_send() == b""
+
+
+def test_messages_after_receive_eof_say_the_transport_ended(codec):
+    # failed before: "a Close was already sent or received", which was not true
+    conn = codec.Connection("server")
+    with pytest.raises(ProtocolError):
+        conn.receive_eof()
+    for call in (lambda: conn.send_text("x"), lambda: conn.send_pong(b""), conn.send_close):
+        with pytest.raises(StateError, match="receive_eof"):
+            call()
+    with pytest.raises(StateError):
+        conn.receive_eof()
+
+
+@pytest.mark.parametrize("kind", BUFFER_KINDS)
+def test_send_side_lengths_count_bytes_for_every_buffer_kind(codec, kind):
+    # failed before: a strided view raised BufferError in the compiled twin, and
+    # send_ping(memoryview(array("I", range(40)))) passed the 125-byte check
+    # on 40 items and emitted a 160-byte Ping
+    import array
+
+    conn = codec.Connection("server")
+    payload = bytes(range(100))
+    assert conn.send_binary(as_buffer(payload, kind)) == b"\x82\x64" + payload
+    assert conn.send_ping(as_buffer(payload[:20], kind)) == b"\x89\x14" + payload[:20]
+    with pytest.raises(ValueError, match="125 bytes"):
+        conn.send_ping(memoryview(array.array("I", range(40))))
+    server = codec.Connection("server")
+    client = codec.Connection("client")
+    wire = client.send_binary(as_buffer(payload, kind))
+    assert server.receive_data(as_buffer(wire, kind)) == [Binary(payload)]
+    assert server.stats.bytes_in == len(wire)
+    assert codec.apply_mask(as_buffer(payload, kind), as_buffer(b"abcd", kind)) == \
+        codec.apply_mask(payload, b"abcd")
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_draws_its_own_mask_keys(codec):
+    # failed before: parent and child sliced the same batch of keys
+    import os
+
+    conn = codec.Connection("client")
+    conn.send_binary(b"warm the pool")  # the parent holds a batch of keys
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its next three frames' keys
+        try:
+            keys = b"".join(conn.send_binary(b"x")[2:6] for _ in range(3))
+            os.write(write, keys)
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = b""
+    while len(child) < 12:
+        piece = os.read(read, 12)
+        if not piece:
+            break
+        child += piece
+    os.close(read)
+    os.waitpid(pid, 0)
+    parent = b"".join(conn.send_binary(b"x")[2:6] for _ in range(3))
+    assert len(child) == 12 and child != parent

@@ -13,7 +13,7 @@ import h11
 import pytest
 from helpers import splits
 
-from streamcore import ProtocolError
+from streamcore import ProtocolError, StateError
 from streamcore.ws.deflate import PerMessageDeflate
 from streamcore.ws.handshake import (
     ClientHandshake,
@@ -526,7 +526,7 @@ def test_client_receive_data_works_however_the_response_is_split() -> None:
         # bytes after the 101 that came with it are in trailing; later reads
         # are the caller's to feed to the WebSocket connection
         assert upgrade.trailing + b"".join(cuts[i + 1 :]) == frames
-        with pytest.raises(RuntimeError):
+        with pytest.raises(StateError):  # was RuntimeError: misuse is a StateError
             client.receive_data(b"more")
 
 
@@ -567,10 +567,10 @@ def test_client_receive_data_skips_100_continue() -> None:
 
 def test_client_send_and_receive_order_is_enforced() -> None:
     client = ClientHandshake("h")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(StateError):  # was RuntimeError: misuse is a StateError
         client.receive_data(b"x")
     client.send()
-    with pytest.raises(RuntimeError):
+    with pytest.raises(StateError):  # was RuntimeError: misuse is a StateError
         client.send()
 
 

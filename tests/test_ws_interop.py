@@ -648,8 +648,9 @@ def test_websockets_server_close_codes_reach_streamcore_client(
             await end.send(end.ws.send_text(f"close:{code}:{reason}"))
             event = await end.next_data_event()
             assert event == Close(code, reason)
-            assert end.ws.state is State.CLOSED
+            assert end.ws.state is State.CLOSING and end.ws.echo_pending
             await end.send(end.ws.data_to_send())  # our echo completes the handshake
+            assert end.ws.state is State.CLOSED
             assert await end.next_event() is None  # websockets closes the TCP connection
             end.writer.close()
 

@@ -15,6 +15,7 @@ from libc.string cimport memcpy
 
 import os
 
+from .._contract import byte_view
 from .._errors import LimitError, ProtocolError
 from ._common import (
     Binary,
@@ -45,6 +46,7 @@ from ._common import (
     err_utf8,
     err_utf8_incomplete,
     raise_again,
+    register_mask_pool,
     stored_error,
 )
 from ._connection import ConnectionBase
@@ -279,6 +281,8 @@ cdef enum:
     # announcing a huge frame (with no limit configured) allocates only as the
     # bytes arrive
     CHUNK_CAP = 16 * 1024 * 1024
+    # the first payload buffer of a frame split across reads, at least
+    CHUNK_MIN = 4096
     # masked text up to this size is unmasked on the stack or into its str
     STACK_TEXT = 1024
 
@@ -312,6 +316,8 @@ def apply_mask(data, mask):
                      <const unsigned char*>PyBytes_AS_STRING(data), n,
                      <const unsigned char*>PyBytes_AS_STRING(mask), 0)
         return out
+    mask = byte_view(mask)  # any buffer, as in the Python twin; lengths in bytes
+    data = byte_view(data)
     PyObject_GetBuffer(mask, &m, PyBUF_SIMPLE)
     try:
         if m.len != 4:
@@ -409,9 +415,15 @@ MASK_BATCH = 4096
 cdef class Encoder:
     """Serialize frames for one side of a connection (see the Python twin)."""
 
+    def forget_keys(self):
+        """Drop the batch of mask keys (called in a child after os.fork())."""
+        self._pool = b""
+        self._pos = 0
+
     cdef bint _client
     cdef bytes _pool
     cdef Py_ssize_t _pos
+    cdef object __weakref__
     cdef readonly long long bytes_out
     cdef readonly long long frames_out
     cdef readonly long long messages_out
@@ -420,6 +432,8 @@ cdef class Encoder:
         self._client = client
         self._pool = b""
         self._pos = 0
+        if client:
+            register_mask_pool(self)  # a forked child draws its own keys
         self.bytes_out = 0
         self.frames_out = 0
         self.messages_out = 0
@@ -831,14 +845,27 @@ cdef class Receiver:
         cdef Py_ssize_t t
         cdef Py_ssize_t idx
         cdef long long left
+        cdef long long size
         cdef unsigned char* dst
         cdef bint text = (self._opcode < 8 and self._msg_op == OP_TEXT
                           and not self._msg_comp)
         while take > 0:
             if self._chunk is None:
+                # Memory grows with the bytes that arrived, never with the
+                # announced length: each new chunk holds at most what came so
+                # far in this frame (or this piece, or CHUNK_MIN), so a peer
+                # announcing a large frame and sending little pins little;
+                # the growth is geometric, so the number of chunks stays
+                # logarithmic and the final join linear.
                 left = self._length - self._got
-                self._chunk = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>(
-                    left if left < CHUNK_CAP else CHUNK_CAP))
+                size = take if take > self._got else self._got
+                if size < CHUNK_MIN:
+                    size = CHUNK_MIN
+                if size > left:
+                    size = left
+                if size > CHUNK_CAP:
+                    size = CHUNK_CAP
+                self._chunk = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>size)
                 self._chunk_fill = 0
             room = PyBytes_GET_SIZE(self._chunk) - self._chunk_fill
             t = take if take < room else room

@@ -7,6 +7,8 @@ string, a close-code rule or an event's shape.
 from __future__ import annotations
 
 import enum
+import os
+import weakref
 from typing import Any, NamedTuple, Union
 
 from .._contract import check_limit, raise_again
@@ -361,3 +363,27 @@ def utf8_scan(data: bytes | bytearray, state: int) -> tuple[int, int]:
         else:
             return i, state
     return -1, state
+
+
+# ---------------------------------------------------------------------------
+# Mask keys after os.fork(): each client Encoder draws keys from os.urandom in
+# batches; a child process would go on slicing the parent's batch and send
+# the very same keys.  Every client Encoder registers here, and the child
+# drops every pool it inherited, so its next key comes from a fresh draw.
+# ---------------------------------------------------------------------------
+
+_CLIENT_ENCODERS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def register_mask_pool(encoder: Any) -> None:
+    """Have ``encoder.forget_keys()`` called in the child after os.fork()."""
+    _CLIENT_ENCODERS.add(encoder)
+
+
+def _forget_keys_after_fork() -> None:
+    for encoder in list(_CLIENT_ENCODERS):
+        encoder.forget_keys()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_keys_after_fork)

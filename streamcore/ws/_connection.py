@@ -6,23 +6,40 @@ and raises ``ProtocolError`` (with the close code) on any violation; its
 what is not per byte: the state table below, the close handshake, the
 deflate session, stats and trace.
 
-State table (``send`` means "we sent a Close", ``recv`` "we received one")::
+States and what is legal in each (``sent``: we sent our Close, or its
+echo; ``received``: the peer's Close arrived)::
 
-    OPEN    --send_close()------------------> CLOSING
-    OPEN    --recv Close (echo queued)------> CLOSED
-    CLOSING --recv Close--------------------> CLOSED
-    any     --receive_eof()-----------------> CLOSED
+    state    sent  received  send_text/binary/ping  send_pong  send_close
+    OPEN     no    no        yes                    yes        yes -> CLOSING
+    CLOSING  yes   no        no (StateError)        yes        StateError
+    CLOSING  no    yes       yes                    yes        yes -> CLOSED
+    CLOSED   yes   yes       no                     no         StateError
+    CLOSED   after receive_eof(): every send is a StateError
 
-The echo to a peer's Close is queued at once (RFC 6455 §5.5.1: "the endpoint
-MUST send a Close frame in response"): take it with ``data_to_send()``, or
-call ``send_close()`` (which then returns it, or a Close with your own code
-in its place).  Data frames are only sent in OPEN.
+    OPEN    --send_close()----------------------------> CLOSING (wait for the peer's)
+    OPEN    --recv Close: the echo is queued----------> CLOSING (echo_pending)
+    CLOSING --recv Close (after ours)-----------------> CLOSED
+    CLOSING --data_to_send() or send_close() (echo)---> CLOSED
+    any     --receive_eof()---------------------------> CLOSED
+
+One output channel for every byte that must be written: each ``send_*``
+returns its frame, and ``data_to_send()`` returns what the connection queued
+by itself (the echo of the peer's Close, RFC 6455 §5.5.1).  ``echo_pending``
+says whether it holds something, and the state stays CLOSING until the echo
+has been taken, so "close the transport once ``state is State.CLOSED``" never
+loses it.  Events come back in the order they arrived, and everything before
+the peer's Close can still be answered: a ``[Text, Ping, Close]`` read lets
+you send the reply to the Text and the Pong (legal until our own Close is
+sent, §5.5.1 "MAY delay sending a Close frame until its current message is
+sent"), then write ``data_to_send()``.  A Ping that arrives while we wait for
+the peer's Close (we sent ours) is answered with ``send_pong`` (§5.5.2).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, ClassVar, Union
 
+from .._contract import byte_view
 from .._errors import IncompleteError, ProtocolError, StateError
 from .._trace import safe_trace
 from ._common import (
@@ -99,6 +116,7 @@ class ConnectionBase:
         )
         self._tx = self._Encoder(client)
         self._state = State.OPEN
+        self._close_sent = False  # our Close (or the echo of the peer's) has been framed
         self._close_seen = False  # the peer's Close has been handled here
         self._echo: tuple[int | None, bytes] | None = None  # the queued echo of a Close
         self._eof = False
@@ -124,7 +142,7 @@ class ConnectionBase:
         if self._eof:
             raise StateError("receive_data() after receive_eof()")
         try:
-            events: list[Event] = self._rx.feed(data)
+            events: list[Event] = self._rx.feed(data if type(data) is bytes else byte_view(data))
         except ProtocolError as exc:
             if self._trace is not None:
                 for event in getattr(exc, "events", ()):
@@ -141,11 +159,20 @@ class ConnectionBase:
         self._close_seen = True
         close = events[-1]  # the Receiver stops at the Close, so it is last
         assert isinstance(close, Close)
-        if self._state is State.OPEN:
-            # RFC 6455 §5.5.1: echo the status code received
-            payload = b"" if close.code is None else close.code.to_bytes(2, "big")
-            self._echo = (close.code, payload)  # framed when taken
-        self._state = State.CLOSED
+        if self._close_sent:
+            self._state = State.CLOSED  # the closing handshake is complete
+            return
+        # RFC 6455 §5.5.1: echo the status code received; CLOSING until taken
+        payload = b"" if close.code is None else close.code.to_bytes(2, "big")
+        self._echo = (close.code, payload)  # framed when taken
+        self._state = State.CLOSING
+
+    @property
+    def echo_pending(self) -> bool:
+        """True while the echo of the peer's Close waits in ``data_to_send()``
+        (write it before closing the transport; the state is CLOSING until it
+        has been taken)."""
+        return self._echo is not None
 
     def receive_eof(self) -> None:
         """The transport ended.  State becomes CLOSED.
@@ -159,6 +186,7 @@ class ConnectionBase:
             raise StateError("receive_eof() called twice")
         self._eof = True
         self._state = State.CLOSED
+        self._echo = None  # nothing can be written to an ended transport
         rx = self._rx
         if rx.close_received or rx.error is not None:
             return
@@ -168,11 +196,15 @@ class ConnectionBase:
 
     def data_to_send(self) -> bytes:
         """Bytes the connection queued by itself (the echo of the peer's Close);
-        write them to the transport.  Returns b"" when there is nothing."""
+        write them to the transport after the replies you sent for the events
+        before it.  Returns b"" when there is nothing.  Taking the echo
+        completes the closing handshake: the state becomes CLOSED."""
         echo = self._echo
         if echo is None:
             return b""
         self._echo = None
+        self._close_sent = True
+        self._state = State.CLOSED
         if self._trace is not None:
             self._trace(Close(echo[0], ""))
         return self._tx.frame(OP_CLOSE, echo[1])  # type: ignore[no-any-return]
@@ -180,9 +212,11 @@ class ConnectionBase:
     # -- sending ------------------------------------------------------------
 
     def _check_open(self, what: str) -> None:
-        if self._state is not State.OPEN:
-            raise StateError(f"{what} in state {self._state.name}: a Close was already sent "
-                             "or received")
+        # data frames and Pings: legal until our Close (or the echo) is sent
+        if self._eof:
+            raise StateError(f"{what} after receive_eof(): the transport has ended")
+        if self._close_sent:
+            raise StateError(f"{what} after our Close was sent (RFC 6455 §5.5.1)")
 
     def send_text(self, text: str, *, final: bool = True) -> bytes:
         """Frame a text message (RFC 6455 §5.6).  ``final=False`` sends a
@@ -201,6 +235,8 @@ class ConnectionBase:
     def send_binary(self, data: Buffer, *, final: bool = True) -> bytes:
         """Frame a binary message (RFC 6455 §5.6); ``final`` as in send_text."""
         self._check_open("send_binary()")
+        if type(data) is not bytes:
+            data = byte_view(data)  # any buffer; lengths in bytes
         if self._trace is not None:
             self._trace(Binary(bytes(data), final))
         if final and not self._sending_fragmented:
@@ -230,6 +266,8 @@ class ConnectionBase:
         return out
 
     def _control(self, opcode: int, data: Buffer) -> bytes:
+        if type(data) is not bytes:
+            data = byte_view(data)  # any buffer; the 125-byte rule counts bytes
         if len(data) > MAX_CONTROL_PAYLOAD:
             raise ValueError("control frame payload must be 125 bytes or less (RFC 6455 §5.5)")
         return self._tx.frame(opcode, data)  # type: ignore[no-any-return]
@@ -242,8 +280,14 @@ class ConnectionBase:
         return self._control(OP_PING, data)
 
     def send_pong(self, data: Buffer = b"") -> bytes:
-        """Frame a Pong (RFC 6455 §5.5.3), e.g. ``send_pong(ping.data)``."""
-        self._check_open("send_pong()")
+        """Frame a Pong (RFC 6455 §5.5.3), e.g. ``send_pong(ping.data)``.
+
+        Legal in every state but CLOSED: a Ping that arrives after we sent
+        our Close is still answered (§5.5.2)."""
+        if self._eof:
+            raise StateError("send_pong() after receive_eof(): the transport has ended")
+        if self._state is State.CLOSED:
+            raise StateError("send_pong() after the closing handshake completed")
         if self._trace is not None:
             self._trace(Pong(bytes(data)))
         return self._control(OP_PONG, data)
@@ -255,7 +299,8 @@ class ConnectionBase:
         must not be sent (1004-1006, 1015, outside 1000-4999...) and reasons
         longer than 123 UTF-8 bytes raise ValueError.  After the peer's Close
         this returns the echo (with your code in place of the peer's) unless
-        ``data_to_send()`` already gave it out; a second Close is a StateError.
+        ``data_to_send()`` already gave it out (and the state becomes CLOSED);
+        a second Close is a StateError.
         """
         if code is None:
             if reason:
@@ -267,12 +312,16 @@ class ConnectionBase:
             payload = code.to_bytes(2, "big") + reason.encode("utf-8")
             if len(payload) > MAX_CONTROL_PAYLOAD:
                 raise ValueError("close reason must be 123 UTF-8 bytes or less (RFC 6455 §5.5)")
-        if self._state is State.OPEN:
-            self._state = State.CLOSING
-        elif self._echo is not None:
-            self._echo = None  # this Close goes out in place of the queued echo
-        else:
+        if self._eof:
+            raise StateError("send_close() after receive_eof(): the transport has ended")
+        if self._close_sent:
             raise StateError("send_close(): a Close was already sent")
+        self._close_sent = True
+        if self._echo is not None:
+            self._echo = None  # this Close goes out in place of the queued echo
+            self._state = State.CLOSED
+        else:
+            self._state = State.CLOSING
         if self._trace is not None:
             self._trace(Close(code, reason))
         return self._tx.frame(OP_CLOSE, payload)  # type: ignore[no-any-return]

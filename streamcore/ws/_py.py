@@ -57,6 +57,7 @@ from ._common import (
     err_utf8_incomplete,
     inflate_limit,
     raise_again,
+    register_mask_pool,
     stored_error,
     utf8_scan,
 )
@@ -218,9 +219,16 @@ class Encoder:
         self._client = client
         self._pool = b""
         self._pos = 0
+        if client:
+            register_mask_pool(self)  # a forked child draws its own keys
         self.bytes_out = 0
         self.frames_out = 0
         self.messages_out = 0
+
+    def forget_keys(self) -> None:
+        """Drop the batch of mask keys (called in a child after os.fork())."""
+        self._pool = b""
+        self._pos = 0
 
     def _key(self) -> bytes:
         pos = self._pos

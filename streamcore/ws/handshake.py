@@ -40,7 +40,7 @@ from typing import NamedTuple, Union
 
 import h11
 
-from .._errors import ProtocolError
+from .._errors import ProtocolError, StateError
 from .deflate import EXTENSION_NAME, PerMessageDeflate
 
 __all__ = [
@@ -368,7 +368,7 @@ class ClientHandshake:
     def send(self) -> bytes:
         """The bytes of the upgrade request, written through an internal h11 connection."""
         if self._conn is not None:
-            raise RuntimeError("send() was already called")
+            raise StateError("send() was already called")
         self._conn = h11.Connection(h11.CLIENT)
         return self._conn.send(self.request()) + (self._conn.send(h11.EndOfMessage()) or b"")
 
@@ -382,9 +382,9 @@ class ClientHandshake:
         """
         conn = self._conn
         if conn is None:
-            raise RuntimeError("call send() before receive_data()")
+            raise StateError("call send() before receive_data()")
         if conn.our_state is h11.SWITCHED_PROTOCOL:
-            raise RuntimeError("the handshake is complete: feed WebSocket bytes to the Connection")
+            raise StateError("the handshake is complete: feed WebSocket bytes to the Connection")
         try:
             conn.receive_data(data)
             while True:
@@ -582,7 +582,7 @@ class ServerHandshake:
             raise _reject(400, f"malformed HTTP request: {exc}") from None
         # h11 leaves MIGHT_SWITCH_PROTOCOL out of its __all__, but documents it
         if conn.their_state is not h11.MIGHT_SWITCH_PROTOCOL:  # type: ignore[attr-defined]
-            raise RuntimeError(
+            raise StateError(
                 f"the h11 connection is in state {conn.their_state!r}, not awaiting an upgrade"
             )
         data = conn.send(upgrade.response) or b""
