@@ -21,6 +21,7 @@ from websockets.extensions import permessage_deflate as ws_pmd
 from websockets.frames import Frame, Opcode
 
 from streamcore import LimitError, ProtocolError
+from streamcore.ws import Text
 from streamcore.ws.deflate import DeflateSession, PerMessageDeflate
 from streamcore.ws.handshake import parse_extensions
 
@@ -795,3 +796,41 @@ def test_connection_inflates_websockets_fragmented_compressed_message(codec: Mod
         assert data[0] & 0x40
         decoded = client_ext.decode(Frame(Opcode.BINARY, data[head:], fin=True, rsv1=True))
         assert decoded.data == message
+
+
+@pytest.mark.parametrize("takeover", [True, False])
+def test_an_empty_compressed_message_leaves_the_inflater_alone(takeover):
+    # failed before: the 00 00 ff ff tail alone left zlib inside a stored block
+    # and the next valid message failed with 1007
+    import zlib
+
+    from streamcore.ws.deflate import DeflateSession
+
+    session = DeflateSession(remote_bits=15, remote_no_context_takeover=not takeover)
+    peer = zlib.compressobj(wbits=-15)
+
+    def message(text: bytes) -> bytes:
+        if not takeover:
+            nonlocal peer
+            peer = zlib.compressobj(wbits=-15)
+        return (peer.compress(text) + peer.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+    assert session.decompress(message(b"hello"), True, None) == b"hello"
+    assert session.decompress(b"", True, None) == b""
+    assert session.decompress(b"", False, None) + session.decompress(b"", True, None) == b""
+    assert session.decompress(message(b"world"), True, None) == b"world"
+    whole = message(b"split message")
+    assert session.decompress(b"", False, None) + session.decompress(whole, False, None) \
+        + session.decompress(b"", True, None) == b"split message"
+
+
+@pytest.mark.parametrize("nct", [False, True])
+def test_connection_takes_an_empty_compressed_message_then_a_normal_one(
+    codec: ModuleType, nct: bool
+) -> None:
+    # failed before on both twins: the message after the empty one failed with 1007
+    config = PerMessageDeflate(client_no_context_takeover=nct, server_no_context_takeover=nct)
+    client, server = connected(codec, config, config)
+    empty = b"\xc1\x80" + b"\x00\x00\x00\x00"  # FIN + RSV1 + text, masked, no payload
+    wire = client.send_text("before") + empty + client.send_text("after")
+    assert server.receive_data(wire) == [Text("before"), Text(""), Text("after")]

@@ -393,6 +393,7 @@ class DeflateSession:
         "mem_level",
         "_compressor",
         "_decompressor",
+        "_inflating",
         "bytes_before_compression",
         "bytes_after_compression",
         "bytes_before_decompression",
@@ -420,6 +421,7 @@ class DeflateSession:
         # and ~40 KiB to inflate with 15-bit windows and mem_level 8).
         self._compressor: zlib._Compress | None = None
         self._decompressor: zlib._Decompress | None = None
+        self._inflating = False  # a received message's deflate data has begun
         self.bytes_before_compression = 0
         self.bytes_after_compression = 0
         self.bytes_before_decompression = 0
@@ -465,6 +467,13 @@ class DeflateSession:
         deflate block, raises :class:`~streamcore.ProtocolError` with close
         code 1007.  After an error the session must not be used again.
         """
+        if not len(data) and not self._inflating:
+            # A message with no payload at all (RSV1, empty frames): it
+            # carries no deflate data, so the inflater is not touched; feeding
+            # it the 00 00 ff ff tail alone would leave zlib inside a stored
+            # block and fail the next valid message with 1007.
+            return b""
+        self._inflating = not fin  # inside a message that has sent deflate data
         decompressor = self._decompressor
         if decompressor is None:
             # Always the largest window, whatever was agreed: see _INFLATE_BITS.
