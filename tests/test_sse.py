@@ -749,3 +749,29 @@ def test_event_has_no_instance_dict(sse: ModuleType) -> None:
         ev.extra = 1  # type: ignore[attr-defined]
     assert repr(ev) == "Event(data='x', event='message', id='')"
     assert ev._replace(id="7") == Event("x", id="7")
+
+
+# -- reconnection seeding (failed before: SSEDecoder took no last_event_id/retry) ----
+
+def test_a_reconnecting_client_seeds_the_decoder(sse):
+    dec = sse.SSEDecoder(last_event_id="41", retry=2500)
+    assert (dec.last_event_id, dec.retry) == ("41", 2500)
+    # an event without an id carries the seeded one, as MessageEvent.lastEventId does
+    [event] = dec.feed(b"data: next\n\n")
+    assert event.id == "41" and dec.last_event_id == "41"
+    dec.feed(b"id: 42\ndata: x\n\nretry: 100\n\n")
+    assert (dec.last_event_id, dec.retry) == ("42", 100)
+    # a second reconnect still has an id to send
+    again = sse.SSEDecoder(last_event_id=dec.last_event_id, retry=dec.retry)
+    assert again.feed(b"id\ndata: y\n\n")[0].id == ""  # an empty id field resets it
+
+
+def test_the_seed_is_what_a_stream_could_have_set(sse):
+    for bad, error in (("a\x00b", ValueError), ("a\nb", ValueError), ("a\rb", ValueError),
+                       (b"41", TypeError), (41, TypeError)):
+        with pytest.raises(error):
+            sse.SSEDecoder(last_event_id=bad)
+    for bad, error in ((-1, ValueError), (True, TypeError), ("100", TypeError)):
+        with pytest.raises(error):
+            sse.SSEDecoder(retry=bad)
+    assert sse.SSEDecoder(last_event_id="é").last_event_id == "é"

@@ -10,6 +10,8 @@ class SSEDecoder:
         *,
         max_event_size: int | None = ...,
         max_line_size: int | None = ...,
+        last_event_id: str = ...,
+        retry: int | None = ...,
         trace: Callable[[Event], object] | None = ...,
     ) -> None: ...
     @property

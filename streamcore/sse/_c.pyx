@@ -26,6 +26,7 @@ from ._common import (
     check_event_type,
     check_id,
     check_retry,
+    check_seed,
     event_limit_error,
     line_limit_error,
     parse_retry,
@@ -167,17 +168,20 @@ cdef class SSEDecoder:
         free(self._data.p)
         free(self._type.p)
 
-    def __init__(self, *, max_event_size=DEFAULT_MAX_EVENT_SIZE, max_line_size=None, trace=None):
+    def __init__(self, *, max_event_size=DEFAULT_MAX_EVENT_SIZE, max_line_size=None,
+                 last_event_id="", retry=None, trace=None):
         self._max_event = check_limit("max_event_size", max_event_size)
         self._max_line = check_limit("max_line_size", max_line_size)
         self._trace = safe_trace(trace)
         self._line_start = 0
         self._skip_lf = False
         self._head = b""
-        self._id = EMPTY
-        self._id_size = 0
-        self._last_event_id = EMPTY
-        self._retry = None
+        # reconnection state, seeded by a client that reconnects (browsers do)
+        seed_id, seed_retry = check_seed(last_event_id, retry)
+        self._id = seed_id
+        self._id_size = len((<str>seed_id).encode("utf-8"))
+        self._last_event_id = seed_id
+        self._retry = seed_retry
         self._pos = 0
         self._events = 0
         self._feeds = 0

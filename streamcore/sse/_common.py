@@ -147,6 +147,21 @@ def check_id(id: object) -> str:
     return id
 
 
+def check_seed(last_event_id: object, retry: object) -> tuple[str, int | None]:
+    """The reconnection state a client seeds a new decoder with.
+
+    ``last_event_id``: the ``Last-Event-ID`` it sent (a str that the stream
+    could have set: no NUL, CR or LF, WHATWG "id" field rules); ``retry``:
+    the reconnection time in ms it learned, or None.  TypeError / ValueError
+    say why not.
+    """
+    if not isinstance(last_event_id, str):
+        raise TypeError(f"last_event_id must be a str, not {type(last_event_id).__name__}")
+    if "\x00" in last_event_id or "\r" in last_event_id or "\n" in last_event_id:
+        raise ValueError("last_event_id must not contain NUL, CR or LF (no stream can set it)")
+    return str(last_event_id), None if retry is None else check_retry(retry)
+
+
 def check_retry(retry: object) -> int:
     """``retry`` as a field value, or TypeError / ValueError saying why not."""
     # bool is an int subclass: refuse it, or True would be written "True"

@@ -34,6 +34,7 @@ from ._common import (
     check_event_type,
     check_id,
     check_retry,
+    check_seed,
     event_limit_error,
     line_limit_error,
     parse_retry,
@@ -72,6 +73,8 @@ class SSEDecoder:
         *,
         max_event_size: int | None = DEFAULT_MAX_EVENT_SIZE,
         max_line_size: int | None = None,
+        last_event_id: str = "",
+        retry: int | None = None,
         trace: Callable[[Event], object] | None = None,
     ) -> None:
         self._max_event = check_limit("max_event_size", max_event_size)  # -1: none
@@ -85,10 +88,12 @@ class SSEDecoder:
         self._data_size = 0  # sum of len(value) + 1 (its LF) over _data
         self._type = ""  # event type buffer
         self._type_size = 0  # its size in bytes
-        self._id = ""  # last event ID buffer (persists across events)
-        self._id_size = 0  # its size in bytes
-        self._last_event_id = ""  # last event ID string
-        self._retry: int | None = None  # reconnection time (ms)
+        # reconnection state, seeded by a client that reconnects (browsers do)
+        seed_id, seed_retry = check_seed(last_event_id, retry)
+        self._id = seed_id  # last event ID buffer (persists across events)
+        self._id_size = len(seed_id.encode("utf-8"))  # its size in bytes
+        self._last_event_id = seed_id  # last event ID string
+        self._retry: int | None = seed_retry  # reconnection time (ms)
         self._pos = 0  # bytes fed so far
         self._events = 0
         self._feeds = 0
