@@ -144,3 +144,21 @@ def test_fast_path_regex_accepts_exactly_what_the_automaton_accepts(line):
     if regex:
         regex = int(common.SIZE_LINE.fullmatch(line).group(1), 16) <= common.MAX_SIZE
     assert regex == dfa_accepts(line)
+
+
+@given(exts=extensions, fields=trailers, cut_points=cuts)
+def test_last_chunk_extensions_round_trip(chunked, exts, fields, cut_points):
+    # failed before: finish() took no extensions (RFC 9112 §7.1 last-chunk = 1*"0" [chunk-ext] CRLF)
+    enc = chunked.ChunkedEncoder()
+    wire = enc.encode(b"body") + enc.finish(fields, extensions=exts)
+    assert wire.startswith(b"4\r\nbody\r\n0" + (b";" if exts else b"\r\n"))
+    dec = chunked.ChunkedDecoder()
+    events = []
+    for piece in cut_at(wire, [c % (len(wire) + 1) for c in cut_points]):
+        if not dec.done:
+            events.extend(dec.feed(piece))
+    end = events[-1]
+    assert type(end).__name__ == "EndOfMessage" and dec.done
+    as_bytes = [(name.encode(), value.encode() if isinstance(value, str) else value)
+                for name, value in exts]
+    assert end.extensions == tuple(as_bytes)

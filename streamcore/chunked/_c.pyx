@@ -590,13 +590,15 @@ cdef class ChunkedEncoder:
             self._trace(_data(bytes(data), True, True, tuple(extensions)))
         return [head, data, b"\r\n"]
 
-    def finish(self, trailers=()):
-        """The last-chunk, the trailer fields (validated) and the final CRLF."""
+    def finish(self, trailers=(), extensions=()):
+        """The last-chunk with its extensions, the trailer fields (validated)
+        and the final CRLF (see the Python twin)."""
         if self._finished:
             raise StateError("finish() called twice")
+        cdef bytes ext = _format_extensions(extensions) if extensions else b""
         cdef bytes fields = _format_trailers(trailers) if trailers else b""
         self._finished = True
-        cdef bytes out = b"0\r\n" + fields + b"\r\n"
+        cdef bytes out = b"0" + ext + b"\r\n" + fields + b"\r\n"
         self._bytes_out += len(out)
         self._events += 1
         if self._trace is not None:
@@ -604,5 +606,5 @@ cdef class ChunkedEncoder:
                 self._trace(Trailers([(k.encode("latin-1") if isinstance(k, str) else bytes(k),
                                        v.encode("latin-1") if isinstance(v, str) else bytes(v))
                                       for k, v in trailers]))
-            self._trace(EndOfMessage())
+            self._trace(EndOfMessage(tuple(extensions)))
         return out

@@ -481,13 +481,16 @@ class ChunkedEncoder:
         self._count(size, len(head) + size + 2, data, extensions)
         return [head, data, b"\r\n"]
 
-    def finish(self, trailers: object = ()) -> bytes:
-        """The last-chunk, the trailer fields (validated) and the final CRLF."""
+    def finish(self, trailers: object = (), extensions: object = ()) -> bytes:
+        """The last-chunk (with ``extensions``, RFC 9112 §7.1: ``last-chunk =
+        1*("0") [ chunk-ext ] CRLF``; the decoder reports them on
+        :class:`EndOfMessage`), the trailer fields (validated) and the final CRLF."""
         if self._finished:
             raise StateError("finish() called twice")
+        ext = _c.format_extensions(extensions) if extensions else b""
         fields = _c.format_trailers(trailers) if trailers else b""
         self._finished = True
-        out = b"0\r\n" + fields + b"\r\n"
+        out = b"0" + ext + b"\r\n" + fields + b"\r\n"
         self._bytes_out += len(out)
         self._events += 1
         if self._trace is not None:
@@ -495,7 +498,7 @@ class ChunkedEncoder:
                 self._trace(Trailers([(bytes(k) if not isinstance(k, str) else k.encode("latin-1"),
                                        bytes(v) if not isinstance(v, str) else v.encode("latin-1"))
                                       for k, v in trailers]))  # type: ignore[attr-defined]
-            self._trace(EndOfMessage())
+            self._trace(EndOfMessage(tuple(extensions)))  # type: ignore[arg-type]
         return out
 
     def _count(self, size: int, wire: int, data: Buffer, extensions: object) -> None:
