@@ -9,7 +9,9 @@ a C state machine with an 8-bytes-at-a-time ASCII path, and events are built
 with one allocation each.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE, _PyBytes_Resize
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_INCREF, Py_XDECREF
 from cpython.unicode cimport PyUnicode_AsUTF8AndSize
 from libc.string cimport memcpy
 
@@ -57,6 +59,8 @@ cdef extern from *:
     """
     #include <stdint.h>
     #include <string.h>
+    #define sc_bytes_ptr(o) PyBytes_AS_STRING(o)
+    #define sc_bytes_size(o) PyBytes_GET_SIZE(o)
     #if defined(__SSE2__)
     #include <emmintrin.h>
     #endif
@@ -266,6 +270,8 @@ cdef extern from *:
     object sc_decode_utf8(const char *s, Py_ssize_t n)
     object sc_unmask_ascii(const unsigned char *src, Py_ssize_t n, const unsigned char *key)
     object sc_event2(object tp, object a, object b)
+    char* sc_bytes_ptr(PyObject* o)
+    Py_ssize_t sc_bytes_size(PyObject* o)
     object sc_event1(object tp, object a)
     bint PyUnicode_IS_ASCII(object s)
 
@@ -538,7 +544,7 @@ cdef class Receiver:
     cdef long long _length
     cdef long long _got
     cdef long long _payload_start
-    cdef object _chunk  # bytes being filled, or None
+    cdef PyObject* _buf  # owned bytes being filled (grown in place), or NULL
     cdef Py_ssize_t _chunk_fill
     cdef list _chunks  # full chunks of a frame bigger than CHUNK_CAP
     # the data message being received
@@ -566,7 +572,7 @@ cdef class Receiver:
         self._offset = 0
         self._error = None
         self._in_payload = False
-        self._chunk = None
+        self._buf = NULL
         self._chunks = []
         self._msg_op = 0
         self._mbuf = None
@@ -806,7 +812,7 @@ cdef class Receiver:
             # -- start a frame whose payload is read piece by piece ------------
             self._got = 0
             self._payload_start = base + pos
-            self._chunk = None
+            self._drop_buf()
             self._chunk_fill = 0
             if self._chunks:
                 self._chunks = []
@@ -849,27 +855,40 @@ cdef class Receiver:
         cdef unsigned char* dst
         cdef bint text = (self._opcode < 8 and self._msg_op == OP_TEXT
                           and not self._msg_comp)
+        cdef Py_ssize_t cap
+        cdef object fresh
         while take > 0:
-            if self._chunk is None:
-                # Memory grows with the bytes that arrived, never with the
-                # announced length: each new chunk holds at most what came so
-                # far in this frame (or this piece, or CHUNK_MIN), so a peer
-                # announcing a large frame and sending little pins little;
-                # the growth is geometric, so the number of chunks stays
-                # logarithmic and the final join linear.
-                left = self._length - self._got
-                size = take if take > self._got else self._got
-                if size < CHUNK_MIN:
-                    size = CHUNK_MIN
+            # Memory grows with the bytes that arrived, never with the
+            # announced length: the frame's buffer starts at what this piece
+            # brings (at least CHUNK_MIN) and doubles in place (realloc) as
+            # bytes keep coming, never past the frame's end or CHUNK_CAP; a
+            # frame bigger than CHUNK_CAP continues in a list of full buffers.
+            left = self._length - self._got
+            if self._buf == NULL:
+                size = take if take > CHUNK_MIN else CHUNK_MIN
                 if size > left:
                     size = left
                 if size > CHUNK_CAP:
                     size = CHUNK_CAP
-                self._chunk = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>size)
+                fresh = PyBytes_FromStringAndSize(NULL, <Py_ssize_t>size)
+                self._buf = <PyObject*>fresh
+                Py_INCREF(fresh)  # owned through the raw pointer
+                fresh = None
                 self._chunk_fill = 0
-            room = PyBytes_GET_SIZE(self._chunk) - self._chunk_fill
+            cap = sc_bytes_size(self._buf)
+            if self._chunk_fill == cap:  # full, the frame goes on: grow in place
+                size = 2 * <long long>cap
+                if size < cap + take:
+                    size = cap + take
+                if size > cap + left:
+                    size = cap + left
+                if size > CHUNK_CAP:
+                    size = CHUNK_CAP
+                _PyBytes_Resize(&self._buf, <Py_ssize_t>size)
+                cap = <Py_ssize_t>size
+            room = cap - self._chunk_fill
             t = take if take < room else room
-            dst = <unsigned char*>PyBytes_AS_STRING(self._chunk) + self._chunk_fill
+            dst = <unsigned char*>sc_bytes_ptr(self._buf) + self._chunk_fill
             if self._masked:
                 sc_mask_copy(dst, src, t, self._key, <int>(self._got & 3))
             else:
@@ -883,10 +902,26 @@ cdef class Receiver:
             src += t
             at += t
             take -= t
-            if self._chunk_fill == PyBytes_GET_SIZE(self._chunk) and self._got < self._length:
-                self._chunks.append(self._chunk)
-                self._chunk = None
+            if self._chunk_fill == CHUNK_CAP and self._got < self._length:
+                self._chunks.append(self._take_buf())
         return 0
+
+    cdef object _take_buf(self):
+        """The frame's buffer as a bytes object the caller owns (b"" if none)."""
+        if self._buf == NULL:
+            return b""
+        cdef object out = <object>self._buf
+        Py_XDECREF(self._buf)
+        self._buf = NULL
+        return out
+
+    cdef void _drop_buf(self):
+        Py_XDECREF(self._buf)
+        self._buf = NULL
+
+    def __dealloc__(self):
+        Py_XDECREF(self._buf)
+        self._buf = NULL
 
     cdef int _end_frame(self, list events) except -1:
         cdef int opcode = self._opcode
@@ -898,14 +933,11 @@ cdef class Receiver:
         cdef Py_ssize_t idx
         cdef int op
         if self._chunks:
-            self._chunks.append(self._chunk)
+            self._chunks.append(self._take_buf())
             payload = b"".join(self._chunks)
             self._chunks = []
-        elif self._chunk is None:
-            payload = b""
         else:
-            payload = self._chunk
-        self._chunk = None
+            payload = self._take_buf()
         if opcode >= 8:
             if opcode == OP_PING:
                 events.append(sc_event1(_Ping, payload))
