@@ -1,0 +1,51 @@
+"""``python -m streamcore.diff chunked|sse|ws``: see docs/diff.md."""
+from __future__ import annotations
+
+import argparse
+import multiprocessing
+import os
+import sys
+
+from . import adapters
+from .core import Result, fuzz_seeded
+from .writer import table, write
+
+
+def _worker(args: tuple[str, list[str], float, int, float]) -> Result:
+    protocol, names, seconds, seed, budget = args
+    return fuzz_seeded(protocol, names, seconds, seed, budget)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m streamcore.diff", description=__doc__)
+    ap.add_argument("protocol", choices=sorted(adapters.BUILTIN))
+    ap.add_argument("--against", default="", help="comma-separated peer names or module:callable "
+                    "(default: every built-in peer, both streamcore twins included)")
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="diff-findings")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (0: every core)")
+    ap.add_argument("--minimise-seconds", type=float, default=2.0)
+    ns = ap.parse_args(argv)
+    names = [n for n in ns.against.split(",") if n] or adapters.default_peers(ns.protocol)
+    jobs = ns.jobs or os.cpu_count() or 1
+    work = [(ns.protocol, names, ns.seconds, ns.seed + i, ns.minimise_seconds) for i in range(jobs)]
+    if jobs == 1:
+        results = [_worker(work[0])]
+    else:
+        with multiprocessing.get_context("fork").Pool(jobs) as pool:
+            results = pool.map(_worker, work)
+    result = results[0]
+    for other in results[1:]:
+        result.merge(other)
+    result.seconds = result.seconds * jobs if jobs > 1 else result.seconds
+    specs = {getattr(adapters.load(ns.protocol, n), "name", n): n
+             for n in names if n not in result.unavailable}
+    written = write(result, ns.out, specs)
+    print(table(result))
+    print(f"{len(written)} findings written under {ns.out}/{ns.protocol}/")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

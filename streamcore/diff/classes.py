@@ -1,0 +1,474 @@
+"""Finding classes: why a peer's outcome differs from the reference.
+
+Chunked and WebSocket inputs are walked by a small strict reader, written
+here from the grammar (RFC 9112 §7.1, RFC 9110 §5; RFC 6455 §5), that names
+the *first* violation in the input; a peer that accepts what the reference
+rejected is in that class.  SSE never rejects, so a difference is
+explained by repair: the class is the first quirk feature of the input
+whose removal makes the two outcomes agree.
+
+Names: the smuggling literature's for chunked (TERM.* line terminators,
+INT.* the chunk-size integer, TRAILER.* trailer fields), our own for SSE.*
+and WS.*.  ``*.SPLIT``: a peer whose outcome depends on how the input was
+split into reads.  ``*.VALID``: a peer rejects what the grammar allows.
+``*.BODY``/``*.END``/``*.MESSAGES``: both accept, but read different
+bodies, ends of message or messages.  ``TWIN.DRIFT``: our two twins differ.
+"""
+from __future__ import annotations
+
+import codecs
+import re
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from .outcome import Outcome, differs
+
+#: one line of description per class, for the summary and the report
+DESCRIPTIONS = {
+    "INT.PREFIX": "chunk-size with a 0x/0X prefix accepted",
+    "INT.SIGN": "chunk-size with a + or - sign accepted",
+    "INT.UNDERSCORE": "chunk-size with an underscore accepted",
+    "INT.EMPTY": "empty chunk-size accepted (read as 0)",
+    "INT.OVERFLOW": "chunk-size past 2**63-1 accepted (truncated or wrapped)",
+    "INT.SPACE": "whitespace before or after chunk-size accepted",
+    "INT.JUNK": "non-hex bytes in chunk-size accepted",
+    "TERM.EXT": "bare LF or CR inside a chunk extension ends the line",
+    "TERM.LF": "bare LF accepted as a line terminator",
+    "TERM.CR": "bare CR accepted as a line terminator",
+    "TERM.SPILL": "bytes after chunk data that are not CRLF accepted (data longer than size)",
+    "EXT.SYNTAX": "malformed chunk extension accepted",
+    "TRAILER.FRAMING": "Content-Length or Transfer-Encoding in trailers accepted",
+    "TRAILER.FOLD": "obs-fold in a trailer field accepted",
+    "TRAILER.SYNTAX": "malformed trailer field accepted",
+    "CHUNKED.INCOMPLETE": "a body cut short accepted as complete",
+    "CHUNKED.VALID": "a valid chunked body rejected",
+    "CHUNKED.BODY": "both accept, different body",
+    "CHUNKED.TRAILERS": "both accept, different trailer fields",
+    "CHUNKED.END": "both accept, the message ends at a different byte (pipelining desync)",
+    "CHUNKED.SPLIT": "outcome depends on how the bytes are split into reads",
+    "SSE.BOM": "a leading UTF-8 BOM not stripped (first field lost)",
+    "SSE.CR": "a lone CR not treated as a line end",
+    "SSE.UTF8": "invalid UTF-8 not replaced with U+FFFD",
+    "SSE.RETRY": "retry field that is not all ASCII digits accepted",
+    "SSE.ID_NUL": "id field containing NUL accepted",
+    "SSE.NODATA": "a block without data dispatches an event",
+    "SSE.UNTERMINATED": "an event not ended by a blank line dispatched",
+    "SSE.FIELD": "field name or value parsed differently",
+    "SSE.SPLIT": "outcome depends on how the bytes are split into reads",
+    "WS.RSV": "RSV bits without an extension accepted",
+    "WS.OPCODE": "reserved opcode accepted",
+    "WS.LENGTH.NONMINIMAL": "non-minimal payload length encoding accepted",
+    "WS.LENGTH.TOPBIT": "64-bit length with the most significant bit set accepted",
+    "WS.UNMASKED": "unmasked client frame accepted by a server",
+    "WS.CONTROL.FRAGMENTED": "fragmented control frame accepted",
+    "WS.CONTROL.LONG": "control frame over 125 bytes accepted",
+    "WS.CONT.ORPHAN": "continuation frame without a message accepted",
+    "WS.CONT.MISSING": "new data frame inside a fragmented message accepted",
+    "WS.UTF8": "invalid UTF-8 in a text message accepted",
+    "WS.UTF8.LATE": "invalid UTF-8 found only at the end of the message (not fail-fast)",
+    "WS.CLOSE.SHORT": "1-byte close payload accepted",
+    "WS.CLOSE.CODE": "invalid close code accepted",
+    "WS.CLOSE.UTF8": "invalid UTF-8 in a close reason accepted",
+    "WS.INCOMPLETE": "a frame cut short accepted",
+    "WS.CODE": "both reject, with different close codes",
+    "WS.VALID": "valid frames rejected",
+    "WS.MESSAGES": "both accept, different messages",
+    "WS.SPLIT": "outcome depends on how the bytes are split into reads",
+    "TWIN.DRIFT": "streamcore's two twins differ",
+    "ADAPTER.CRASH": "the peer raised an exception no adapter expected",
+}
+
+
+# ------------------------------------------------------------------ chunked
+
+_HEX = frozenset(b"0123456789abcdefABCDEF")
+_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_QDTEXT = frozenset([9, 32, 33, *range(0x23, 0x5C), *range(0x5D, 0x7F), *range(0x80, 0x100)])
+_VCHAR_OBS = frozenset([9, 32, *range(0x21, 0x7F), *range(0x80, 0x100)])
+
+
+def _line(data: bytes, pos: int) -> tuple[bytes, int, str | None] | None:
+    """The line at ``pos`` up to CRLF: (content, next position, bad
+    terminator class).  None when no terminator arrived yet."""
+    i = pos
+    while i < len(data):
+        b = data[i]
+        if b == 13:
+            if i + 1 < len(data) and data[i + 1] == 10:
+                return data[pos:i], i + 2, None
+            if i + 1 == len(data):
+                return None
+            return data[pos:i], i + 1, "TERM.CR"
+        if b == 10:
+            return data[pos:i], i + 1, "TERM.LF"
+        i += 1
+    return None
+
+
+def _size_class(text: bytes) -> str | None:
+    if not text:
+        return "INT.EMPTY"
+    if text[:1] in (b" ", b"\t") or text[-1:] in (b" ", b"\t"):
+        return "INT.SPACE"
+    if text[:2] in (b"0x", b"0X"):
+        return "INT.PREFIX"
+    if text[:1] in (b"+", b"-"):
+        return "INT.SIGN"
+    if b"_" in text:
+        return "INT.UNDERSCORE"
+    if not all(b in _HEX for b in text):
+        return "INT.JUNK"
+    if int(text, 16) > (1 << 63) - 1:
+        return "INT.OVERFLOW"
+    return None
+
+
+def _ext_ok(ext: bytes) -> bool:
+    """chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] )"""
+    i, n = 0, len(ext)
+
+    def ws(i: int) -> int:
+        while i < n and ext[i] in (32, 9):
+            i += 1
+        return i
+
+    def token(i: int) -> int:
+        j = i
+        while j < n and ext[j] in _TCHAR:
+            j += 1
+        return j
+
+    while True:
+        i = ws(i)
+        if i == n:
+            return True
+        if ext[i] != 59:  # ";"
+            return False
+        i = ws(i + 1)
+        j = token(i)
+        if j == i:
+            return False
+        i = ws(j)
+        if i < n and ext[i] == 61:  # "="
+            i = ws(i + 1)
+            if i < n and ext[i] == 34:  # quoted-string
+                i += 1
+                while True:
+                    if i >= n:
+                        return False
+                    if ext[i] == 34:
+                        i += 1
+                        break
+                    if ext[i] == 92:
+                        if i + 1 >= n or ext[i + 1] not in _VCHAR_OBS:
+                            return False
+                        i += 2
+                    elif ext[i] in _QDTEXT:
+                        i += 1
+                    else:
+                        return False
+            else:
+                j = token(i)
+                if j == i:
+                    return False
+                i = j
+
+
+def explain_chunked(data: bytes) -> str | None:
+    """The class of the first RFC 9112 violation in a chunked body, or
+    ``CHUNKED.INCOMPLETE`` when it ends early, or None when it is valid."""
+    pos = 0
+    while True:
+        line = _line(data, pos)
+        if line is None:
+            # a size line that never ends: its content may already be wrong
+            text = data[pos:].rstrip(b"\r")
+            semi = text.find(b";")
+            size = text if semi < 0 else text[:semi]
+            if b"\n" not in text:
+                cls = _size_class(size.rstrip(b" \t")) if size and semi < 0 else None
+                return cls or "CHUNKED.INCOMPLETE"
+            return "CHUNKED.INCOMPLETE"
+        content, nxt, bad = line
+        semi = content.find(b";")
+        size_text = content if semi < 0 else content[:semi]
+        ext = b"" if semi < 0 else content[semi:]
+        if semi >= 0:
+            stripped = size_text.rstrip(b" \t")  # BWS before ";"
+            cls = _size_class(stripped)
+        else:
+            cls = _size_class(size_text)
+        if bad and ext:
+            return "TERM.EXT"
+        if cls:
+            return cls
+        if ext and not _ext_ok(ext):
+            return "TERM.EXT" if b"\n" in ext or b"\r" in ext else "EXT.SYNTAX"
+        if bad:
+            return bad
+        size = int(size_text.rstrip(b" \t"), 16)
+        pos = nxt
+        if size == 0:
+            break
+        if len(data) < pos + size:
+            return "CHUNKED.INCOMPLETE"
+        pos += size
+        after = data[pos:pos + 2]
+        if after == b"\r\n":
+            pos += 2
+            continue
+        if len(after) < 2 and b"\r\n".startswith(after):
+            return "CHUNKED.INCOMPLETE"
+        if after[:1] == b"\n":
+            return "TERM.LF"
+        return "TERM.SPILL"
+    # trailer section: *( field-line CRLF ) CRLF
+    while True:
+        line = _line(data, pos)
+        if line is None:
+            return "CHUNKED.INCOMPLETE"
+        content, nxt, bad = line
+        if bad:
+            return bad
+        pos = nxt
+        if not content:
+            return None
+        if content[:1] in (b" ", b"\t"):
+            return "TRAILER.FOLD"
+        # a field value followed by an obs-fold continuation line
+        follow = _line(data, pos)
+        if follow is not None and follow[0][:1] in (b" ", b"\t"):
+            return "TRAILER.FOLD"
+        name, colon, value = content.partition(b":")
+        if not colon or not name or not all(b in _TCHAR for b in name):
+            return "TRAILER.SYNTAX"
+        if any(b in (0, 10, 13) or (b < 32 and b != 9) or b == 127 for b in value):
+            return "TRAILER.SYNTAX"
+        if name.lower() in (b"content-length", b"transfer-encoding"):
+            return "TRAILER.FRAMING"
+
+
+# ---------------------------------------------------------------- WebSocket
+
+def _close_code_ok(code: int) -> bool:
+    return code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014) \
+        or 3000 <= code <= 4999
+
+
+def explain_ws(data: bytes) -> str | None:
+    """The class of the first RFC 6455 violation in client-to-server frames
+    (no extension negotiated), ``WS.INCOMPLETE`` when a frame is cut short,
+    or None; frames after a Close are not read (they are ignored)."""
+    pos, msg_op = 0, 0
+    utf8: Any = None
+    while pos < len(data):
+        if len(data) < pos + 2:
+            return "WS.INCOMPLETE"
+        b0, b1 = data[pos], data[pos + 1]
+        fin, rsv, op = b0 & 0x80, b0 & 0x70, b0 & 0x0F
+        if rsv:
+            return "WS.RSV"
+        if op in (3, 4, 5, 6, 7, 11, 12, 13, 14, 15):
+            return "WS.OPCODE"
+        if not b1 & 0x80:
+            return "WS.UNMASKED"
+        n, pos = b1 & 0x7F, pos + 2
+        if n == 126:
+            if len(data) < pos + 2:
+                return "WS.INCOMPLETE"
+            n = struct.unpack_from("!H", data, pos)[0]
+            pos += 2
+            if n < 126:
+                return "WS.LENGTH.NONMINIMAL"
+        elif n == 127:
+            if len(data) < pos + 8:
+                return "WS.INCOMPLETE"
+            n = struct.unpack_from("!Q", data, pos)[0]
+            pos += 8
+            if n >> 63:
+                return "WS.LENGTH.TOPBIT"
+            if n < 65536:
+                return "WS.LENGTH.NONMINIMAL"
+        if op >= 8:
+            if not fin:
+                return "WS.CONTROL.FRAGMENTED"
+            if n > 125:
+                return "WS.CONTROL.LONG"
+        elif op == 0 and not msg_op:
+            return "WS.CONT.ORPHAN"
+        elif op and msg_op:
+            return "WS.CONT.MISSING"
+        if len(data) < pos + 4 + n:
+            if op == 1 or (op == 0 and msg_op == 1):
+                # fail-fast: the bytes that did arrive may already be invalid
+                key = data[pos:pos + 4]
+                part = bytes(c ^ key[i & 3] for i, c in enumerate(data[pos + 4:])) if len(key) == 4 else b""
+                dec = utf8 or codecs.getincrementaldecoder("utf-8")()
+                try:
+                    dec.decode(part, False)
+                except UnicodeDecodeError:
+                    return "WS.UTF8"
+            return "WS.INCOMPLETE"
+        key = data[pos:pos + 4]
+        payload = bytes(c ^ key[i & 3] for i, c in enumerate(data[pos + 4:pos + 4 + n]))
+        pos += 4 + n
+        if op == 8:
+            if len(payload) == 1:
+                return "WS.CLOSE.SHORT"
+            if len(payload) >= 2:
+                if not _close_code_ok(struct.unpack_from("!H", payload)[0]):
+                    return "WS.CLOSE.CODE"
+                try:
+                    payload[2:].decode("utf-8")
+                except UnicodeDecodeError:
+                    return "WS.CLOSE.UTF8"
+            return None
+        if op >= 8:
+            continue
+        if op:
+            msg_op = op
+            utf8 = codecs.getincrementaldecoder("utf-8")() if op == 1 else None
+        if utf8 is not None:
+            try:
+                utf8.decode(payload, bool(fin))
+            except UnicodeDecodeError:
+                return "WS.UTF8"
+        if fin:
+            msg_op, utf8 = 0, None
+    return "WS.INCOMPLETE" if msg_op else None
+
+
+# ---------------------------------------------------------------------- SSE
+
+_LINES = re.compile(rb"\r\n|\r|\n")
+
+
+def _split_lines(data: bytes) -> list[tuple[bytes, bytes]]:
+    """(line, terminator) pairs; the last one may have an empty terminator."""
+    out, pos = [], 0
+    for m in _LINES.finditer(data):
+        out.append((data[pos:m.start()], m.group()))
+        pos = m.end()
+    if pos < len(data):
+        out.append((data[pos:], b""))
+    return out
+
+
+def _join(lines: list[tuple[bytes, bytes]]) -> bytes:
+    return b"".join(a + b for a, b in lines)
+
+
+def _strip_bom(data: bytes) -> bytes | None:
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else None
+
+
+def _no_lone_cr(data: bytes) -> bytes | None:
+    fixed = re.sub(rb"\r(?!\n)", b"\n", data)
+    return fixed if fixed != data else None
+
+
+def _valid_utf8(data: bytes) -> bytes | None:
+    fixed = data.decode("utf-8", "replace").encode("utf-8")
+    return fixed if fixed != data else None
+
+
+def _drop_lines(pred: Callable[[bytes], bool]) -> Callable[[bytes], bytes | None]:
+    def repair(data: bytes) -> bytes | None:
+        lines = _split_lines(data)
+        kept = [(a, b) for a, b in lines if not pred(a)]
+        return _join(kept) if len(kept) != len(lines) else None
+    return repair
+
+
+def _field(line: bytes) -> tuple[bytes, bytes]:
+    name, colon, value = line.partition(b":")
+    return name, value[1:] if value.startswith(b" ") else value
+
+
+def _bad_retry(line: bytes) -> bool:
+    name, value = _field(line)
+    return name == b"retry" and not (value and all(48 <= b <= 57 for b in value))
+
+
+def _id_nul(line: bytes) -> bool:
+    name, value = _field(line)
+    return name == b"id" and b"\x00" in value
+
+
+def _no_data_blocks(data: bytes) -> bytes | None:
+    lines = _split_lines(data)
+    out, block, changed = [], [], False
+    for a, b in lines:
+        block.append((a, b))
+        if a == b"" and b:
+            if len(block) > 1 and not any(_field(x)[0] == b"data" for x, _ in block):
+                changed = True
+                block = [block[-1]]
+            out.extend(block)
+            block = []
+    out.extend(block)
+    return _join(out) if changed else None
+
+
+def _terminated(data: bytes) -> bytes | None:
+    lines = _split_lines(data)
+    last = max((i for i, (a, b) in enumerate(lines) if a == b"" and b), default=-1)
+    if last == len(lines) - 1:
+        return None
+    return _join(lines[:last + 1])
+
+
+#: (class, repair) in the order they are tried; a repair returns None when
+#: the input does not have the feature
+SSE_REPAIRS: list[tuple[str, Callable[[bytes], bytes | None]]] = [
+    ("SSE.BOM", _strip_bom),
+    ("SSE.UTF8", _valid_utf8),
+    ("SSE.CR", _no_lone_cr),
+    ("SSE.RETRY", _drop_lines(_bad_retry)),
+    ("SSE.ID_NUL", _drop_lines(_id_nul)),
+    ("SSE.NODATA", _no_data_blocks),
+    ("SSE.UNTERMINATED", _terminated),
+]
+
+
+def classify_sse(data: bytes, agree: Callable[[bytes], bool]) -> str:
+    """The first quirk whose repair makes the outcomes agree (``agree`` parses
+    a repaired input with both parsers); failing that, the first present."""
+    present = []
+    for name, repair in SSE_REPAIRS:
+        fixed = repair(data)
+        if fixed is None:
+            continue
+        present.append(name)
+        if agree(fixed):
+            return name
+    return present[0] if present else "SSE.FIELD"
+
+
+# ---------------------------------------------------------------- dispatch
+
+def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
+             reparse: Callable[[bytes], bool] | None = None) -> str:
+    """Name the class of one difference (``what`` from :func:`differs`)."""
+    if what == "crash":
+        return "ADAPTER.CRASH"
+    if protocol == "chunked":
+        if what == "status" and not ref.accepted:
+            return explain_chunked(data) or "CHUNKED.VALID"
+        if what == "status":
+            return "CHUNKED.VALID"
+        return {"value": "CHUNKED.BODY", "trailers": "CHUNKED.TRAILERS"}.get(what, "CHUNKED.END")
+    if protocol == "ws":
+        if what == "status" and not ref.accepted:
+            return explain_ws(data) or "WS.VALID"
+        if what == "status":
+            return "WS.VALID"
+        if what == "error":
+            return "WS.CODE"
+        return "WS.MESSAGES"
+    assert reparse is not None
+    return classify_sse(data, reparse)
+
+
+__all__ = ["DESCRIPTIONS", "classify", "classify_sse", "differs", "explain_chunked", "explain_ws"]

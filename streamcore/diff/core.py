@@ -1,0 +1,260 @@
+"""The differential loop: generate, feed every peer in every mode, compare
+with the reference, classify, minimise, deduplicate.
+
+Theory of operation: an input is fed to the reference (streamcore's
+pure-Python twin) and to each peer in each feeding mode
+(:func:`~streamcore.diff.outcome.modes`).  A peer that differs from the
+reference in every mode has the class of that difference; one that differs
+in some modes only is split-dependent (``<PROTO>.SPLIT``).  The first input
+of each (class, peer) is minimised while it stays in that class; later ones
+only count.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from . import adapters as _adapters
+from .classes import classify, explain_ws
+from .generators import GENERATORS
+from .outcome import CRASH, Outcome, differs, mode_chunks, modes
+
+SPLIT_CLASS = {"chunked": "CHUNKED.SPLIT", "sse": "SSE.SPLIT", "ws": "WS.SPLIT"}
+
+
+@dataclasses.dataclass
+class Hit:
+    cls: str
+    peer: str
+    mode: str
+    what: str
+
+
+@dataclasses.dataclass
+class Finding:
+    cls: str
+    peer: str
+    data: bytes
+    mode: str
+    count: int = 1
+    quirk: str = ""
+
+
+class Peers:
+    """The reference and the peers under test, built once per process."""
+
+    def __init__(self, protocol: str, names: list[str]) -> None:
+        self.protocol = protocol
+        self.reference = _adapters.load(protocol, _adapters.REFERENCE)
+        self.peers: dict[str, Any] = {}
+        self.unavailable: dict[str, str] = {}
+        for spec in names:
+            try:
+                adapter = _adapters.load(protocol, spec)
+            except _adapters.Unavailable as exc:
+                self.unavailable[spec] = str(exc)
+                continue
+            self.peers[getattr(adapter, "name", spec)] = adapter
+
+
+def _parse(adapter: Any, chunks: list[bytes]) -> Outcome:
+    try:
+        return adapter.parse(chunks)  # type: ignore[no-any-return]
+    except Exception as exc:  # an adapter or its peer blew up: a finding of its own
+        return Outcome(CRASH, None, None, type(exc).__name__, None, str(exc)[:200])
+
+
+def evaluate(peers: Peers, data: bytes, seed: int = 0, only: str | None = None) -> list[Hit]:
+    """Every (class, peer) difference this input shows."""
+    protocol = peers.protocol
+    ref = peers.reference
+    feeds = modes(data, seed)
+    refs = {name: _parse(ref, chunks) for name, chunks in feeds}
+    hits = []
+    for pname, adapter in peers.peers.items():
+        if only is not None and pname != only:
+            continue
+        exact = getattr(adapter, "exact", False)
+        diffs = []
+        for mname, chunks in feeds:
+            out = _parse(adapter, chunks)
+            what = differs(protocol, refs[mname], out, exact)
+            if what is None and protocol == "ws" and mname == "bytewise" and not exact:
+                r = refs[mname]
+                if (r.status == out.status == "error" and r.error == out.error == "1007"
+                        and r.where is not None and out.where is not None and out.where > r.where):
+                    what = "late"
+            diffs.append((mname, out, what))
+        bad = [(m, o, w) for m, o, w in diffs if w is not None]
+        if not bad:
+            continue
+        mname, out, what = bad[0]
+        if exact:
+            cls = "TWIN.DRIFT"
+        elif what == "late":
+            cls = "WS.UTF8.LATE" if explain_ws(data) == "WS.UTF8" else "WS.CODE"
+        elif len(bad) < len(diffs) and what != "crash":
+            cls = SPLIT_CLASS[protocol]
+        else:
+            reparse = None
+            if protocol == "sse":
+                def reparse(fixed: bytes, mname: str = mname, adapter: Any = adapter) -> bool:
+                    chunks = mode_chunks(fixed, "bytewise" if mname == "bytewise" else "whole")
+                    return differs(protocol, _parse(ref, chunks), _parse(adapter, chunks)) is None
+            cls = classify(protocol, data, refs[mname], out, what, reparse)
+        hits.append(Hit(cls, pname, mname, what))
+    return hits
+
+
+# -------------------------------------------------------------- minimising
+
+def _units(protocol: str, data: bytes) -> list[bytes]:
+    """Grammar units to drop whole before single bytes: lines (chunked, SSE)
+    or frames (WebSocket)."""
+    if protocol == "ws":
+        units, pos = [], 0
+        while pos < len(data):
+            if len(data) < pos + 2:
+                break
+            n, hdr = data[pos + 1] & 0x7F, 2
+            if n == 126:
+                n, hdr = int.from_bytes(data[pos + 2:pos + 4], "big"), 4
+            elif n == 127:
+                n, hdr = int.from_bytes(data[pos + 2:pos + 10], "big") & ((1 << 62) - 1), 10
+            end = pos + hdr + (4 if data[pos + 1] & 0x80 else 0) + n
+            units.append(data[pos:end])
+            pos = end
+        if pos < len(data):
+            units.append(data[pos:])
+        return units
+    units, pos = [], 0
+    for i, b in enumerate(data):
+        if b == 10:
+            units.append(data[pos:i + 1])
+            pos = i + 1
+    if pos < len(data):
+        units.append(data[pos:])
+    return units
+
+
+def minimise(peers: Peers, data: bytes, cls: str, peer: str, budget: float = 1.0,
+             max_tries: int = 400) -> bytes:
+    """The smallest input found (grammar units first, then byte spans) that
+    still shows ``cls`` for ``peer``."""
+    deadline = time.monotonic() + budget
+    tries = 0
+
+    def keeps(candidate: bytes) -> bool:
+        nonlocal tries
+        tries += 1
+        return any(h.cls == cls and h.peer == peer for h in evaluate(peers, candidate, only=peer))
+
+    def spent() -> bool:
+        return tries >= max_tries or time.monotonic() > deadline
+
+    units = _units(peers.protocol, data)
+    for width in (3, 2, 1):
+        i = 0
+        while i + width <= len(units) and not spent():
+            candidate = b"".join(units[:i] + units[i + width:])
+            if candidate and keeps(candidate):
+                del units[i:i + width]
+            else:
+                i += 1
+    data = b"".join(units)
+    n = max(1, len(data) // 2)
+    while n >= 1 and not spent():
+        i, changed = 0, False
+        while i < len(data) and not spent():
+            candidate = data[:i] + data[i + n:]
+            if candidate and keeps(candidate):
+                data, changed = candidate, True
+            else:
+                i += n
+        if not changed:
+            n //= 2
+    return data
+
+
+# -------------------------------------------------------------------- loop
+
+@dataclasses.dataclass
+class Result:
+    protocol: str
+    findings: dict[tuple[str, str], Finding]
+    inputs: int
+    seconds: float
+    peers: list[str]
+    unavailable: dict[str, str]
+    versions: dict[str, str] = dataclasses.field(default_factory=dict)
+
+    def merge(self, other: Result) -> None:
+        self.inputs += other.inputs
+        self.seconds = max(self.seconds, other.seconds)
+        for key, f in other.findings.items():
+            mine = self.findings.get(key)
+            if mine is None:
+                self.findings[key] = f
+            else:
+                mine.count += f.count
+                if len(f.data) < len(mine.data):
+                    mine.data, mine.mode = f.data, f.mode
+
+
+def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, hits: list[Hit],
+           minimise_budget: float) -> list[Finding]:
+    """Count hits; minimise and return the ones seen for the first time."""
+    new = []
+    for h in hits:
+        key = (h.cls, h.peer)
+        f = findings.get(key)
+        if f is not None:
+            f.count += 1
+            continue
+        quirk = getattr(peers.peers[h.peer], "quirks", {}).get(h.cls, "")
+        small = data if quirk or minimise_budget <= 0 else minimise(peers, data, h.cls, h.peer, minimise_budget)
+        f = Finding(h.cls, h.peer, small, h.mode, 1, quirk)
+        findings[key] = f
+        new.append(f)
+    return new
+
+
+def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
+                minimise_budget: float = 1.0, max_inputs: int | None = None,
+                on_new: Callable[[Finding], None] | None = None) -> Result:
+    """Generate inputs from ``random.Random(seed)`` for ``seconds`` (or
+    ``max_inputs`` inputs, whichever comes first)."""
+    peers = Peers(protocol, names)
+    rng = random.Random(seed)
+    gen = GENERATORS[protocol]
+    findings: dict[tuple[str, str], Finding] = {}
+    start = time.monotonic()
+    spent_minimising = 0.0
+    inputs = 0
+    while time.monotonic() - start - spent_minimising < seconds:
+        if max_inputs is not None and inputs >= max_inputs:
+            break
+        data = gen(rng)
+        inputs += 1
+        hits = evaluate(peers, data, seed)
+        if hits:
+            t0 = time.monotonic()
+            for f in record(peers, findings, data, hits, minimise_budget):
+                if on_new:
+                    on_new(f)
+            spent_minimising += time.monotonic() - t0
+    elapsed = time.monotonic() - start - spent_minimising
+    return Result(protocol, findings, inputs, elapsed, list(peers.peers), peers.unavailable,
+                  {n: str(getattr(a, "version", "")) for n, a in peers.peers.items()})
+
+
+def check(protocol: str, spec: str, data: bytes) -> list[str]:
+    """The classes ``data`` shows for one peer (empty: it agrees with the
+    reference in every mode).  Written pytest cases call this."""
+    peers = Peers(protocol, [spec])
+    if not peers.peers:
+        raise _adapters.Unavailable(peers.unavailable.get(spec, spec))
+    return sorted({h.cls for h in evaluate(peers, data)})
