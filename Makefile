@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 FUZZ_SECONDS ?= 5
 SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 
-.PHONY: test bench fuzz lint docs build clean testinstalled
+.PHONY: test bench fuzz diff lint docs build clean testinstalled
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ test: build
 
 fuzz: build
 	$(PY) fuzz/run.py --seconds $${FUZZ_SECONDS:-600}
+
+# differential fuzzing against the peers (docs/diff.md)
+diff: build
+	$(PY) -m streamcore.diff chunked --seconds $${DIFF_SECONDS:-60} --jobs 0
 
 # pytest-benchmark cases live in benchmarks/bench_<group>.py (not test_*.py, so the
 # test suite never runs them): -o python_files collects them here.
