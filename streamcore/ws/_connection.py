@@ -13,7 +13,7 @@ echo; ``received``: the peer's Close arrived)::
     OPEN     no    no        yes                    yes        yes -> CLOSING
     CLOSING  yes   no        no (StateError)        yes        StateError
     CLOSING  no    yes       yes                    yes        yes -> CLOSED
-    CLOSED   yes   yes       no                     no         StateError
+    CLOSED   yes   yes       no                     b""        StateError
     CLOSED   after receive_eof(): every send is a StateError
 
     OPEN    --send_close()----------------------------> CLOSING (wait for the peer's)
@@ -186,7 +186,8 @@ class ConnectionBase:
             raise StateError("receive_eof() called twice")
         self._eof = True
         self._state = State.CLOSED
-        self._echo = None  # nothing can be written to an ended transport
+        # a pending echo stays in data_to_send(): the read side may have ended
+        # (a half-close) while the write side still carries it
         rx = self._rx
         if rx.close_received or rx.error is not None:
             return
@@ -282,12 +283,16 @@ class ConnectionBase:
     def send_pong(self, data: Buffer = b"") -> bytes:
         """Frame a Pong (RFC 6455 §5.5.3), e.g. ``send_pong(ping.data)``.
 
-        Legal in every state but CLOSED: a Ping that arrives after we sent
-        our Close is still answered (§5.5.2)."""
+        Legal in every state: a Ping that arrives after we sent our Close is
+        still answered (§5.5.2); once both Closes are exchanged it returns
+        ``b""`` (the peer reads nothing after its Close).  After
+        ``receive_eof()``: StateError."""
         if self._eof:
             raise StateError("send_pong() after receive_eof(): the transport has ended")
         if self._state is State.CLOSED:
-            raise StateError("send_pong() after the closing handshake completed")
+            # a Ping that came in the same read as the peer's Close, after
+            # ours: the peer reads nothing more, so there is nothing to send
+            return b""
         if self._trace is not None:
             self._trace(Pong(bytes(data)))
         return self._control(OP_PONG, data)
