@@ -12,6 +12,7 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromSt
 from cpython.object cimport PyObject, PyTypeObject
 from cpython.tuple cimport PyTuple_GET_ITEM
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
+from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
@@ -71,11 +72,23 @@ cdef enum:
 
 # -- a growable C byte buffer ----------------------------------------------------
 
+# A decoder's buffers come from PyMem_* (not libc malloc), so tracemalloc
+# sees them like the Python twin's (tests/test_sse_memory.py measures both).
+# An encoder's output buffer lives for one call and is copied out once:
+# libc malloc/realloc, measurably faster for the multi-megabyte batches of
+# encode_events (large reallocs move pages instead of copying).
+
 cdef struct Buf:
     char* p
     Py_ssize_t n
     Py_ssize_t cap
     bint borrowed  # p is the caller's (stack) memory: copy out on growth, never free
+    bint doubling  # an encoder's output: libc memory, grown by doubling, freed soon
+
+
+#: a decoder buffer larger than this is freed, not kept, once its line or
+#: event is done: one large event does not pin its memory for the stream's life
+cdef Py_ssize_t KEEP_AT_MOST = 1 << 16
 
 
 cdef int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
@@ -84,21 +97,45 @@ cdef int buf_reserve(Buf* b, Py_ssize_t extra) except -1:
     cdef char* p
     if want <= b.cap:
         return 0
-    cap = b.cap * 2 if b.cap else 256
-    while cap < want:
-        cap *= 2
+    if b.doubling:
+        cap = b.cap * 2 if b.cap else 256
+        while cap < want:
+            cap *= 2
+    elif want <= b.cap + (b.cap >> 3):
+        # a decoder buffer grows by an eighth (CPython's bytearray rule): cost
+        # stays linear however small the feeds, and what it holds stays
+        # within received + received/8 + a constant
+        cap = want + (want >> 3) + 64
+    else:
+        cap = want  # a big jump (one large read): exactly what is needed
     if b.borrowed:
-        p = <char*>malloc(cap)
+        p = <char*>(malloc(cap) if b.doubling else PyMem_Malloc(cap))
         if p != NULL and b.n:
             memcpy(p, b.p, b.n)
         b.borrowed = False
-    else:
+    elif b.doubling:
         p = <char*>realloc(b.p, cap)
+    else:
+        p = <char*>PyMem_Realloc(b.p, cap)
     if p == NULL:
         raise MemoryError()
     b.p = p
     b.cap = cap
     return 0
+
+
+cdef inline void buf_release(Buf* b):
+    """Free a (decoder) buffer: it is empty from now on."""
+    PyMem_Free(b.p)
+    b.p = NULL
+    b.n = b.cap = 0
+
+
+cdef inline void buf_done(Buf* b):
+    """Empty a decoder buffer whose line or event is done; free it if large."""
+    b.n = 0
+    if b.cap > KEEP_AT_MOST:
+        buf_release(b)
 
 
 cdef inline int buf_add(Buf* b, const char* s, Py_ssize_t k) except -1:
@@ -155,18 +192,24 @@ cdef class SSEDecoder:
     def __cinit__(self):
         self._line.p = NULL
         self._line.n = self._line.cap = 0
-        self._line.borrowed = False
+        self._line.borrowed = self._line.doubling = False
         self._data.p = NULL
         self._data.n = self._data.cap = 0
-        self._data.borrowed = False
+        self._data.borrowed = self._data.doubling = False
         self._type.p = NULL
         self._type.n = self._type.cap = 0
-        self._type.borrowed = False
+        self._type.borrowed = self._type.doubling = False
 
     def __dealloc__(self):
-        free(self._line.p)
-        free(self._data.p)
-        free(self._type.p)
+        buf_release(&self._line)
+        buf_release(&self._data)
+        buf_release(&self._type)
+
+    cdef void _release(self):
+        """Drop the pending line, data and event type (end or error)."""
+        buf_release(&self._line)
+        buf_release(&self._data)
+        buf_release(&self._type)
 
     def __init__(self, *, max_event_size=DEFAULT_MAX_EVENT_SIZE, max_line_size=None,
                  last_event_id="", retry=None, trace=None):
@@ -246,7 +289,10 @@ cdef class SSEDecoder:
                 self._run(<const unsigned char*>view.buf, view.len, base, events)
         except ProtocolError as exc:
             exc.events = events  # what this call decoded before the problem
-            self._error = exc
+            # keep a copy without the traceback, whose frames hold this
+            # call's input alive; every later call raises a copy of it
+            self._error = raise_again(exc)
+            self._release()  # nothing of the stream is needed again
             raise
         finally:
             PyBuffer_Release(&view)
@@ -259,9 +305,7 @@ cdef class SSEDecoder:
         if self._done:
             raise StateError("SSEDecoder.eof() called twice")
         self._done = True
-        self._line.n = 0
-        self._data.n = 0
-        self._type.n = 0
+        self._release()
 
     cdef int _run(self, const unsigned char* p, Py_ssize_t n, long long base,
                   list events) except -1:
@@ -297,7 +341,7 @@ cdef class SSEDecoder:
             if self._line.n:
                 buf_add(&self._line, <const char*>p + i, j - i)
                 self._process(<const unsigned char*>self._line.p, self._line.n, events)
-                self._line.n = 0
+                buf_done(&self._line)
             else:
                 self._process(p + i, j - i, events)
             i = j + 1
@@ -343,11 +387,11 @@ cdef class SSEDecoder:
                                     etype, self._id)
                 events.append(ev)
                 self._events += 1
-                self._data.n = 0
+                buf_done(&self._data)
                 if self._trace is not None:
-                    self._type.n = 0
+                    buf_done(&self._type)
                     self._trace(ev)
-            self._type.n = 0
+            buf_done(&self._type)
             return 0
         if s[0] == 58:  # ':' a comment line
             return 0
@@ -476,7 +520,7 @@ def encode_event(data=None, *, event=None, id=None, retry=None, comment=None):
     w.p = small
     w.n = 0
     w.cap = sizeof(small)
-    w.borrowed = True
+    w.borrowed = w.doubling = True
     try:
         if comment is not None:
             if not PyUnicode_CheckExact(comment):
@@ -527,6 +571,7 @@ def encode_events(events, *, last_event_id=""):
     w.p = NULL
     w.n = w.cap = 0
     w.borrowed = False
+    w.doubling = True
     try:
         buf_reserve(&w, 1 << 16)
         for item in events:

@@ -64,7 +64,7 @@ class SSEDecoder:
 
     __slots__ = (
         "_max_event", "_max_line", "_trace", "_line", "_line_start", "_skip_lf",
-        "_head", "_data", "_data_size", "_type", "_type_size", "_id", "_id_size",
+        "_head", "_data", "_type", "_type_size", "_id", "_id_size",
         "_last_event_id", "_retry", "_pos", "_events", "_feeds", "_error", "_done",
     )
 
@@ -84,8 +84,11 @@ class SSEDecoder:
         self._line_start = 0  # stream offset of its first byte
         self._skip_lf = False  # the last byte seen was a CR that ended a line
         self._head: bytes | None = b""  # stream start, until the BOM is decided
-        self._data: list[str] = []  # data buffer: one decoded value per data line
-        self._data_size = 0  # sum of len(value) + 1 (its LF) over _data
+        # data buffer: each data line's value and its LF, as bytes, decoded
+        # once at dispatch.  Bytes, not one str per line: a str costs ~50
+        # bytes of header, so a peer sending "data:xy\n" lines would make
+        # us hold seven times what it sent (and past max_event_size).
+        self._data = bytearray()
         self._type = ""  # event type buffer
         self._type_size = 0  # its size in bytes
         # reconnection state, seeded by a client that reconnects (browsers do)
@@ -159,7 +162,7 @@ class SSEDecoder:
         events: list[Event] = []
         try:
             pending = len(self._line)
-            committed = self._data_size + self._type_size + self._id_size
+            committed = len(self._data) + self._type_size + self._id_size
             if (self._max_line >= 0 and pending + len(data) > self._max_line) or (
                 self._max_event >= 0 and committed + pending + len(data) > self._max_event
             ):
@@ -168,7 +171,10 @@ class SSEDecoder:
                 self._feed_fast(data, base, events)
         except ProtocolError as exc:
             exc.events = events  # what this call decoded before the problem
-            self._error = exc
+            # keep a copy without the traceback, whose frames hold this
+            # call's input alive; every later call raises a copy of it
+            self._error = raise_again(exc)
+            self._release()  # nothing of the stream is needed again
             raise
         return events
 
@@ -183,9 +189,12 @@ class SSEDecoder:
         if self._done:
             raise StateError("SSEDecoder.eof() called twice")
         self._done = True
-        self._line.clear()
-        self._data = []
-        self._data_size = 0
+        self._release()
+
+    def _release(self) -> None:
+        """Drop the pending line, data and event type (end or error)."""
+        self._line = bytearray()
+        self._data = bytearray()
         self._type = ""
         self._type_size = 0
 
@@ -266,8 +275,8 @@ class SSEDecoder:
             if name == b"data":
                 # append the value and an LF to the data buffer (the LF is
                 # counted here and added by the join at dispatch)
-                self._data.append(value.decode("utf-8", "replace"))
-                self._data_size += len(value) + 1
+                self._data += value
+                self._data.append(10)
             elif name == b"id":
                 if b"\0" not in value:  # an id holding NUL is ignored
                     self._id = value.decode("utf-8", "replace")
@@ -286,18 +295,16 @@ class SSEDecoder:
         # 1. The last event ID string takes the buffer's value, even when
         #    nothing is dispatched (the id buffer itself is not reset).
         self._last_event_id = self._id
-        data = self._data
         ev = None
-        if data:
-            # 4. The data buffer without its final LF: the lines joined by LF.
+        if self._data:
+            # 4. The data buffer without its final LF, decoded once.
             ev = _new_event(
                 Event,
-                (data[0] if len(data) == 1 else "\n".join(data), self._type or "message", self._id),
+                (str(memoryview(self._data)[:-1], "utf-8", "replace"), self._type or "message", self._id),
             )
             events.append(ev)
             self._events += 1
-            self._data = []
-            self._data_size = 0
+            self._data = bytearray()  # a new one: a large event's memory is not kept
         # 2./5. Reset the data and event type buffers.
         self._type = ""
         self._type_size = 0
@@ -310,11 +317,8 @@ class SSEDecoder:
         path: buffers live in locals and go back at the end, or before a
         trace call; ``data:`` and ``id:`` lines with the usual single space
         are matched by prefix before the general field split."""
-        data = self._data
-        # _data_size covers data[:counted]; the pieces appended here are
-        # measured once, at the end (no per-line bookkeeping on the hot path)
-        data_size = self._data_size
-        counted = len(data)
+        carried = self._data  # data lines of earlier feeds (bytes, each with its LF)
+        data: list[str] = []  # data lines of this block
         etype = self._type
         id_buffer = self._id
         last_id = self._last_event_id
@@ -325,16 +329,18 @@ class SSEDecoder:
         for line in lines:
             if not line:
                 last_id = id_buffer
-                if data:
-                    ev = new_event(
-                        event_cls,
-                        (data[0] if len(data) == 1 else "\n".join(data), etype or "message", id_buffer),
-                    )
+                if data or carried:
+                    if carried:  # the event began in an earlier feed
+                        head = str(carried, "utf-8", "replace")  # ends with LF
+                        value = head + "\n".join(data) if data else head[:-1]
+                        carried = self._data = bytearray()
+                    else:
+                        value = data[0] if len(data) == 1 else "\n".join(data)
+                    ev = new_event(event_cls, (value, etype or "message", id_buffer))
                     events.append(ev)
                     data = []
-                    data_size = counted = 0
                     if trace is not None:
-                        self._data, self._data_size, self._type, self._type_size = data, 0, "", 0
+                        self._type, self._type_size = "", 0
                         self._id, self._last_event_id = id_buffer, last_id
                         self._events += len(events) - produced
                         produced = len(events)
@@ -365,10 +371,10 @@ class SSEDecoder:
                     retry = parse_retry(value.encode("ascii"))
                     if retry is not None:
                         self._retry = retry
-        self._data = data
-        if counted < len(data):
-            data_size += sum(map(len, data[counted:])) + len(data) - counted
-        self._data_size = data_size
+        if data:  # the event goes on in a later feed: keep its lines as bytes
+            carried += "\n".join(data).encode("ascii")
+            carried.append(10)
+        self._data = carried
         self._type = etype
         if not etype:
             self._type_size = 0
@@ -421,7 +427,7 @@ class SSEDecoder:
         line_at = event_at = -1
         if self._max_line >= 0 and size > self._max_line:
             line_at = start + self._max_line
-        committed = self._data_size + self._type_size + self._id_size
+        committed = len(self._data) + self._type_size + self._id_size
         if self._max_event >= 0 and committed + size > self._max_event:
             event_at = start + self._max_event - committed
         if line_at >= 0 and (event_at < 0 or line_at <= event_at):
