@@ -597,3 +597,16 @@ def test_receive_eof_keeps_a_pending_echo(codec):
     conn.receive_data(frame(0x8, close_payload(1000, b"")))
     conn.receive_eof()
     assert conn.echo_pending and conn.data_to_send() == b"\x88\x02\x03\xe8"
+
+
+def test_trace_sees_only_what_was_sent(codec):
+    # review finding: the trace fired before validation, recording frames never sent
+    seen = []
+    conn = codec.Connection("server", trace=seen.append)
+    with pytest.raises(ValueError):
+        conn.send_ping(b"x" * 200)
+    conn.send_text("a", final=False)
+    with pytest.raises(StateError):
+        conn.send_binary(b"b")
+    conn.send_text("c")
+    assert seen == [Text("a", False), Text("c", True)]

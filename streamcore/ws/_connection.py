@@ -225,26 +225,32 @@ class ConnectionBase:
         with ``final=True`` (§5.4).  Compressed when permessage-deflate is on
         and the message is sent whole."""
         self._check_open("send_text()")
-        if self._trace is not None:
-            self._trace(Text(text, final))
         if final and not self._sending_fragmented:
             if self._session is None:
-                return self._tx.text(text)  # type: ignore[no-any-return]
-            return self._compressed(OP_TEXT, text.encode("utf-8"))
-        return self._fragment(OP_TEXT, text.encode("utf-8"), final)
+                out: bytes = self._tx.text(text)
+            else:
+                out = self._compressed(OP_TEXT, text.encode("utf-8"))
+        else:
+            out = self._fragment(OP_TEXT, text.encode("utf-8"), final)
+        if self._trace is not None:  # traced once framed: what was really sent
+            self._trace(Text(text, final))
+        return out
 
     def send_binary(self, data: Buffer, *, final: bool = True) -> bytes:
         """Frame a binary message (RFC 6455 §5.6); ``final`` as in send_text."""
         self._check_open("send_binary()")
         if type(data) is not bytes:
             data = byte_view(data)  # any buffer; lengths in bytes
-        if self._trace is not None:
-            self._trace(Binary(bytes(data), final))
         if final and not self._sending_fragmented:
             if self._session is None:
-                return self._tx.frame(OP_BINARY, data)  # type: ignore[no-any-return]
-            return self._compressed(OP_BINARY, bytes(data))
-        return self._fragment(OP_BINARY, data, final)
+                out: bytes = self._tx.frame(OP_BINARY, data)
+            else:
+                out = self._compressed(OP_BINARY, bytes(data))
+        else:
+            out = self._fragment(OP_BINARY, data, final)
+        if self._trace is not None:  # traced once framed: what was really sent
+            self._trace(Binary(bytes(data), final))
+        return out
 
     def _compressed(self, opcode: int, payload: bytes) -> bytes:
         # RFC 7692 §6: RSV1 on the (only) frame of a compressed message
@@ -276,9 +282,10 @@ class ConnectionBase:
     def send_ping(self, data: Buffer = b"") -> bytes:
         """Frame a Ping (RFC 6455 §5.5.2); ``data`` at most 125 bytes."""
         self._check_open("send_ping()")
+        out = self._control(OP_PING, data)
         if self._trace is not None:
             self._trace(Ping(bytes(data)))
-        return self._control(OP_PING, data)
+        return out
 
     def send_pong(self, data: Buffer = b"") -> bytes:
         """Frame a Pong (RFC 6455 §5.5.3), e.g. ``send_pong(ping.data)``.
@@ -293,9 +300,10 @@ class ConnectionBase:
             # a Ping that came in the same read as the peer's Close, after
             # ours: the peer reads nothing more, so there is nothing to send
             return b""
+        out = self._control(OP_PONG, data)
         if self._trace is not None:
             self._trace(Pong(bytes(data)))
-        return self._control(OP_PONG, data)
+        return out
 
     def send_close(self, code: int | None = 1000, reason: str = "") -> bytes:
         """Frame a Close (RFC 6455 §5.5.1, §7.4) and move to CLOSING.
