@@ -17,7 +17,8 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 with atheris.instrument_imports():
     from streamcore import ProtocolError, StateError
-    from streamcore.ws import _c as _codec_c, _py as _codec_py
+    from streamcore.ws import _c as _codec_c
+    from streamcore.ws import _py as _codec_py
 
 ROLE = "server"  # set by main()
 

@@ -5,8 +5,9 @@
   or stride.  Lengths and limits count bytes (``nbytes``), never items.
 - :func:`check_limit`: what a size-limit keyword accepts.  An int >= 0, or
   None for no limit; bool is refused (``True`` is not a size).
-- :func:`raise_again`: what a decoder raises on every call after its first
-  ``ProtocolError``: a copy carrying no events of the earlier call.
+- :func:`stored_error` / :func:`raise_again`: what a decoder keeps when it
+  raises its first ``ProtocolError``, and raises on every later call: a copy
+  carrying no events of the earlier call and no traceback.
 
 Both twins of each protocol call these, so they cannot drift on input types.
 """
@@ -17,7 +18,7 @@ from typing import Any, Union
 
 from ._errors import ProtocolError
 
-__all__ = ["Buffer", "MAX_LIMIT", "byte_view", "check_limit", "raise_again"]
+__all__ = ["Buffer", "MAX_LIMIT", "byte_view", "check_limit", "raise_again", "stored_error"]
 
 #: what every ``feed``, ``receive_data`` and ``send_*`` accepts
 Buffer = Union[bytes, bytearray, memoryview]
@@ -62,6 +63,15 @@ def check_limit(name: str, value: Any) -> int:
     if value < 0:
         raise ValueError(f"{name} must be >= 0 or None, not {value!r}")
     return min(int(value), MAX_LIMIT)
+
+
+def stored_error(exc: ProtocolError, events: list[Any]) -> ProtocolError:
+    """Hand ``events`` (what the failing call decoded before the problem) to
+    ``exc``, which is being raised, and return what the decoder keeps: a copy
+    without events or traceback (the traceback's frames would keep the failing
+    call's input alive), re-raised through :func:`raise_again` later."""
+    exc.events = events
+    return raise_again(exc)
 
 
 def raise_again(exc: ProtocolError) -> ProtocolError:

@@ -1,13 +1,14 @@
 """The one event idiom of the three protocols.
 
-Every event (chunked ``Data``/``Trailers``/``EndOfMessage``, SSE ``Event``,
-WebSocket ``Text``/``Binary``/``Ping``/``Pong``/``Close``) is a subclass of a
-``NamedTuple``, defined once in pure Python in the protocol's ``_common.py``
+Every SSE ``Event`` and WebSocket ``Text``/``Binary``/``Ping``/``Pong``/``Close``
+is a subclass of a ``NamedTuple``, defined once in pure Python in the
+protocol's ``_common.py``
 and built by both twins (the compiled ones through ``tp_alloc`` and item
 stores, the Python ones through ``tuple.__new__``), so ``isinstance`` holds
 across twins.  :func:`event` gives such a class equality that compares the
 class as well as the fields (``Ping(b"") != Pong(b"")``, an event never
-equals a plain tuple), a hash to match and ``__slots__ = ()``.
+equals a plain tuple) and a hash to match.  Chunked events are the measured
+exception (per-twin freelist classes; see docs/design.md, "Twins").
 """
 from __future__ import annotations
 

@@ -85,9 +85,8 @@ def as_buffer(data: bytes, kind: str) -> object:
 
     ``strided``: a non-contiguous memoryview (every second byte of a doubled
     buffer); ``itemsize4``: a C-contiguous memoryview of format ``"I"`` whose
-    ``len()`` counts 4-byte items (the data is padded to a multiple of 4 only
-    when it already is one; otherwise a ``"H"`` or ``"B"`` view is used so
-    that the bytes stay exactly ``data``).
+    ``len()`` counts 4-byte items when ``len(data)`` is a multiple of 4
+    (else a ``"H"`` or ``"B"`` view, so that the bytes stay exactly ``data``).
     """
     if kind == "bytes":
         return bytes(data)

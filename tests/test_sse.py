@@ -767,7 +767,7 @@ def test_a_reconnecting_client_seeds_the_decoder(sse):
 
 
 def test_the_seed_is_what_a_stream_could_have_set(sse):
-    for bad, error in (("a\x00b", ValueError), ("a\nb", ValueError), ("a\rb", ValueError),
+    for bad, error in (("a\x00b", ValueError), ("a\nb", ValueError), ("a\rb", ValueError), ("a\ud800", ValueError),
                        (b"41", TypeError), (41, TypeError)):
         with pytest.raises(error):
             sse.SSEDecoder(last_event_id=bad)

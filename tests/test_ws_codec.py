@@ -54,7 +54,8 @@ def test_apply_mask_rejects_bad_mask_length(codec, mask):
 
 def test_public_apply_mask_is_a_twin():
     from streamcore import ws
-    from streamcore.ws import _c as _codec_c, _py as _codec_py
+    from streamcore.ws import _c as _codec_c
+    from streamcore.ws import _py as _codec_py
 
     assert ws.apply_mask in (_codec_c.apply_mask, _codec_py.apply_mask)
 
@@ -262,3 +263,16 @@ def test_header_announcing_huge_frame_allocates_nothing_yet(codec):
 def test_rsv1_without_deflate_is_rejected_even_on_control_frames(codec):
     _, err = run_all_splits(codec, "server", frame(0x9, rsv=4))
     assert "reserved bit RSV1" in str(err)
+
+
+def test_apply_mask_refuses_non_buffers_alike_in_both_twins():
+    # review mend: the Python twin said "string argument without an encoding"
+    from streamcore.ws import _c, _py
+
+    messages = set()
+    for twin in (_py, _c):
+        for args in (("abc", b"abcd"), (b"abc", "abcd")):
+            with pytest.raises(TypeError) as err:
+                twin.apply_mask(*args)
+            messages.add(str(err.value))
+    assert messages == {"expected a bytes-like object, not 'str'"}

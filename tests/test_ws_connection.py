@@ -24,7 +24,8 @@ def test_role_accepts_strings_and_enum(codec):
 
 def test_face_exports_a_twin_connection():
     from streamcore import ws
-    from streamcore.ws import _c as _codec_c, _py as _codec_py
+    from streamcore.ws import _c as _codec_c
+    from streamcore.ws import _py as _codec_py
 
     assert ws.Connection in (_codec_c.Connection, _codec_py.Connection)
 

@@ -18,7 +18,7 @@ from libc.string cimport memcpy
 
 from . import _common as _c
 from ._common import ChunkedStats
-from .._contract import byte_view, check_limit, raise_again
+from .._contract import byte_view, check_limit, raise_again, stored_error
 from .._errors import IncompleteError, LimitError, ProtocolError, StateError
 from .._trace import safe_trace
 
@@ -253,8 +253,7 @@ cdef class ChunkedDecoder:
         try:
             self._run(data, <const unsigned char*>view.buf, n, events)
         except ProtocolError as exc:
-            exc.events = events
-            self._error = exc
+            self._error = stored_error(exc, events)
             self._finish_call(n, events)
             raise
         finally:

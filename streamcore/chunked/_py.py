@@ -19,15 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Union
 
-from . import _common as _c
-from ._common import ChunkedStats, Extensions
-from .._contract import byte_view, check_limit, raise_again
+from .._contract import Buffer, byte_view, check_limit, raise_again, stored_error
 from .._errors import IncompleteError, LimitError, ProtocolError, StateError
 from .._trace import safe_trace
+from . import _common as _c
+from ._common import ChunkedStats, Extensions
 
 __all__ = ["ChunkedDecoder", "ChunkedEncoder", "ChunkedStats", "Data", "EndOfMessage", "Trailers"]
 
-Buffer = Union[bytes, bytearray, memoryview]
 
 LINE, DATA, DATA_CR, DATA_LF, TRAILER, DONE = range(6)
 
@@ -203,8 +202,7 @@ class ChunkedDecoder:
         try:
             self._run(buf, events)
         except ProtocolError as exc:
-            exc.events = events
-            self._error = exc
+            self._error = stored_error(exc, events)
             self._finish_call(len(buf), events)
             raise
         self._finish_call(len(buf), events)

@@ -16,7 +16,7 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memchr, memcmp, memcpy
 
-from .._contract import byte_view, check_limit, raise_again
+from .._contract import byte_view, check_limit, raise_again, stored_error
 from .._errors import ProtocolError, StateError
 from .._trace import safe_trace
 from ._common import (
@@ -288,10 +288,7 @@ cdef class SSEDecoder:
             else:
                 self._run(<const unsigned char*>view.buf, view.len, base, events)
         except ProtocolError as exc:
-            exc.events = events  # what this call decoded before the problem
-            # keep a copy without the traceback, whose frames hold this
-            # call's input alive; every later call raises a copy of it
-            self._error = raise_again(exc)
+            self._error = stored_error(exc, events)
             self._release()  # nothing of the stream is needed again
             raise
         finally:

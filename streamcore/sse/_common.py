@@ -159,6 +159,10 @@ def check_seed(last_event_id: object, retry: object) -> tuple[str, int | None]:
         raise TypeError(f"last_event_id must be a str, not {type(last_event_id).__name__}")
     if "\x00" in last_event_id or "\r" in last_event_id or "\n" in last_event_id:
         raise ValueError("last_event_id must not contain NUL, CR or LF (no stream can set it)")
+    try:
+        last_event_id.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("last_event_id must be encodable as UTF-8 (no lone surrogates)") from None
     return str(last_event_id), None if retry is None else check_retry(retry)
 
 

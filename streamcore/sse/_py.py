@@ -24,8 +24,9 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .._contract import byte_view, check_limit, raise_again
+from .._contract import byte_view, check_limit, raise_again, stored_error
 from .._errors import ProtocolError, StateError
+from .._trace import safe_trace
 from ._common import (
     BOM,
     DEFAULT_MAX_EVENT_SIZE,
@@ -40,7 +41,6 @@ from ._common import (
     parse_retry,
     unpack_item,
 )
-from .._trace import safe_trace
 
 __all__ = ["Event", "SSEDecoder", "SSEStats", "encode_event", "encode_events", "keepalive"]
 
@@ -170,10 +170,7 @@ class SSEDecoder:
             else:
                 self._feed_fast(data, base, events)
         except ProtocolError as exc:
-            exc.events = events  # what this call decoded before the problem
-            # keep a copy without the traceback, whose frames hold this
-            # call's input alive; every later call raises a copy of it
-            self._error = raise_again(exc)
+            self._error = stored_error(exc, events)
             self._release()  # nothing of the stream is needed again
             raise
         return events

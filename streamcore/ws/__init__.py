@@ -12,9 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ._common import Binary, Close, ConnectionStats, Event, Ping, Pong, Role, State, Text
-
 from .. import _twins
+from ._common import Binary, Close, ConnectionStats, Event, Ping, Pong, Role, State, Text
 
 if TYPE_CHECKING:
     from ._py import Connection, apply_mask

@@ -17,7 +17,7 @@ from libc.string cimport memcpy
 
 import os
 
-from .._contract import byte_view
+from .._contract import byte_view, raise_again, stored_error
 from .._errors import LimitError, ProtocolError
 from ._common import (
     Binary,
@@ -47,9 +47,7 @@ from ._common import (
     err_unmasked,
     err_utf8,
     err_utf8_incomplete,
-    raise_again,
     register_mask_pool,
-    stored_error,
 )
 from ._connection import ConnectionBase
 

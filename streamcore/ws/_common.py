@@ -11,7 +11,6 @@ import os
 import weakref
 from typing import Any, NamedTuple, Union
 
-from .._contract import check_limit, raise_again
 from .._errors import LimitError, ProtocolError
 from .._events import event
 
@@ -304,14 +303,6 @@ def err_deflate(exc: Exception, offset: int) -> ProtocolError:
     # zlib.error or anything else from a broken deflate stream (RFC 7692 §8.2.1)
     return ProtocolError(f"invalid compressed data: {exc}", offset=offset,
                          close_code=CLOSE_INVALID_PAYLOAD)
-
-
-def stored_error(exc: ProtocolError, events: list[Any]) -> ProtocolError:
-    """Remember ``exc`` as the receiver's final error.  ``exc.events`` holds the
-    events completed in the same call before the violation (process them
-    before acting on the error), so no split of the input loses any."""
-    exc.events = events
-    return exc
 
 
 def deflate_wire_limit(limit: int) -> int:

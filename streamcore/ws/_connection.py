@@ -37,9 +37,9 @@ the peer's Close (we sent ours) is answered with ``send_pong`` (§5.5.2).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar, Union
+from typing import Any, ClassVar
 
-from .._contract import byte_view
+from .._contract import Buffer, byte_view, check_limit
 from .._errors import IncompleteError, ProtocolError, StateError
 from .._trace import safe_trace
 from ._common import (
@@ -59,11 +59,8 @@ from ._common import (
     Role,
     State,
     Text,
-    check_limit,
     close_code_is_valid,
 )
-
-Buffer = Union[bytes, bytearray, memoryview]
 
 #: Default message size limit: 1 MiB, as websockets (``max_size=2**20``) and
 #: aiohttp's ``max_msg_size`` (4 MiB) bound messages by default; a bigger

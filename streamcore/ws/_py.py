@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import codecs
 import os
-from typing import Any, Union
+from typing import Any
 
+from .._contract import Buffer, byte_view, raise_again, stored_error
 from .._errors import LimitError, ProtocolError
 from ._common import (
     MAX_CONTROL_PAYLOAD,
@@ -56,16 +57,13 @@ from ._common import (
     err_utf8,
     err_utf8_incomplete,
     inflate_limit,
-    raise_again,
     register_mask_pool,
-    stored_error,
     utf8_scan,
 )
 from ._connection import ConnectionBase
 
 __all__ = ["Connection", "Encoder", "Receiver", "Utf8Validator", "apply_mask"]
 
-Buffer = Union[bytes, bytearray, memoryview]
 
 _new = tuple.__new__
 
@@ -131,11 +129,11 @@ def apply_mask(data: Buffer, mask: Buffer) -> bytes:
     ``mask`` is not 4 bytes long.
     """
     if type(mask) is not bytes:
-        mask = bytes(mask)
+        mask = bytes(byte_view(mask))  # any buffer, the same TypeError as the compiled twin
     if len(mask) != 4:
         raise ValueError(f"mask must be 4 bytes, not {len(mask)}")
     if type(data) is not bytes:
-        data = bytes(data)
+        data = bytes(byte_view(data))
     out = _mask(data, mask, 0)
     return out if type(out) is bytes else bytes(out)
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import importlib
 
-from ..outcome import ERROR, INCOMPLETE, OK, Outcome
 from ... import ProtocolError, StreamError
+from ..outcome import ERROR, INCOMPLETE, OK, Outcome
 
 
 def _twin(protocol: str, kind: str):  # type: ignore[no-untyped-def]
