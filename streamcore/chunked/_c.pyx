@@ -64,8 +64,10 @@ cdef uint64_t MAX_SIZE = 0x7FFFFFFFFFFFFFFF
 cdef int64_t NO_LIMIT = -1
 
 cdef object _message = _c.message
-cdef object _extensions_of_line = _c.extensions_of_line
-cdef object _trailer_field = _c.trailer_field
+cdef object _raw_extensions_of_line = _c.raw_extensions_of_line
+cdef object _parse_extensions = _c.parse_extensions
+cdef object _check_trailer_line = _c.check_trailer_line
+cdef object _trailer_fields = _c.trailer_fields
 cdef object _format_extensions = _c.format_extensions
 cdef object _format_trailers = _c.format_trailers
 
@@ -172,9 +174,10 @@ cdef class ChunkedDecoder:
     cdef bytearray _line
     cdef int _tstate
     cdef int64_t _tcount
+    cdef bytearray _section  # the trailer lines so far, raw (as in the Python twin)
     cdef list _headers
     cdef bint _start
-    cdef tuple _exts
+    cdef bytes _exts  # raw, parsed when handed out (as in the Python twin)
     cdef object _error
     cdef bint _eof
     cdef bytes _unused
@@ -213,9 +216,10 @@ cdef class ChunkedDecoder:
         self._line = bytearray()
         self._tstate = T_START
         self._tcount = 0
+        self._section = bytearray()
         self._headers = []
         self._start = False
-        self._exts = ()
+        self._exts = b""
         self._error = None
         self._eof = False
         self._unused = b""
@@ -254,6 +258,7 @@ cdef class ChunkedDecoder:
             self._run(data, <const unsigned char*>view.buf, n, events)
         except ProtocolError as exc:
             self._error = stored_error(exc, events)
+            self._release()
             self._finish_call(n, events)
             raise
         finally:
@@ -266,11 +271,19 @@ cdef class ChunkedDecoder:
         if self._eof:
             raise StateError("eof() called twice")
         self._eof = True
+        self._release()
         if self._error is not None:
             raise raise_again(self._error)
         if self._state != DONE:
             self._error = IncompleteError("stream ended inside the chunked body", offset=self._offset)
             raise self._error
+
+    cdef void _release(self):
+        """Drop what a stream that cannot go on holds (after an error)."""
+        self._line = bytearray()
+        self._section = bytearray()
+        self._headers = []
+        self._exts = b""
 
     cdef void _finish_call(self, Py_ssize_t n, list events):
         self._offset += n
@@ -333,17 +346,18 @@ cdef class ChunkedDecoder:
                     if self._exts:
                         if cexts is None:
                             cexts = []
-                        cexts.extend(self._exts)
+                        cexts.extend(_parse_extensions(self._exts))
                     cend = end
                 else:
                     if take == n and type(obj) is bytes:
                         piece = <bytes>obj
                     else:
                         piece = PyBytes_FromStringAndSize(<const char*>p + pos, take)
-                    events.append(_data(piece, self._start, end, self._exts))
+                    events.append(_data(piece, self._start, end,
+                                        _parse_extensions(self._exts) if self._exts else ()))
                 pos += take
                 self._start = False
-                self._exts = ()
+                self._exts = b""
                 # The CRLF after the data, when it is here and right;
                 # otherwise DATA_CR / DATA_LF check it byte by byte.
                 if end and pos + 1 < n and p[pos] == 13 and p[pos + 1] == 10:
@@ -371,7 +385,7 @@ cdef class ChunkedDecoder:
                             and size <= self._max_chunk
                             and (self._max_line < 0 or i - pos <= self._max_line)):
                         pos = i + 2
-                        self._exts = ()
+                        self._exts = b""
                         if size:
                             self._chunks += 1
                             self._remaining = size
@@ -391,8 +405,8 @@ cdef class ChunkedDecoder:
                                             tuple(cexts) if cexts else ()))
                     if self._headers:
                         events.append(Trailers(self._headers))
-                    events.append(EndOfMessage(self._exts))
-                    self._exts = ()
+                    events.append(EndOfMessage(_parse_extensions(self._exts) if self._exts else ()))
+                    self._exts = b""
                     self._unused = PyBytes_FromStringAndSize(<const char*>p + pos, n - pos)
                     return 0
             else:
@@ -441,9 +455,9 @@ cdef class ChunkedDecoder:
             if self._lext or self._line:
                 line = bytes(self._line) + PyBytes_FromStringAndSize(<const char*>p + start, pos - start)
                 self._line.clear()
-                self._exts = _extensions_of_line(line[:len(line) - 2])
+                self._exts = _raw_extensions_of_line(line[:len(line) - 2])
             else:
-                self._exts = ()
+                self._exts = b""
         else:
             self._line += PyBytes_FromStringAndSize(<const char*>p + start, pos - start)
         return pos
@@ -485,7 +499,8 @@ cdef class ChunkedDecoder:
             if st == T_LINE:
                 line = bytes(self._line) + PyBytes_FromStringAndSize(<const char*>p + start, pos - start)
                 self._line.clear()
-                self._headers.append(_trailer_field(line[:len(line) - 2], self._offset + pos - len(line)))
+                _check_trailer_line(line, self._offset + pos - len(line))
+                self._section += line
                 start = pos
             elif st == T_DONE:
                 break
@@ -493,6 +508,9 @@ cdef class ChunkedDecoder:
         self._tcount = count
         if st == T_DONE:
             self._state = DONE
+            if self._section:
+                self._headers = _trailer_fields(bytes(self._section))
+                self._section = bytearray()
         else:
             self._line += PyBytes_FromStringAndSize(<const char*>p + start, pos - start)
         return pos

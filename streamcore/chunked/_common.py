@@ -250,27 +250,38 @@ def parse_extensions(ext: bytes) -> Extensions:
     return tuple(out)
 
 
-def extensions_of_line(line: bytes) -> Extensions:
-    """The extensions of a whole, validated chunk-size line."""
+def raw_extensions_of_line(line: bytes) -> bytes:
+    """The extension part of a whole, validated chunk-size line, unparsed
+    (``b""`` when there is none): what a decoder keeps until it hands the
+    chunk's first :class:`Data` out, so a line full of ``;a`` costs what it
+    weighs, not a tuple per extension."""
     semi = line.find(b";")
-    return parse_extensions(line[semi:]) if semi >= 0 else ()
+    return line[semi:] if semi >= 0 else b""
 
 
 #: framing fields never come after the body (RFC 9110 §6.5.1; RFC 9112 §6.1)
 FORBIDDEN_TRAILERS = frozenset([b"content-length", b"transfer-encoding"])
 
 
-def trailer_field(line: bytes, offset: int) -> tuple[bytes, bytes]:
-    """(lowercased name, value without OWS) of a validated field line.
-
-    ``offset`` is the stream offset of the line, for the error raised when the
-    field is one that must not appear in a trailer section.
-    """
-    name, _, value = line.partition(b":")
-    name = name.lower()
+def check_trailer_line(line: bytes, offset: int) -> None:
+    """Refuse a validated field line whose field must not appear in a trailer
+    section (``offset``: the stream offset of the line), as soon as the line
+    ends."""
+    name = line[: line.find(b":")].lower()
     if name in FORBIDDEN_TRAILERS:
         raise ProtocolError(f"{name.decode()} is not allowed in a trailer section", offset=offset)
-    return name, value.strip(b" \t")
+
+
+def trailer_fields(section: bytes) -> list[tuple[bytes, bytes]]:
+    """(lowercased name, value without OWS) of each line of a validated and
+    checked trailer section (every line ends with CRLF).  Decoders keep the
+    section raw until it ends: a pair of bytes objects per field would cost
+    ~9x what a peer sent for a short field."""
+    fields = []
+    for line in section.split(b"\r\n")[:-1]:
+        name, _, value = line.partition(b":")
+        fields.append((name.lower(), value.strip(b" \t")))
+    return fields
 
 
 # -- encoder helpers ----------------------------------------------------------

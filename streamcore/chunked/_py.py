@@ -128,7 +128,7 @@ class ChunkedDecoder:
     __slots__ = (
         "_max_chunk", "_max_line", "_max_trailers", "_coalesce", "_trace",
         "_state", "_remaining", "_offset", "_lstate", "_lcount", "_size", "_line",
-        "_tstate", "_tcount", "_headers", "_start", "_exts", "_error", "_eof", "_unused",
+        "_tstate", "_tcount", "_section", "_headers", "_start", "_exts", "_error", "_eof", "_unused",
         "_bytes_in", "_bytes_out", "_chunks", "_events",
     )
 
@@ -156,9 +156,12 @@ class ChunkedDecoder:
         self._line = bytearray()  # a line split across feeds
         self._tstate = _c.T_START  # trailer automaton state
         self._tcount = 0  # bytes of the trailer section so far
+        self._section = bytearray()  # the trailer lines so far, raw
         self._headers: list[tuple[bytes, bytes]] = []
         self._start = False  # the next data piece starts a chunk
-        self._exts: Extensions = ()  # extensions of the chunk being started
+        # the raw extensions of the chunk being started, parsed when handed
+        # out: parsed pairs cost ~30x the bytes a peer sent for them
+        self._exts = b""
         self._error: ProtocolError | None = None
         self._eof = False
         self._unused = b""
@@ -203,6 +206,7 @@ class ChunkedDecoder:
             self._run(buf, events)
         except ProtocolError as exc:
             self._error = stored_error(exc, events)
+            self._release()
             self._finish_call(len(buf), events)
             raise
         self._finish_call(len(buf), events)
@@ -215,6 +219,7 @@ class ChunkedDecoder:
         if self._eof:
             raise StateError("eof() called twice")
         self._eof = True
+        self._release()
         if self._error is not None:
             raise raise_again(self._error)
         if self._state != DONE:
@@ -223,6 +228,13 @@ class ChunkedDecoder:
             raise self._error
 
     # -- the machine -----------------------------------------------------------
+    def _release(self) -> None:
+        """Drop what a stream that cannot go on holds (after an error)."""
+        self._line = bytearray()
+        self._section = bytearray()
+        self._headers = []
+        self._exts = b""
+
     def _finish_call(self, n: int, events: list[Event]) -> None:
         self._offset += n
         self._bytes_in += n
@@ -258,12 +270,14 @@ class ChunkedDecoder:
                     if not pieces:
                         cstart = self._start
                     pieces.append(piece)
-                    cexts.extend(self._exts)
+                    if self._exts:
+                        cexts.extend(_c.parse_extensions(self._exts))
                     cend = end
                 else:
-                    events.append(Data(piece, self._start, end, self._exts))
+                    events.append(Data(piece, self._start, end,
+                                       _c.parse_extensions(self._exts) if self._exts else ()))
                 self._start = False
-                self._exts = ()
+                self._exts = b""
             elif state == DATA_CR:
                 if buf[pos] != _c.CR:
                     raise ProtocolError("chunk data not followed by CRLF",
@@ -287,7 +301,7 @@ class ChunkedDecoder:
                             size = int(digits, 16)
                             if size <= self._max_chunk:
                                 pos = crlf + 2
-                                self._exts = ()
+                                self._exts = b""
                                 if size:
                                     self._chunks += 1
                                     self._remaining = size
@@ -307,8 +321,8 @@ class ChunkedDecoder:
                         pieces = []
                     if self._headers:
                         events.append(Trailers(self._headers))
-                    events.append(EndOfMessage(self._exts))
-                    self._exts = ()
+                    events.append(EndOfMessage(_c.parse_extensions(self._exts) if self._exts else ()))
+                    self._exts = b""
                     self._unused = buf[pos:]
                     return
             else:  # pragma: no cover - DONE returns above
@@ -331,7 +345,7 @@ class ChunkedDecoder:
                         self._size = size
                         self._lstate = _c.L_DONE
                         ext = m.group(2)
-                        self._exts = _c.parse_extensions(ext) if ext else ()
+                        self._exts = ext
                         return crlf + 2
         # Slow path: walk the automaton byte by byte; exact errors and offsets.
         table = _c.LINE_TABLE
@@ -368,7 +382,7 @@ class ChunkedDecoder:
         if st == _c.L_DONE:
             line = bytes(self._line) + buf[start:pos] if self._line else buf[start:pos]
             self._line.clear()
-            self._exts = _c.extensions_of_line(line[:-2])
+            self._exts = _c.raw_extensions_of_line(line[:-2])
         else:
             self._line += buf[start:pos]
         return pos
@@ -410,8 +424,8 @@ class ChunkedDecoder:
             if st == _c.T_LINE:
                 line = bytes(self._line) + buf[start:pos] if self._line else buf[start:pos]
                 self._line.clear()
-                self._headers.append(
-                    _c.trailer_field(line[:-2], self._offset + pos - len(line)))
+                _c.check_trailer_line(line, self._offset + pos - len(line))
+                self._section += line
                 start = pos
             elif st == _c.T_DONE:
                 break
@@ -419,6 +433,9 @@ class ChunkedDecoder:
         self._tcount = count
         if st == _c.T_DONE:
             self._state = DONE
+            if self._section:
+                self._headers = _c.trailer_fields(bytes(self._section))
+                self._section = bytearray()
         else:
             self._line += buf[start:pos]
         return pos
