@@ -7,7 +7,12 @@ import os
 import pytest
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FACES = {"streamcore.chunked": "chunked.md", "streamcore.sse": "sse.md", "streamcore.ws": "ws.md"}
+FACES = {
+    "streamcore.chunked": "chunked.md",
+    "streamcore.sse": "sse.md",
+    "streamcore.ws": "ws.md",
+    "streamcore.integrations.asyncio": "core.md",
+}
 
 
 @pytest.mark.parametrize("face,page", sorted(FACES.items()))

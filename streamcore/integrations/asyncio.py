@@ -1,0 +1,685 @@
+"""streamcore on asyncio (and uvloop): WebSocket servers and clients.
+
+Theory of operation: one :class:`WebSocket` is the ``asyncio.BufferedProtocol``
+of one TCP connection.  The event loop reads into one buffer shared by every
+connection of its thread (no ``bytes`` object per read, no buffer per idle
+connection); the handshake goes through h11 and
+:mod:`streamcore.ws.handshake`, then every read is handed to
+:class:`streamcore.ws.Connection` as a memoryview of that buffer (the
+connection copies what it keeps, so the buffer is free again when
+``receive_data`` returns).  Each ``send_*`` of the connection returns one
+frame, written at once with ``transport.write``.
+
+Two ways to use it, on the same object:
+
+* callbacks (the fastest path, no task per connection): a
+  :class:`WebSocketListener` whose ``on_message`` runs inside the read
+  callback, replying with :meth:`WebSocket.send_nowait`;
+* coroutines: ``async for message in ws``, ``await ws.send(...)``,
+  ``await ws.close()``.
+
+What the protocol does for you: Pings are answered, the peer's Close is
+echoed after the replies to everything before it, keepalive Pings go out
+every ``ping_interval`` seconds and the connection fails with 1011
+"keepalive ping timeout" when no Pong comes within ``ping_timeout``; a
+protocol violation sends the Close the codec chose (1002, 1007, 1009) and
+closes the transport gracefully (buffered bytes are flushed, never reset).
+Flow control both ways: ``await ws.send()`` waits while the transport's write
+buffer is above ``write_limit`` (``pause_writing``/``resume_writing``), and
+reading pauses while ``max_queue`` messages wait for ``ws.recv()``.  The
+server closes the TCP connection once the closing handshake is complete
+(RFC 6455 §7.1.1); a client waits ``close_timeout`` seconds for it, then
+closes it itself.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import threading
+import urllib.parse
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Union
+
+import h11
+
+from .._errors import ProtocolError, StateError
+from ..ws import Binary, Close, Connection, PerMessageDeflate, Ping, Pong, State, Text
+from ..ws.handshake import ClientHandshake, HandshakeError, ServerHandshake, Upgrade
+
+__all__ = [
+    "ConnectionClosed",
+    "WebSocket",
+    "WebSocketListener",
+    "connect",
+    "serve",
+]
+
+log = logging.getLogger("streamcore.integrations.asyncio")
+
+Message = Union[str, bytes]
+Handler = Callable[["WebSocket"], Awaitable[None]]
+
+#: bytes the event loop reads at most per read (asyncio's own read size)
+READ_SIZE = 1 << 18
+#: h11's default bound on a request or response head
+MAX_HEAD = 16384
+
+
+_read_buffers = threading.local()
+
+
+def _read_buffer(size: int) -> memoryview:
+    """The read buffer of every connection of this thread's event loop.
+
+    Sharing is safe because each read is decoded inside ``buffer_updated``,
+    before the loop reads again, and the codec copies what it keeps; so an
+    idle connection costs no read buffer at all.
+    """
+    pool: dict[int, memoryview] = _read_buffers.__dict__.setdefault("pool", {})
+    buffer = pool.get(size)
+    if buffer is None:
+        buffer = pool[size] = memoryview(bytearray(size))
+    return buffer
+
+
+class ConnectionClosed(Exception):
+    """The WebSocket connection is closed: raised by ``recv``, ``send`` and
+    ``ping`` once it is.  ``code`` and ``reason`` are those of the peer's
+    Close frame (``code`` 1006 when the connection ended without one,
+    1005 when the Close carried no code)."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"WebSocket closed: {code} {reason}".rstrip())
+        self.code = code
+        self.reason = reason
+
+    @property
+    def ok(self) -> bool:
+        """True for a normal closure (1000 or 1001, or a Close without a code)."""
+        return self.code in (1000, 1001, 1005)
+
+
+class WebSocketListener:
+    """Callbacks for one connection; subclass and override what you need.
+
+    They run inside the event loop's read callback: reply with
+    :meth:`WebSocket.send_nowait` and keep them short (start a task for slow
+    work).  An exception in a callback fails the connection with 1011.
+    """
+
+    def on_open(self, ws: WebSocket) -> None:
+        """The opening handshake is complete."""
+
+    def on_message(self, ws: WebSocket, message: Message) -> None:
+        """A whole message arrived: ``str`` for Text, ``bytes`` for Binary."""
+
+    def on_close(self, ws: WebSocket, code: int, reason: str) -> None:
+        """The connection is closed (as :class:`ConnectionClosed` describes)."""
+
+
+class WebSocket(asyncio.BufferedProtocol):
+    """One WebSocket connection on an asyncio transport; made by :func:`serve`
+    and :func:`connect`, not by hand.
+
+    Attributes once open: ``subprotocol`` (the one agreed, or None),
+    ``request`` and ``response`` (the handshake's h11 events), ``connection``
+    (the :class:`streamcore.ws.Connection`, for ``stats``), ``close_code`` and
+    ``close_reason`` (set once closed).
+    """
+
+    def __init__(
+        self,
+        role: str,
+        *,
+        handshake: ServerHandshake | ClientHandshake,
+        handler: Handler | None = None,
+        listener: WebSocketListener | None = None,
+        max_message_size: int | None = 1 << 20,
+        max_frame_size: int | None = None,
+        max_queue: int = 16,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        close_timeout: float = 10.0,
+        write_limit: int = 1 << 16,
+        read_size: int = READ_SIZE,
+    ) -> None:
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        self._role = role
+        self._handshake = handshake
+        self._handler = handler
+        self._listener = listener
+        self._max_message_size = max_message_size
+        self._max_frame_size = max_frame_size
+        self._max_queue = max_queue
+        self._ping_interval = ping_interval
+        self._ping_timeout = ping_timeout
+        self._close_timeout = close_timeout
+        self._write_limit = write_limit
+        self._buffer = _read_buffer(read_size)
+        self._loop = asyncio.get_running_loop()
+        self._transport: asyncio.Transport | None = None
+        self._http: h11.Connection | None = None
+        self.connection: Any = None  # the ws Connection once open
+        self.subprotocol: str | None = None
+        self.request: h11.Request | None = None
+        self.response: h11.InformationalResponse | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._close_received: tuple[int, str] | None = None
+        self._messages: deque[Message] = deque()
+        self._reader: asyncio.Future[None] | None = None
+        self._read_paused = False
+        self._write_paused = False
+        self._drainers: list[asyncio.Future[None]] = []
+        self._pings: dict[bytes, asyncio.Future[None]] = {}
+        self._keepalive: asyncio.TimerHandle | None = None
+        self._keepalive_payload: bytes | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._input_ended = False
+        self._opened: asyncio.Future[None] = self._loop.create_future()
+        self._closed: asyncio.Future[None] = self._loop.create_future()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def transport(self) -> asyncio.Transport | None:
+        """The asyncio transport (None before the TCP connection is made)."""
+        return self._transport
+
+    # -- the transport's callbacks -----------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+        transport.set_write_buffer_limits(high=self._write_limit)
+        if isinstance(self._handshake, ClientHandshake):
+            transport.write(self._handshake.send())
+        else:
+            self._http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.connection is None:
+            self._handshake_data(bytes(self._buffer[:nbytes]))
+        else:
+            self._receive(self._buffer[:nbytes])
+
+    def eof_received(self) -> bool:
+        if self.connection is not None:
+            self._end_of_input(self.connection)
+        return False  # let the transport close itself
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        for waiter in self._drainers:
+            if not waiter.done():
+                waiter.set_result(None)
+        self._drainers.clear()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        conn = self.connection
+        if conn is not None:
+            self._end_of_input(conn)
+        for timer in (self._keepalive, self._close_timer):
+            if timer is not None:
+                timer.cancel()
+        code, reason = self._close_received or (1006, "")
+        self.close_code, self.close_reason = code, reason
+        closed = ConnectionClosed(code, reason)
+        if not self._opened.done():
+            self._opened.set_exception(closed)
+            self._opened.exception()  # retrieved: nobody may be waiting
+        self.resume_writing()
+        for waiter in self._pings.values():
+            if not waiter.done():
+                waiter.set_exception(closed)
+                waiter.exception()
+        self._pings.clear()
+        self._wake_reader()
+        if not self._closed.done():
+            self._closed.set_result(None)
+        if self._listener is not None and conn is not None:
+            self._call(self._listener.on_close, self, code, reason)
+
+    # -- the opening handshake ----------------------------------------------
+
+    def _handshake_data(self, data: bytes) -> None:
+        handshake = self._handshake
+        transport = self._transport
+        assert transport is not None
+        if isinstance(handshake, ClientHandshake):
+            try:
+                upgrade = handshake.receive_data(data)
+            except HandshakeError as exc:
+                self._opened.set_exception(exc)
+                transport.close()
+                return
+            if upgrade is not None:
+                self._open(upgrade)
+            return
+        http = self._http
+        assert http is not None
+        try:
+            http.receive_data(data)
+            event = http.next_event()
+        except h11.RemoteProtocolError:
+            transport.close()
+            return
+        if event is h11.NEED_DATA:
+            return
+        if not isinstance(event, h11.Request):
+            transport.close()
+            return
+        try:
+            upgrade = handshake.upgrade(http, event)
+        except HandshakeError as exc:
+            transport.write(handshake.reject(http, exc))  # 400 or 426
+            transport.close()
+            return
+        transport.write(upgrade.data)  # the 101
+        self._open(upgrade)
+
+    def _open(self, upgrade: Upgrade) -> None:
+        self.request = upgrade.request
+        self.response = upgrade.response
+        self.subprotocol = upgrade.subprotocol
+        self.connection = Connection(
+            self._role,
+            max_message_size=self._max_message_size,
+            max_frame_size=self._max_frame_size,
+            deflate=upgrade.deflate,
+        )
+        self._opened.set_result(None)
+        self._schedule_keepalive()
+        if self._listener is not None:
+            self._call(self._listener.on_open, self)
+        elif self._handler is not None:
+            self._task = self._loop.create_task(self._run_handler(self._handler))
+        if upgrade.trailing:
+            self._receive(upgrade.trailing)
+
+    async def _run_handler(self, handler: Handler) -> None:
+        try:
+            await handler(self)
+        except ConnectionClosed:
+            pass
+        except Exception:
+            log.exception("WebSocket handler failed")
+            await self.close(1011, "internal error")
+            return
+        await self.close()
+
+    # -- receiving -----------------------------------------------------------
+
+    def _receive(self, data: bytes | memoryview) -> None:
+        conn = self.connection
+        try:
+            events = conn.receive_data(data)
+        except ProtocolError as err:
+            self._handle(err.events)
+            self._fail(err.close_code or 1002, "")
+            return
+        self._handle(events)
+
+    def _handle(self, events: list[Any]) -> None:
+        conn = self.connection
+        transport = self._transport
+        assert transport is not None
+        for event in events:
+            kind = type(event)
+            if kind is Text or kind is Binary:
+                if self._listener is not None:
+                    if not self._call(self._listener.on_message, self, event.data):
+                        return
+                else:
+                    self._messages.append(event.data)
+                    if len(self._messages) >= self._max_queue and not self._read_paused:
+                        self._read_paused = True
+                        transport.pause_reading()
+            elif kind is Ping:
+                transport.write(conn.send_pong(event.data))  # legal until receive_eof()
+            elif kind is Pong:
+                self._acknowledge(event.data)
+            elif kind is Close:
+                self._close_received = (1005 if event.code is None else event.code, event.reason)
+        self._wake_reader()
+        if conn.echo_pending:
+            transport.write(conn.data_to_send())  # after the replies above
+        if conn.state is State.CLOSED:
+            self._handshake_done()
+
+    def _end_of_input(self, conn: Any) -> None:
+        if self._input_ended:
+            return
+        self._input_ended = True
+        try:
+            conn.receive_eof()
+        except (ProtocolError, StateError):
+            pass  # no Close came: close_code is 1006
+        if conn.echo_pending and self._transport is not None:
+            self._transport.write(conn.data_to_send())
+
+    def _wake_reader(self) -> None:
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+
+    def _acknowledge(self, payload: bytes) -> None:
+        if payload == self._keepalive_payload:
+            self._keepalive_payload = None
+        # a Pong acknowledges its Ping and every Ping sent before it
+        for key in list(self._pings):
+            waiter = self._pings.pop(key)
+            if not waiter.done():
+                waiter.set_result(None)
+            if key == payload:
+                break
+
+    def _call(self, callback: Callable[..., None], *args: Any) -> bool:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("WebSocket listener callback failed")
+            self._fail(1011, "internal error")
+            return False
+        return True
+
+    # -- closing -------------------------------------------------------------
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Send our Close (when we still may) and close the transport gracefully."""
+        conn = self.connection
+        transport = self._transport
+        assert transport is not None
+        if conn is not None:
+            try:
+                transport.write(conn.send_close(code, reason))
+            except StateError:
+                if conn.echo_pending:
+                    transport.write(conn.data_to_send())
+        transport.close()  # flushes what is buffered; never a reset
+
+    def _handshake_done(self) -> None:
+        transport = self._transport
+        assert transport is not None
+        if self._role == "server":
+            transport.close()  # the server closes TCP first (RFC 6455 §7.1.1)
+        elif self._close_timer is None:
+            self._close_timer = self._loop.call_later(self._close_timeout, transport.close)
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake (if nobody has) and wait until the
+        connection is closed; the transport is aborted after ``close_timeout``
+        seconds without an answer."""
+        conn = self.connection
+        transport = self._transport
+        if conn is None or transport is None:
+            if transport is not None:
+                transport.close()
+            await asyncio.shield(self._closed) if transport is not None else None
+            return
+        if conn.state is State.OPEN or (conn.state is State.CLOSING and conn.echo_pending):
+            if conn.echo_pending:
+                transport.write(conn.data_to_send())
+            else:
+                transport.write(conn.send_close(code, reason))
+            if self.connection.state is State.CLOSED:  # we sent the echo
+                self._handshake_done()
+            elif self._close_timer is None:
+                self._close_timer = self._loop.call_later(self._close_timeout, transport.abort)
+        await asyncio.shield(self._closed)
+
+    async def wait_closed(self) -> None:
+        """Wait until the transport is closed."""
+        await asyncio.shield(self._closed)
+
+    # -- sending ---------------------------------------------------------------
+
+    def send_nowait(self, message: Message | bytearray | memoryview) -> None:
+        """Send a Text (``str``) or Binary message now, whatever the write
+        buffer holds (for listeners; coroutines use :meth:`send`).  Raises
+        :class:`ConnectionClosed` once our Close is sent or the transport
+        is gone."""
+        conn = self.connection
+        if conn is None:
+            raise StateError("the opening handshake is not complete")
+        if self._closed.done():
+            raise ConnectionClosed(self.close_code or 1006, self.close_reason)
+        try:
+            frame = conn.send_text(message) if isinstance(message, str) else conn.send_binary(message)
+        except StateError:
+            raise ConnectionClosed(*(self._close_received or (1006, ""))) from None
+        assert self._transport is not None
+        self._transport.write(frame)
+
+    async def send(self, message: Message | bytearray | memoryview) -> None:
+        """Send a message, waiting first while the write buffer is full."""
+        await self._drain()
+        self.send_nowait(message)
+
+    async def ping(self, data: bytes = b"") -> None:
+        """Send a Ping and wait for its Pong."""
+        conn = self.connection
+        if conn is None or self._closed.done():
+            raise ConnectionClosed(self.close_code or 1006, self.close_reason)
+        if data in self._pings:
+            raise ValueError("a Ping with this payload is already waiting for its Pong")
+        try:
+            frame = conn.send_ping(data)
+        except StateError:
+            raise ConnectionClosed(*(self._close_received or (1006, ""))) from None
+        waiter: asyncio.Future[None] = self._loop.create_future()
+        self._pings[bytes(data)] = waiter
+        assert self._transport is not None
+        self._transport.write(frame)
+        await waiter
+
+    async def _drain(self) -> None:
+        if self._write_paused and not self._closed.done():
+            waiter: asyncio.Future[None] = self._loop.create_future()
+            self._drainers.append(waiter)
+            await waiter
+
+    def _schedule_keepalive(self) -> None:
+        if self._ping_interval is not None:
+            self._keepalive = self._loop.call_later(self._ping_interval, self._send_keepalive)
+
+    def _send_keepalive(self) -> None:
+        conn = self.connection
+        if conn.state is not State.OPEN or self._transport is None:
+            return
+        if self._keepalive_payload is not None:  # the previous one never came back
+            self._fail(1011, "keepalive ping timeout")
+            return
+        self._keepalive_payload = os.urandom(4)
+        self._transport.write(conn.send_ping(self._keepalive_payload))
+        timeout = self._ping_timeout
+        if timeout is not None:
+            self._keepalive = self._loop.call_later(timeout, self._keepalive_expired)
+        else:
+            self._keepalive_payload = None
+            self._schedule_keepalive()
+
+    def _keepalive_expired(self) -> None:
+        if self._keepalive_payload is not None:
+            self._fail(1011, "keepalive ping timeout")
+        else:
+            interval = self._ping_interval or 0.0
+            self._keepalive = self._loop.call_later(
+                max(0.0, interval - (self._ping_timeout or 0.0)), self._send_keepalive)
+
+    # -- receiving, the coroutine way -----------------------------------------
+
+    async def recv(self) -> Message:
+        """The next message (``str`` for Text, ``bytes`` for Binary); raises
+        :class:`ConnectionClosed` once the connection is closed and every
+        message that came before has been read."""
+        while not self._messages:
+            if self._closed.done() or (self.connection is not None
+                                       and self._close_received is not None):
+                raise ConnectionClosed(*(self._close_received or (1006, "")))
+            self._reader = self._loop.create_future()
+            try:
+                await self._reader
+            finally:
+                self._reader = None
+        message = self._messages.popleft()
+        if self._read_paused and len(self._messages) <= self._max_queue // 2:
+            self._read_paused = False
+            if self._transport is not None and not self._closed.done():
+                self._transport.resume_reading()
+        return message
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosed as closed:
+            if not closed.ok:
+                raise
+
+
+def _options(
+    max_message_size: int | None,
+    max_frame_size: int | None,
+    max_queue: int,
+    ping_interval: float | None,
+    ping_timeout: float | None,
+    close_timeout: float,
+    write_limit: int,
+    read_size: int,
+) -> dict[str, Any]:
+    return {
+        "max_message_size": max_message_size,
+        "max_frame_size": max_frame_size,
+        "max_queue": max_queue,
+        "ping_interval": ping_interval,
+        "ping_timeout": ping_timeout,
+        "close_timeout": close_timeout,
+        "write_limit": write_limit,
+        "read_size": read_size,
+    }
+
+
+async def serve(
+    handler: Handler | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    listener: Callable[[], WebSocketListener] | None = None,
+    subprotocols: Sequence[str] = (),
+    select_subprotocol: Callable[[list[str]], str | None] | None = None,
+    deflate: PerMessageDeflate | None = None,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    max_message_size: int | None = 1 << 20,
+    max_frame_size: int | None = None,
+    max_queue: int = 16,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    close_timeout: float = 10.0,
+    write_limit: int = 1 << 16,
+    read_size: int = READ_SIZE,
+    **server_kwargs: Any,
+) -> asyncio.Server:
+    """Listen for WebSocket connections on ``host:port`` (0: a free port).
+
+    Give either ``handler``, a coroutine function run once per connection
+    with its :class:`WebSocket` (the connection is closed with 1000 when it
+    returns, 1011 when it raises), or ``listener``, a factory of
+    :class:`WebSocketListener` (one per connection).  ``deflate`` is the
+    permessage-deflate policy (None: refuse the extension).  The other
+    keywords are the codec's limits and the flow control described in this
+    module's docstring; ``server_kwargs`` go to ``loop.create_server``.
+    """
+    if (handler is None) == (listener is None):
+        raise TypeError("give exactly one of handler and listener")
+    handshake = ServerHandshake(
+        subprotocols=subprotocols,
+        deflate=deflate,
+        select_subprotocol=select_subprotocol,
+        extra_headers=extra_headers,
+    )
+    options = _options(max_message_size, max_frame_size, max_queue, ping_interval,
+                       ping_timeout, close_timeout, write_limit, read_size)
+
+    def factory() -> WebSocket:
+        return WebSocket(
+            "server",
+            handshake=handshake,
+            handler=handler,
+            listener=listener() if listener is not None else None,
+            **options,
+        )
+
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(factory, host, port, **server_kwargs)
+
+
+async def connect(
+    uri: str,
+    *,
+    listener: WebSocketListener | None = None,
+    subprotocols: Sequence[str] = (),
+    deflate: PerMessageDeflate | None = None,
+    origin: str | None = None,
+    extra_headers: Sequence[tuple[bytes, bytes]] = (),
+    max_message_size: int | None = 1 << 20,
+    max_frame_size: int | None = None,
+    max_queue: int = 16,
+    ping_interval: float | None = 20.0,
+    ping_timeout: float | None = 20.0,
+    close_timeout: float = 10.0,
+    write_limit: int = 1 << 16,
+    read_size: int = READ_SIZE,
+    **connection_kwargs: Any,
+) -> WebSocket:
+    """Open a WebSocket connection to ``uri`` (``ws://host:port/path``, or
+    ``wss://`` with ``ssl=`` in ``connection_kwargs`` or the default
+    context) and return it once the opening handshake is complete.  Raises
+    :class:`~streamcore.ws.HandshakeError` when the server refuses."""
+    url = urllib.parse.urlsplit(uri)
+    if url.scheme not in ("ws", "wss") or not url.hostname:
+        raise ValueError(f"not a ws:// or wss:// URI: {uri!r}")
+    secure = url.scheme == "wss"
+    port = url.port or (443 if secure else 80)
+    default_port = port == (443 if secure else 80)
+    host_header = url.hostname if default_port else f"{url.hostname}:{port}"
+    if ":" in url.hostname:  # an IPv6 literal
+        host_header = f"[{url.hostname}]" + ("" if default_port else f":{port}")
+    target = (url.path or "/") + (f"?{url.query}" if url.query else "")
+    handshake = ClientHandshake(
+        host_header,
+        target,
+        subprotocols=subprotocols,
+        deflate=deflate,
+        origin=origin,
+        extra_headers=extra_headers,
+    )
+    if secure:
+        connection_kwargs.setdefault("ssl", True)
+    options = _options(max_message_size, max_frame_size, max_queue, ping_interval,
+                       ping_timeout, close_timeout, write_limit, read_size)
+    loop = asyncio.get_running_loop()
+    _, ws = await loop.create_connection(
+        lambda: WebSocket("client", handshake=handshake, listener=listener, **options),
+        url.hostname,
+        port,
+        **connection_kwargs,
+    )
+    try:
+        await ws._opened  # noqa: SLF001
+    except BaseException:
+        if ws._transport is not None:  # noqa: SLF001
+            ws._transport.close()  # noqa: SLF001
+        raise
+    return ws

@@ -1,0 +1,332 @@
+"""streamcore.integrations.asyncio against real peers over 127.0.0.1: the
+websockets client and server, and a raw TCP peer for what no library sends.
+Every test runs on both codec twins (the adapter's Connection is swapped)."""
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+import websockets
+from helpers import twin_fixture
+from websockets.asyncio.client import connect as ws_connect
+from websockets.asyncio.server import serve as ws_serve
+from ws_helpers import close_payload, frame
+
+from streamcore.integrations import asyncio as adapter
+from streamcore.ws import PerMessageDeflate
+
+pytestmark = pytest.mark.interop
+
+ws = twin_fixture("ws")
+
+
+@pytest.fixture(autouse=True)
+def _twin(ws: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(adapter, "Connection", ws.Connection)
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 30))
+
+
+async def echo(sock: adapter.WebSocket) -> None:
+    async for message in sock:
+        await sock.send(message)
+
+
+class EchoListener(adapter.WebSocketListener):
+    def on_message(self, ws: adapter.WebSocket, message: str | bytes) -> None:
+        ws.send_nowait(message)
+
+
+def url(server: asyncio.Server, path: str = "/") -> str:
+    port = server.sockets[0].getsockname()[1]
+    return f"ws://127.0.0.1:{port}{path}"
+
+
+async def serving(body: Callable[[str], Awaitable[Any]], handler: Any = echo, **kw: Any) -> Any:
+    if "listener" not in kw:
+        kw["handler"] = handler
+    server = await adapter.serve(**kw)
+    try:
+        return await body(url(server))
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+SIZES = [0, 1, 125, 126, 65535, 65536, 1 << 20]
+
+
+@pytest.mark.parametrize("mode", ["handler", "listener"])
+def test_echo_with_the_websockets_client(mode: str) -> None:
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, max_size=None, compression=None) as client:
+            for n in SIZES:
+                await client.send(b"\x01" * n)
+                assert await client.recv() == b"\x01" * n
+                await client.send("é" * (n // 2))
+                assert await client.recv() == "é" * (n // 2)
+        assert client.close_code == 1000
+
+    kw: dict[str, Any] = {"max_message_size": None}
+    if mode == "listener":
+        kw["listener"] = EchoListener
+    run(serving(body, **kw))
+
+
+def test_deflate_and_subprotocol_are_negotiated_with_websockets() -> None:
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, subprotocols=["chat", "echo"], compression="deflate") as client:
+            assert client.subprotocol == "echo"
+            assert "permessage-deflate" in client.response.headers["Sec-WebSocket-Extensions"]
+            for n in (0, 10, 100_000):
+                await client.send("ab" * n)
+                assert await client.recv() == "ab" * n
+
+    run(serving(body, subprotocols=["echo"], deflate=PerMessageDeflate()))
+
+
+def test_our_client_against_the_websockets_server() -> None:
+    async def handler(conn: Any) -> None:
+        async for message in conn:
+            await conn.send(message)
+
+    async def main() -> None:
+        async with ws_serve(handler, "127.0.0.1", 0, compression="deflate") as server:
+            port = server.sockets[0].getsockname()[1]
+            sock = await adapter.connect(f"ws://127.0.0.1:{port}/x?y=1",
+                                         deflate=PerMessageDeflate())
+            assert sock.connection.stats is not None
+            for n in SIZES[:-1]:
+                await sock.send("z" * n)
+                assert await sock.recv() == "z" * n
+                await sock.send(b"\x00" * n)
+                assert await sock.recv() == b"\x00" * n
+            await sock.ping(b"hi")
+            await sock.close()
+            assert sock.close_code == 1000
+
+    run(main())
+
+
+def test_our_client_and_server_with_listeners_on_both_ends() -> None:
+    got: list[Any] = []
+    done = asyncio.Event
+
+    class Recorder(adapter.WebSocketListener):
+        def __init__(self, finished: asyncio.Event) -> None:
+            self.finished = finished
+
+        def on_message(self, ws: adapter.WebSocket, message: str | bytes) -> None:
+            got.append(message)
+            if len(got) == 3:
+                self.finished.set()
+
+        def on_close(self, ws: adapter.WebSocket, code: int, reason: str) -> None:
+            got.append(("closed", code, reason))
+
+    async def body(uri: str) -> None:
+        finished = done()
+        sock = await adapter.connect(uri, listener=Recorder(finished))
+        for message in ("one", b"two", "three"):
+            sock.send_nowait(message)
+        await finished.wait()
+        await sock.close(4000, "bye")
+
+    run(serving(body, listener=EchoListener))
+    # the echo carries the code back, not the reason (RFC 6455 §5.5.1)
+    assert got == ["one", b"two", "three", ("closed", 4000, "")]
+
+
+async def raw_upgrade(uri: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    host, port = uri[len("ws://"):].rstrip("/").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(
+        b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 ")
+    return reader, writer
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        (n,) = struct.unpack("!H", await reader.readexactly(2))
+    elif n == 127:
+        (n,) = struct.unpack("!Q", await reader.readexactly(8))
+    return b0 & 0x0F, await reader.readexactly(n)
+
+
+def test_text_ping_close_in_one_read_are_all_answered_in_order() -> None:
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        writer.write(frame(0x1, b"hello") + frame(0x9, b"p") + frame(0x8, close_payload(1000)))
+        assert await read_frame(reader) == (0x1, b"hello")
+        assert await read_frame(reader) == (0xA, b"p")
+        assert await read_frame(reader) == (0x8, close_payload(1000))
+        assert await reader.read() == b""  # the server closes TCP, gracefully
+        writer.close()
+
+    run(serving(body, listener=EchoListener))
+
+
+@pytest.mark.parametrize("bad, code", [
+    (frame(0x1, b"unmasked", mask=None), 1002),
+    (frame(0x1, b"\xff\xfe"), 1007),
+    (frame(0x2, b"x" * 2000), 1009),
+])
+def test_a_violation_sends_its_close_code_then_closes_without_a_reset(bad: bytes, code: int) -> None:
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        writer.write(bad)
+        opcode, payload = await read_frame(reader)
+        assert (opcode, payload[:2]) == (0x8, code.to_bytes(2, "big"))
+        assert await reader.read() == b""  # EOF, not ConnectionResetError
+        writer.close()
+
+    run(serving(body, max_message_size=1000))
+
+
+def test_the_websockets_client_sees_1009_for_an_oversized_message() -> None:
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, compression=None) as client:
+            await client.send(b"x" * 2000)
+            with pytest.raises(websockets.ConnectionClosedError) as info:
+                await client.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+
+    run(serving(body, max_message_size=1000))
+
+
+def test_keepalive_fails_a_silent_peer_with_1011() -> None:
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        opcode, payload = await read_frame(reader)
+        assert opcode == 0x9 and len(payload) == 4  # the keepalive Ping, never answered
+        opcode, payload = await read_frame(reader)
+        assert opcode == 0x8 and payload == close_payload(1011, b"keepalive ping timeout")
+        assert await reader.read() == b""
+        writer.close()
+
+    run(serving(body, ping_interval=0.05, ping_timeout=0.1))
+
+
+def test_keepalive_is_kept_by_a_peer_that_answers() -> None:
+    async def slow_echo(sock: adapter.WebSocket) -> None:
+        await asyncio.sleep(0.5)  # several keepalive rounds
+        await echo(sock)
+
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, ping_interval=None) as client:  # websockets answers Pings
+            await client.send("still here")
+            assert await client.recv() == "still here"
+
+    run(serving(body, handler=slow_echo, ping_interval=0.05, ping_timeout=0.1))
+
+
+def test_reading_pauses_while_the_queue_is_full_and_nothing_is_lost() -> None:
+    seen: dict[str, Any] = {}
+
+    async def slow(sock: adapter.WebSocket) -> None:
+        await asyncio.sleep(0.3)
+        assert sock.transport is not None
+        seen["reading while full"] = sock.transport.is_reading()
+        seen["messages"] = [await sock.recv() for _ in range(200)]
+        seen["reading after"] = sock.transport.is_reading()
+        await sock.send("done")
+
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, compression=None) as client:
+            for k in range(200):
+                await client.send(str(k))
+            assert await client.recv() == "done"
+
+    run(serving(body, handler=slow, max_queue=4))
+    assert seen == {
+        "reading while full": False,
+        "messages": [str(k) for k in range(200)],
+        "reading after": True,
+    }
+
+
+def test_send_waits_while_the_write_buffer_is_full() -> None:
+    async def flood(sock: adapter.WebSocket) -> None:
+        for _ in range(64):
+            await sock.send(b"y" * 65536)  # never more than write_limit buffered
+            assert sock.transport is not None
+            assert sock.transport.get_write_buffer_size() <= 2 * 65536 + 16
+
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, compression=None, max_size=None) as client:
+            await asyncio.sleep(0.2)
+            for _ in range(64):
+                assert await client.recv() == b"y" * 65536
+
+    run(serving(body, handler=flood, write_limit=65536))
+
+
+def test_a_plain_http_request_gets_a_400() -> None:
+    async def body(uri: str) -> None:
+        host, port = uri[len("ws://"):].rstrip("/").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        response = await reader.read()
+        assert response.startswith(b"HTTP/1.1 400 ")
+        writer.close()
+
+    run(serving(body))
+
+
+def test_a_failing_handler_closes_with_1011() -> None:
+    async def broken(sock: adapter.WebSocket) -> None:
+        await sock.recv()
+        raise RuntimeError("boom")
+
+    async def body(uri: str) -> None:
+        async with ws_connect(uri) as client:
+            await client.send("x")
+            with pytest.raises(websockets.ConnectionClosedError):
+                await client.recv()
+        assert client.close_code == 1011
+
+    run(serving(body, handler=broken))
+
+
+def test_send_after_close_raises_connection_closed() -> None:
+    async def body(uri: str) -> None:
+        sock = await adapter.connect(uri)
+        await sock.close()
+        with pytest.raises(adapter.ConnectionClosed) as info:
+            await sock.send("late")
+        assert info.value.ok
+        with pytest.raises(adapter.ConnectionClosed):
+            await sock.recv()
+
+    run(serving(body))
+
+
+def test_fragmented_reads_through_the_shared_buffer() -> None:
+    # every connection reads into one buffer: frames split across reads of
+    # two interleaved connections must survive it
+    async def body(uri: str) -> None:
+        peers = [await raw_upgrade(uri), await raw_upgrade(uri)]
+        payloads = [bytes(range(256)) * 40, bytes(range(255, -1, -1)) * 40]
+        data = [frame(0x2, p) for p in payloads]
+        for k in range(0, len(data[0]), 7):
+            for (_, writer), d in zip(peers, data):
+                writer.write(d[k:k + 7])
+                await writer.drain()
+            await asyncio.sleep(0)
+        for (reader, writer), p in zip(peers, payloads):
+            assert await read_frame(reader) == (0x2, p)
+            writer.close()
+
+    run(serving(body, listener=EchoListener, read_size=64))
