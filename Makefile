@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 FUZZ_SECONDS ?= 5
 SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 
-.PHONY: test bench fuzz diff lint docs build clean testinstalled
+.PHONY: test bench bench-e2e fuzz diff lint docs build clean testinstalled
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,10 @@ diff: build
 bench: build $(VENV)/.bench
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider -o 'python_files=bench_*.py' --benchmark-only --benchmark-min-rounds=3 --benchmark-max-time=0.2 --benchmark-columns=min,mean,ops
 	$(PY) -m benchmarks.compare
+
+# servers and clients in their own processes over loopback (benchmarks/e2e.py)
+bench-e2e: build $(VENV)/.bench
+	$(PY) -m benchmarks.e2e
 
 lint: build $(VENV)/.lint
 	$(BIN)/ruff check streamcore tests benchmarks fuzz examples
