@@ -12,6 +12,7 @@ FACES = {
     "streamcore.sse": "sse.md",
     "streamcore.ws": "ws.md",
     "streamcore.integrations.asyncio": "core.md",
+    "streamcore.integrations.asgi": "core.md",
 }
 
 
