@@ -232,3 +232,18 @@ def test_as_a_starlette_response() -> None:
                 assert [e.data async for e in source.aiter_sse()] == ["one", "two"]
 
     run(main())
+
+
+def test_signal_handlers_call_shutdown_then_the_previous_handler() -> None:
+    import os
+    import signal
+
+    calls: list[int] = []
+    previous = signal.signal(signal.SIGUSR1, lambda num, frame: calls.append(num))
+    try:
+        asgi.install_signal_handlers([signal.SIGUSR1])
+        os.kill(os.getpid(), signal.SIGUSR1)
+        assert asgi.shutting_down.is_set()
+        assert calls == [signal.SIGUSR1]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
