@@ -226,7 +226,7 @@ class WebSocket(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         conn = self.connection
         if conn is not None:
-            self._end_of_input(conn)
+            self._end_of_input(conn, writable=False)
         for timer in (self._keepalive, self._close_timer):
             if timer is not None:
                 timer.cancel()
@@ -355,7 +355,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if conn.state is State.CLOSED:
             self._handshake_done()
 
-    def _end_of_input(self, conn: Any) -> None:
+    def _end_of_input(self, conn: Any, writable: bool = True) -> None:
         if self._input_ended:
             return
         self._input_ended = True
@@ -363,8 +363,8 @@ class WebSocket(asyncio.BufferedProtocol):
             conn.receive_eof()
         except (ProtocolError, StateError):
             pass  # no Close came: close_code is 1006
-        if conn.echo_pending and self._transport is not None:
-            self._transport.write(conn.data_to_send())
+        if writable and conn.echo_pending and self._transport is not None:
+            self._transport.write(conn.data_to_send())  # a half-closed peer still reads
 
     def _wake_reader(self) -> None:
         reader = self._reader
