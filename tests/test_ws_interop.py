@@ -37,7 +37,7 @@ from websockets.extensions.permessage_deflate import (
 
 from streamcore import ProtocolError
 from streamcore.ws import Binary, Close, Ping, Pong, State, Text
-from streamcore.ws.deflate import PerMessageDeflate
+from streamcore.ws.deflate import NegotiatedDeflate, PerMessageDeflate
 from streamcore.ws.handshake import ClientHandshake, HandshakeError, ServerHandshake
 
 HOST = "127.0.0.1"
@@ -710,7 +710,7 @@ def test_deflate_is_negotiated_with_the_agreed_parameters_by_websockets_client()
                 await ws.send("x" * 1000)
                 assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "x" * 1000
             agreed = record[0].deflate
-            assert agreed == PerMessageDeflate(
+            assert agreed == NegotiatedDeflate(
                 server_no_context_takeover=True,
                 client_no_context_takeover=True,
                 server_max_window_bits=10,
