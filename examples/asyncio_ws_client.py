@@ -23,7 +23,7 @@ try:
 except ImportError:  # run from a checkout without installing: use the parent folder
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from streamcore.ws import Connection, Event, PerMessageDeflate, State  # noqa: E402
+from streamcore.ws import Event, PerMessageDeflate, State  # noqa: E402
 from streamcore.ws.handshake import ClientHandshake  # noqa: E402
 
 READ_SIZE = 65536
@@ -44,9 +44,15 @@ async def main(host: str, port: int, messages: list[str]) -> None:
             upgrade = handshake.receive_data(data)
         print(f"connected: subprotocol={upgrade.subprotocol!r} extensions={upgrade.extensions!r}")
 
-        ws = Connection("client", deflate=upgrade.deflate)
-        events: list[Event] = []
-        pending = upgrade.trailing  # frames the server sent right behind the 101
+        # the hand-off in one call: a Connection with the agreed deflate, and the
+        # events of the frames the server sent right behind its 101
+        opened = upgrade.connect()
+        writer.write(opened.data)  # b"", or our Close if those frames were bad
+        if opened.error is not None:
+            raise opened.error
+        ws = opened.connection
+        events: list[Event] = list(opened.events)
+        pending = b""
 
         async def next_event() -> Event:
             """The next event, reading from the socket when none is buffered."""

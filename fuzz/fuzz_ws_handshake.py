@@ -54,14 +54,22 @@ def fuzz_server(data: bytes, step: int) -> None:
     except h11.RemoteProtocolError:
         return  # h11's documented error for malformed HTTP: not ours to judge
     try:
-        upgrade = SERVER.upgrade(conn, request)
+        opened = SERVER.connect(conn, request)
     except HandshakeError as err:
         # documented: a bad upgrade request, with the 400/426 to send
         assert err.response is not None and err.response.status_code in (400, 426)
         SERVER.reject(conn, err)
         return
+    upgrade = opened.upgrade
     assert upgrade.response.status_code == 101
-    assert upgrade.data.startswith(b"HTTP/1.1 101 ")
+    assert opened.data.startswith(upgrade.data) and upgrade.data.startswith(b"HTTP/1.1 101 ")
+    # the bytes behind the request were fed: either events, or a failed connection
+    # whose Close follows the 101 (documented in Opened)
+    if opened.error is None:
+        assert opened.data == upgrade.data
+    else:
+        assert opened.events == [] and opened.error.close_code in (1002, 1007, 1009)
+        assert opened.data[len(upgrade.data)] == 0x88
 
 
 def fuzz_client(data: bytes, step: int) -> None:
@@ -69,7 +77,10 @@ def fuzz_client(data: bytes, step: int) -> None:
     client.send()
     try:
         for start in range(0, len(data), step):
-            if client.receive_data(data[start : start + step]) is not None:
+            upgrade = client.receive_data(data[start : start + step])
+            if upgrade is not None:
+                opened = upgrade.connect()  # never raises ProtocolError: see Opened.error
+                assert (opened.data == b"") is (opened.error is None)
                 return
         client.receive_data(b"")  # EOF before a complete response
     except HandshakeError:

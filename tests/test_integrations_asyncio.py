@@ -330,3 +330,32 @@ def test_fragmented_reads_through_the_shared_buffer() -> None:
             writer.close()
 
     run(serving(body, listener=EchoListener, read_size=64))
+
+
+@pytest.mark.parametrize("behind, expected", [
+    (frame(0x1, b"early") + frame(0x9, b"p"), [(0x1, b"early"), (0xA, b"p")]),
+    # the first frames fail the connection: the 101 and our Close go out
+    # together, so the Text before the bad frame gets no reply
+    (frame(0x1, b"early") + frame(0x1, b"no mask", mask=None), [(0x8, None)]),
+])
+def test_frames_right_behind_the_request_are_handled(behind: bytes, expected: list[Any]) -> None:
+    async def body(uri: str) -> None:
+        host, port = uri[len("ws://"):].rstrip("/").split(":")
+        reader, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"GET / HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            + behind
+        )
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+        for opcode, payload in expected:
+            got = await read_frame(reader)
+            if payload is None:
+                assert got[0] == opcode and got[1][:2] == (1002).to_bytes(2, "big")
+            else:
+                assert got == (opcode, payload)
+        if expected[-1][0] == 0x8:
+            assert await reader.read() == b""
+        writer.close()
+
+    run(serving(body, listener=EchoListener))

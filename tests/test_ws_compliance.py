@@ -27,7 +27,7 @@ from ws_helpers import PeerDeflater, close_payload, frame, parse_frames, run_all
 
 from streamcore import ProtocolError
 from streamcore.ws import Binary, Close, Ping, Pong, Text
-from streamcore.ws.deflate import PerMessageDeflate
+from streamcore.ws.deflate import NegotiatedDeflate
 
 pytest_plugins = ["conftest_ws"]
 
@@ -305,7 +305,7 @@ case("9.9.4", "many frames each under max_frame_size, message fits",
 # -- 12 permessage-deflate (messages) ----------------------------------------------------
 # The peer's compressed payloads come from plain zlib (ws_helpers.PeerDeflater), not from
 # streamcore's own compressor, so this checks our inflating against an independent deflater.
-PMD = dict(deflate=PerMessageDeflate())
+PMD = dict(deflate=NegotiatedDeflate())
 KiB = 1024
 PMD_SIZES = [0, 1, 16, 64, 256, KiB, 4 * KiB, 16 * KiB, 64 * KiB, 256 * KiB]
 
@@ -424,18 +424,18 @@ case("12.9.5", "data after a final deflate block in the same message",
 _BOMB = PeerDeflater().compress(bytes(8 * MiB))
 case("12.10.1", "compressed message inflating past max_message_size (8 MiB of zeros)",
      F(BINARY, _BOMB, rsv=4), [], fail=1009, reads=[1000, 65536],
-     kw=dict(deflate=PerMessageDeflate(), max_message_size=64 * KiB))
+     kw=dict(deflate=NegotiatedDeflate(), max_message_size=64 * KiB))
 case("12.10.2", "fragmented compressed message inflating past max_message_size",
      CF(BINARY, PeerDeflater().compress(bytes(200 * KiB)), 8), [], fail=1009,
-     kw=dict(deflate=PerMessageDeflate(), max_message_size=64 * KiB))
+     kw=dict(deflate=NegotiatedDeflate(), max_message_size=64 * KiB))
 case("12.10.3", "compressed message inflating to exactly max_message_size",
      F(BINARY, PeerDeflater().compress(bytes(64 * KiB)), rsv=4), [Binary(bytes(64 * KiB))],
-     kw=dict(deflate=PerMessageDeflate(), max_message_size=64 * KiB))
+     kw=dict(deflate=NegotiatedDeflate(), max_message_size=64 * KiB))
 # fail fast: the first fragment already inflates past the limit; the rest never comes
 _BOMB_HEAD = F(BINARY, _BOMB[:len(_BOMB) // 2], rsv=4, fin=False)
 case("12.10.4", "fail fast: 1009 on the first fragment of a compressed bomb",
      _BOMB_HEAD, [], fail=1009, fail_fast=[_BOMB_HEAD], reads=[1000, 65536],
-     kw=dict(deflate=PerMessageDeflate(), max_message_size=16 * KiB))
+     kw=dict(deflate=NegotiatedDeflate(), max_message_size=16 * KiB))
 case("12.11.1", "invalid UTF-8 after inflating a text message",
      F(TEXT, PeerDeflater().compress(BAD), rsv=4), [], fail=1007, kw=PMD)
 case("12.11.2", "invalid UTF-8 after inflating a fragmented text message",
@@ -527,7 +527,7 @@ for i, n in enumerate(PMD_SIZES, 1):
 @pytest.mark.parametrize("role", ["server", "client"])
 @pytest.mark.parametrize("c", SENT, ids=[c.id for c in SENT])
 def test_pmd_sent(codec: Any, c: Sent, role: str) -> None:
-    conn = codec.Connection(role, deflate=PerMessageDeflate(), max_message_size=None)
+    conn = codec.Connection(role, deflate=NegotiatedDeflate(), max_message_size=None)
     inflater = zlib.decompressobj(wbits=-15)  # one context: we take it over between messages
     for m in c.messages:
         wire = conn.send_text(m) if isinstance(m, str) else conn.send_binary(m)
@@ -549,7 +549,7 @@ def test_pmd_bomb_memory(codec: Any, n: str, role: str) -> None:
     """An 8 MiB bomb against a 64 KiB limit: 1009 without ever holding the 8 MiB."""
     mask = b"\x9a\x0b\xc1\x5e" if role == "server" else None
     wire = frame(BINARY, _BOMB, rsv=4, mask=mask)
-    conn = codec.Connection(role, deflate=PerMessageDeflate(), max_message_size=64 * KiB)
+    conn = codec.Connection(role, deflate=NegotiatedDeflate(), max_message_size=64 * KiB)
     tracemalloc.start()
     try:
         with pytest.raises(ProtocolError) as info:
@@ -599,7 +599,7 @@ def test_pmd_params(codec: Any, p: Params, role: str) -> None:
     """``role`` sends; the other side receives.  Both Connections get the agreed
     parameters; what the sender emits is checked against a plain zlib inflater with the
     agreed window, and the peer's messages from a plain zlib deflater inflate on our side."""
-    agreed = PerMessageDeflate(client_no_context_takeover=p.client_nct,
+    agreed = NegotiatedDeflate(client_no_context_takeover=p.client_nct,
                                server_no_context_takeover=p.server_nct,
                                client_max_window_bits=p.client_bits,
                                server_max_window_bits=p.server_bits)

@@ -611,3 +611,52 @@ def test_trace_sees_only_what_was_sent(codec):
         conn.send_binary(b"b")
     conn.send_text("c")
     assert seen == [Text("a", False), Text("c", True)]
+
+
+# -- message_in_progress (issue 7 review finding) ---------------------------------------------
+
+# a text message in three fragments with a Ping between the first two, then a whole one
+MID_STREAM = [
+    (frame(0x1, b"one ", fin=False), True),
+    (frame(0x9, b"p"), True),
+    (frame(0x0, b"two ", fin=False), True),
+    (frame(0x0, b"three"), False),
+    (frame(0x2, b"whole"), False),
+]
+
+
+@pytest.mark.parametrize("assemble", [True, False])
+def test_message_in_progress_follows_the_fragments(codec, assemble):
+    conn = codec.Connection("server", assemble=assemble)
+    assert conn.message_in_progress is False
+    for data, expected in MID_STREAM:
+        conn.receive_data(data)
+        assert conn.message_in_progress is expected, data
+
+
+@pytest.mark.parametrize("assemble", [True, False])
+def test_message_in_progress_fed_a_byte_at_a_time(codec, assemble):
+    """True once the first non-final frame is complete, never while it (or a
+    whole unfragmented message) is still arriving; False once the final frame
+    is complete."""
+    conn = codec.Connection("server", assemble=assemble)
+    seen = []
+    for data, _ in MID_STREAM:
+        for i in range(len(data)):
+            conn.receive_data(data[i:i + 1])
+            seen.append(conn.message_in_progress)
+    sizes = [len(d) for d, _ in MID_STREAM]
+    first, ping, second, third, whole = (sum(sizes[:k + 1]) for k in range(5))
+    assert not any(seen[:first - 1]) and seen[first - 1]
+    assert all(seen[first - 1:third - 1]) and not seen[third - 1]
+    assert not any(seen[third - 1:])
+
+
+@pytest.mark.parametrize("assemble", [True, False])
+def test_message_in_progress_tells_a_close_in_the_middle_of_a_message(codec, assemble):
+    conn = codec.Connection("server", assemble=assemble)
+    events = conn.receive_data(frame(0x1, b"half", fin=False) + frame(0x8, close_payload(1000, b"")))
+    assert isinstance(events[-1], Close) and conn.message_in_progress is True
+    calm = codec.Connection("server", assemble=assemble)
+    events = calm.receive_data(frame(0x1, b"whole") + frame(0x8, close_payload(1000, b"")))
+    assert events == [Text("whole"), Close(1000, "")] and calm.message_in_progress is False

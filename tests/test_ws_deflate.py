@@ -22,7 +22,7 @@ from websockets.frames import Frame, Opcode
 
 from streamcore import LimitError, ProtocolError
 from streamcore.ws import Text
-from streamcore.ws.deflate import DeflateSession, PerMessageDeflate
+from streamcore.ws.deflate import DeflateSession, NegotiatedDeflate, PerMessageDeflate
 from streamcore.ws.handshake import parse_extensions
 
 MiB = 1 << 20
@@ -35,8 +35,16 @@ def params(element: str) -> list[tuple[str, str | None]]:
     return ps
 
 
-def pair(agreed: PerMessageDeflate) -> tuple[DeflateSession, DeflateSession]:
-    """(client session, server session) for the same agreed parameters."""
+def agreement(config: PerMessageDeflate) -> NegotiatedDeflate:
+    """The agreement holding the values of ``config`` (both sides' view)."""
+    fields = ("client_no_context_takeover", "server_no_context_takeover", "client_max_window_bits",
+              "server_max_window_bits", "compress_level", "mem_level")
+    return NegotiatedDeflate(**{name: getattr(config, name) for name in fields})
+
+
+def pair(config: PerMessageDeflate) -> tuple[DeflateSession, DeflateSession]:
+    """(client session, server session) for the agreement holding ``config``'s values."""
+    agreed = agreement(config)
     return agreed.session(client=True), agreed.session(client=False)
 
 
@@ -255,7 +263,7 @@ def test_server_agreement_drives_the_sessions() -> None:
 )
 def test_client_accepts_valid_responses(client: dict, response: str, expected: dict) -> None:
     agreed = PerMessageDeflate(**client).accept_response(params(response))
-    want = PerMessageDeflate(**{**client, **expected})
+    want = NegotiatedDeflate(**{**client, **expected})
     assert agreed == want
 
 
@@ -446,8 +454,7 @@ def test_context_takeover_makes_a_repeated_message_smaller() -> None:
 
 
 def test_no_context_takeover_compresses_each_message_alone() -> None:
-    agreed = PerMessageDeflate(client_no_context_takeover=True)
-    client, server = pair(agreed)
+    client, server = pair(PerMessageDeflate(client_no_context_takeover=True))
     message = os.urandom(2000)
     first, second = client.compress(message), client.compress(message)
     assert first == second
@@ -460,7 +467,7 @@ def test_no_context_takeover_compresses_each_message_alone() -> None:
 def test_receiver_without_context_takeover_cannot_inflate_a_back_reference() -> None:
     # The server agreed the client resets; a client that does not is caught.
     sender = DeflateSession()  # keeps its context
-    receiver = PerMessageDeflate(client_no_context_takeover=True).session(client=False)
+    receiver = NegotiatedDeflate(client_no_context_takeover=True).session(client=False)
     message = os.urandom(300)
     receiver.decompress(sender.compress(message), True, None)
     with pytest.raises(ProtocolError) as info:
@@ -743,7 +750,7 @@ def test_connection_stats_carry_the_deflate_counters(codec: ModuleType) -> None:
 def bomb_wire() -> bytes:
     """A client's masked frame carrying 64 MiB of zeros, compressed (~64 KB)."""
     client = load_twin("ws", "python").Connection(
-        "client", deflate=PerMessageDeflate(), max_message_size=None
+        "client", deflate=NegotiatedDeflate(), max_message_size=None
     )
     return bytes(client.send_binary(bytes(64 * MiB)))
 
@@ -751,7 +758,7 @@ def bomb_wire() -> bytes:
 def test_connection_stops_a_decompression_bomb_at_the_limit(
     codec: ModuleType, bomb_wire: bytes
 ) -> None:
-    server = codec.Connection("server", deflate=PerMessageDeflate(), max_message_size=MiB)
+    server = codec.Connection("server", deflate=NegotiatedDeflate(), max_message_size=MiB)
     tracemalloc.start()
     started = time.perf_counter()
     try:
@@ -779,13 +786,13 @@ def test_connection_inflates_websockets_fragmented_compressed_message(codec: Mod
         frame = Frame(opcode, piece, fin=i == len(pieces) - 1)
         wire += frame.serialize(mask=True, extensions=[ext])
     server = codec.Connection(
-        "server", deflate=PerMessageDeflate(client_max_window_bits=12, server_max_window_bits=12)
+        "server", deflate=NegotiatedDeflate(client_max_window_bits=12, server_max_window_bits=12)
     )
     events = server.receive_data(wire)
     assert [e.data for e in events] == [body.decode()]
     # and the other way: our compressed messages decode in websockets
     ours = codec.Connection(
-        "server", deflate=PerMessageDeflate(client_max_window_bits=12, server_max_window_bits=12)
+        "server", deflate=NegotiatedDeflate(client_max_window_bits=12, server_max_window_bits=12)
     )
     client_ext = ws_pmd.PerMessageDeflate(False, False, 12, 12)
     for message in (body, body, b"tail"):
@@ -834,3 +841,73 @@ def test_connection_takes_an_empty_compressed_message_then_a_normal_one(
     empty = b"\xc1\x80" + b"\x00\x00\x00\x00"  # FIN + RSV1 + text, masked, no payload
     wire = client.send_text("before") + empty + client.send_text("after")
     assert server.receive_data(wire) == [Text("before"), Text(""), Text("after")]
+
+
+# -- the policy and the agreement are two types (issue 7) ------------------------------------
+
+
+def test_connection_refuses_the_policy_and_names_the_right_call(codec: ModuleType) -> None:
+    # failed before: Connection took the policy, and the peer failed later (next test)
+    for role in ("client", "server"):
+        with pytest.raises(TypeError) as info:
+            codec.Connection(role, deflate=PerMessageDeflate())
+        message = str(info.value)
+        assert "NegotiatedDeflate" in message and "upgrade.deflate" in message
+        with pytest.raises(TypeError):
+            codec.Connection(role, deflate="permessage-deflate")
+    assert codec.Connection("server", deflate=NegotiatedDeflate()).stats.bytes_in == 0
+
+
+def test_running_on_the_policy_instead_of_the_agreement_fails_the_second_message(
+    codec: ModuleType,
+) -> None:
+    """What passing the policy to Connection used to do: the client asked the
+    server not to take over context and the server agreed, but a server
+    Connection built on its own policy (context takeover) refers back into the
+    first message, so the client (which drops its inflater, as agreed) fails
+    the second message with 1007.  The agreement makes both messages arrive."""
+    offer = PerMessageDeflate(server_no_context_takeover=True)
+    policy = PerMessageDeflate()
+    server_agreed = policy.accept_offer(offer.offer_params())
+    assert server_agreed is not None and server_agreed.server_no_context_takeover
+    client_agreed = offer.accept_response(server_agreed.response_params())
+    message = "the same words again and again " * 20
+
+    # the old mistake: the server runs on the policy's values
+    as_policy = codec.Connection("server", deflate=agreement(policy))
+    client = codec.Connection("client", deflate=client_agreed)
+    assert client.receive_data(as_policy.send_text(message)) == [Text(message)]
+    with pytest.raises(ProtocolError) as info:
+        client.receive_data(as_policy.send_text(message))
+    assert info.value.close_code == 1007
+
+    # the agreement: both messages arrive
+    server = codec.Connection("server", deflate=server_agreed)
+    client = codec.Connection("client", deflate=client_agreed)
+    wire = server.send_text(message) + server.send_text(message)
+    assert client.receive_data(wire) == [Text(message), Text(message)]
+
+
+def test_negotiation_returns_the_agreed_type_and_a_policy_never_equals_it() -> None:
+    policy = PerMessageDeflate(client_max_window_bits=10)
+    agreed = policy.accept_offer(params("permessage-deflate; client_max_window_bits"))
+    assert type(agreed) is NegotiatedDeflate
+    assert agreed == NegotiatedDeflate(client_max_window_bits=10)
+    assert agreed != policy and policy != NegotiatedDeflate(client_max_window_bits=10)
+    client = PerMessageDeflate().accept_response(params("permessage-deflate"))
+    assert type(client) is NegotiatedDeflate
+    # the roles stay apart: a policy has no session, an agreement makes no offer
+    assert not hasattr(PerMessageDeflate(), "session")
+    assert not hasattr(PerMessageDeflate(), "response")
+    assert not hasattr(NegotiatedDeflate(), "offer")
+    assert not hasattr(NegotiatedDeflate(), "accept_offer")
+    assert repr(agreed).startswith("NegotiatedDeflate(")
+
+
+def test_handshakes_refuse_an_agreement_as_their_policy() -> None:
+    from streamcore.ws.handshake import ClientHandshake, ServerHandshake
+
+    with pytest.raises(TypeError):
+        ServerHandshake(deflate=NegotiatedDeflate())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        ClientHandshake("h", deflate=NegotiatedDeflate())  # type: ignore[arg-type]

@@ -16,7 +16,7 @@ from helpers import twin_fixture
 from ws_helpers import PeerDeflater, frame
 
 from streamcore import ProtocolError
-from streamcore.ws.deflate import PerMessageDeflate
+from streamcore.ws.deflate import NegotiatedDeflate
 
 codec = twin_fixture("ws")
 
@@ -29,7 +29,7 @@ def test_inflated_frame_is_bounded_by_max_frame_size(codec: Any, role: str,
                                                      assemble: bool) -> None:
     assert len(BOMB) < 65536  # the frame itself is well within max_frame_size
     mask = b"\x01\x02\x03\x04" if role == "server" else None
-    conn = codec.Connection(role, deflate=PerMessageDeflate(), max_message_size=None,
+    conn = codec.Connection(role, deflate=NegotiatedDeflate(), max_message_size=None,
                             max_frame_size=65536, assemble=assemble)
     with pytest.raises(ProtocolError) as info:
         events = conn.receive_data(frame(0x2, BOMB, rsv=4, mask=mask))

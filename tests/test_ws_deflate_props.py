@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from streamcore import LimitError, ProtocolError
-from streamcore.ws.deflate import DeflateSession, PerMessageDeflate
+from streamcore.ws.deflate import DeflateSession, NegotiatedDeflate, PerMessageDeflate
 from streamcore.ws.handshake import (
     ClientHandshake,
     HandshakeError,
@@ -23,6 +23,8 @@ from streamcore.ws.handshake import (
     parse_extensions,
 )
 
+FIELDS = ("client_no_context_takeover", "server_no_context_takeover", "client_max_window_bits",
+          "server_max_window_bits", "compress_level", "mem_level")
 bits = st.one_of(st.none(), st.integers(8, 15))
 configs = st.builds(
     PerMessageDeflate,
@@ -82,7 +84,9 @@ def outcome(session: DeflateSession, pieces: list[bytes], limit: int | None) -> 
 def test_messages_round_trip_both_ways_for_any_agreement(
     agreed: PerMessageDeflate, batch: list[bytes]
 ) -> None:
-    client, server = agreed.session(client=True), agreed.session(client=False)
+    # the configuration's values taken as agreed by both sides
+    both = NegotiatedDeflate(**{name: getattr(agreed, name) for name in FIELDS})
+    client, server = both.session(client=True), both.session(client=False)
     for message in batch:
         assert server.decompress(client.compress(message), True, None) == message
         assert client.decompress(server.compress(message), True, None) == message

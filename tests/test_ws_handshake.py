@@ -14,7 +14,7 @@ import pytest
 from helpers import splits
 
 from streamcore import ProtocolError, StateError
-from streamcore.ws.deflate import PerMessageDeflate
+from streamcore.ws.deflate import NegotiatedDeflate, PerMessageDeflate
 from streamcore.ws.handshake import (
     ClientHandshake,
     HandshakeError,
@@ -281,20 +281,20 @@ def test_server_merges_subprotocol_header_lines() -> None:
 
 
 def test_server_select_subprotocol_callback_decides() -> None:
-    seen: list[list[str]] = []
+    seen: list[tuple[bytes, list[str]]] = []
 
-    def select(offered: list[str]) -> str | None:
-        seen.append(offered)
+    def select(req: h11.Request, offered: list[str]) -> str | None:
+        seen.append((req.target, offered))
         return offered[-1]
 
     upgrade = ServerHandshake(select_subprotocol=select).accept(
         request(add=[("Sec-WebSocket-Protocol", "a, b")])
     )
-    assert upgrade.subprotocol == "b" and seen == [["a", "b"]]
+    assert upgrade.subprotocol == "b" and seen == [(b"/chat", ["a", "b"])]
 
 
 def test_server_select_subprotocol_must_choose_an_offered_one() -> None:
-    server = ServerHandshake(select_subprotocol=lambda offered: "zzz")
+    server = ServerHandshake(select_subprotocol=lambda request, offered: "zzz")
     with pytest.raises(ValueError):
         server.accept(request(add=[("Sec-WebSocket-Protocol", "a")]))
 
@@ -318,7 +318,7 @@ def test_server_takes_the_first_acceptable_deflate_offer() -> None:
     upgrade = ServerHandshake(deflate=PerMessageDeflate()).accept(
         request(add=[("Sec-WebSocket-Extensions", offers)])
     )
-    assert upgrade.deflate == PerMessageDeflate(server_max_window_bits=10)
+    assert upgrade.deflate == NegotiatedDeflate(server_max_window_bits=10)
     assert header(upgrade.response, b"sec-websocket-extensions") == [
         b"permessage-deflate; server_max_window_bits=10"
     ]
@@ -332,7 +332,7 @@ def test_server_reads_extension_offers_from_several_header_lines() -> None:
         ]
     )
     upgrade = ServerHandshake(deflate=PerMessageDeflate()).accept(req)
-    assert upgrade.deflate == PerMessageDeflate()
+    assert upgrade.deflate == NegotiatedDeflate()
 
 
 def test_server_ignores_unknown_extensions() -> None:
@@ -424,7 +424,7 @@ def test_client_returns_the_agreed_deflate_parameters() -> None:
         client, add=[("Sec-WebSocket-Extensions", "permessage-deflate; server_max_window_bits=12")]
     )
     upgrade = client.validate(res)
-    assert upgrade.deflate == PerMessageDeflate(server_max_window_bits=12)
+    assert upgrade.deflate == NegotiatedDeflate(server_max_window_bits=12)
     assert upgrade.extensions == "permessage-deflate; server_max_window_bits=12"
 
 
@@ -475,7 +475,7 @@ def test_round_trip_through_h11_connections() -> None:
     )
     assert conn.our_state is h11.SWITCHED_PROTOCOL and conn.their_state is h11.SWITCHED_PROTOCOL
     assert c.subprotocol == s.subprotocol == "b"
-    assert c.deflate == s.deflate == PerMessageDeflate(client_no_context_takeover=True)
+    assert c.deflate == s.deflate == NegotiatedDeflate(client_no_context_takeover=True)
     assert s.trailing == b"\x81\x85frame" and c.trailing == b"\x81\x05hello"
     assert s.data.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
     # the agreed parameters work end to end
@@ -662,7 +662,7 @@ def test_websockets_client_handshake_is_accepted_by_our_server() -> None:
     assert peer.handshake_exc is None and peer.state is State.OPEN
     assert peer.subprotocol == ours.subprotocol == "chat"
     (ext,) = peer.extensions
-    assert ours.deflate == PerMessageDeflate(server_max_window_bits=11)
+    assert ours.deflate == NegotiatedDeflate(server_max_window_bits=11)
     assert ext.remote_max_window_bits == 11
 
 
@@ -686,7 +686,7 @@ def test_our_client_handshake_is_accepted_by_websockets_server() -> None:
     upgrade = client.receive_data(b"".join(peer.data_to_send()))
     assert upgrade is not None
     assert upgrade.subprotocol == "chat"
-    assert upgrade.deflate == PerMessageDeflate(client_max_window_bits=10)
+    assert upgrade.deflate == NegotiatedDeflate(client_max_window_bits=10)
 
 
 def test_wsproto_client_handshake_is_accepted_by_our_server() -> None:

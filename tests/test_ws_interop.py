@@ -37,7 +37,7 @@ from websockets.extensions.permessage_deflate import (
 
 from streamcore import ProtocolError
 from streamcore.ws import Binary, Close, Ping, Pong, State, Text
-from streamcore.ws.deflate import PerMessageDeflate
+from streamcore.ws.deflate import NegotiatedDeflate, PerMessageDeflate
 from streamcore.ws.handshake import ClientHandshake, HandshakeError, ServerHandshake
 
 HOST = "127.0.0.1"
@@ -710,7 +710,7 @@ def test_deflate_is_negotiated_with_the_agreed_parameters_by_websockets_client()
                 await ws.send("x" * 1000)
                 assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "x" * 1000
             agreed = record[0].deflate
-            assert agreed == PerMessageDeflate(
+            assert agreed == NegotiatedDeflate(
                 server_no_context_takeover=True,
                 client_no_context_takeover=True,
                 server_max_window_bits=10,
@@ -770,3 +770,52 @@ def test_example_client_talks_to_websockets_server(capsys: pytest.CaptureFixture
     assert "Text(data='two ✓', final=True)" in out
     assert "Pong(data=b'are you there?')" in out
     assert "Close(code=1000" in out
+
+
+@pytest.mark.parametrize("invalid", [
+    b"\x83\x80\x00\x00\x00\x00",  # reserved opcode 3 (1002)
+    b"\x81\x81\x00\x00\x00\x00\xff",  # a text frame that is not UTF-8 (1007)
+], ids=["opcode", "utf8"])
+def test_example_server_fails_an_invalid_frame_with_its_close_code(
+    invalid: bytes, impl: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: on a ProtocolError the example wrote the Close and closed
+    the socket with the client's later bytes unread, so the kernel reset the
+    connection and dropped what was still queued to send, the Close included:
+    the client saw 1006.  Here the client (reading slowly, as a busy peer does)
+    has echoes queued when its invalid frame arrives, followed by bytes the
+    server will never read.  Failed before: ``rcvd`` was None (1006)."""
+    import streamcore.ws
+
+    # the example's hand-off makes a streamcore.ws.Connection: run it on each twin
+    monkeypatch.setattr(streamcore.ws, "Connection", connection_class(impl))
+    example = load_example("asyncio_ws_server")
+    expected = 1002 if invalid[0] & 0x0F == 3 else 1007
+    key = b"\x01\x02\x03\x04"
+    # 1 MiB of zeros in a binary frame: masked with ``key``, the payload is the key repeated
+    big = b"\x82\xff" + MiB.to_bytes(8, "big") + key + key * (MiB // 4)
+
+    async def main() -> None:
+        server = await asyncio.start_server(example.handle, HOST, 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            async with ws_client(f"ws://{HOST}:{port}/", False, max_queue=1) as ws:
+                await ws.send("first")
+                assert await asyncio.wait_for(ws.recv(), TIMEOUT) == "first"
+                # raw bytes, which websockets would not send: 16 MiB to echo, the
+                # invalid frame, then 1 MiB the server never reads
+                ws.transport.write(big * 16 + invalid + big)
+                echoed = 0
+                with pytest.raises(ConnectionClosed) as info:
+                    for _ in range(100):
+                        assert await asyncio.wait_for(ws.recv(), TIMEOUT) == bytes(MiB)
+                        echoed += 1
+                        await asyncio.sleep(0.01)
+                assert info.value.rcvd is not None, f"no Close from the server: {info.value}"
+                assert info.value.rcvd.code == expected
+                assert echoed == 16  # every reply written before the Close arrived
+        finally:
+            server.close()
+            await asyncio.wait_for(server.wait_closed(), TIMEOUT)
+
+    run(main())

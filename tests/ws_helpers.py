@@ -10,6 +10,7 @@ from typing import Any
 from helpers import splits
 
 from streamcore import LimitError, ProtocolError
+from streamcore.ws.deflate import NegotiatedDeflate
 
 MASK = b"\x37\xfa\x21\x3d"
 
@@ -110,14 +111,17 @@ def run_all_splits(codec: ModuleType, role: str, data: bytes, seed: int = 0,
     return want_events, want_err
 
 
-class FakeDeflate:
-    """A stand-in for ws-edge's PerMessageDeflate with the agreed interface
-    (context takeover on both sides), enough to test the Connection's wiring."""
+class FakeDeflate(NegotiatedDeflate):
+    """An agreement (context takeover on both sides) whose sessions are plain
+    zlib, not streamcore's: enough to test the Connection's wiring."""
+
+    __slots__ = ("sessions",)
 
     def __init__(self) -> None:
+        super().__init__()
         self.sessions: list[FakeSession] = []
 
-    def session(self, client: bool) -> FakeSession:
+    def session(self, client: bool) -> FakeSession:  # type: ignore[override]
         s = FakeSession()
         self.sessions.append(s)
         return s

@@ -283,27 +283,34 @@ class WebSocket(asyncio.BufferedProtocol):
             transport.write(handshake.reject(http, exc))  # 400 or 426
             transport.close()
             return
-        transport.write(upgrade.data)  # the 101
-        self._open(upgrade)
+        self._open(upgrade)  # writes the 101
 
     def _open(self, upgrade: Upgrade) -> None:
+        # the one-call hand-off: a ready Connection, the events of the frames
+        # that came behind the handshake, and the bytes to write first
+        opened = upgrade.connect(
+            connection_class=Connection,
+            max_message_size=self._max_message_size,
+            max_frame_size=self._max_frame_size,
+        )
+        assert self._transport is not None
+        if opened.data:
+            self._transport.write(opened.data)  # the 101 (server), and our Close if failed
         self.request = upgrade.request
         self.response = upgrade.response
         self.subprotocol = upgrade.subprotocol
-        self.connection = Connection(
-            self._role,
-            max_message_size=self._max_message_size,
-            max_frame_size=self._max_frame_size,
-            deflate=upgrade.deflate,
-        )
+        self.connection = opened.connection
         self._opened.set_result(None)
         self._schedule_keepalive()
         if self._listener is not None:
             self._call(self._listener.on_open, self)
         elif self._handler is not None:
             self._task = self._loop.create_task(self._run_handler(self._handler))
-        if upgrade.trailing:
-            self._receive(upgrade.trailing)
+        if opened.error is not None:
+            self._handle(opened.error.events)
+            self._transport.close()  # data ended with the error's Close
+        else:
+            self._handle(opened.events)
 
     async def _run_handler(self, handler: Handler) -> None:
         try:
@@ -385,6 +392,8 @@ class WebSocket(asyncio.BufferedProtocol):
     def _call(self, callback: Callable[..., None], *args: Any) -> bool:
         try:
             callback(*args)
+        except ConnectionClosed:
+            pass  # a reply after our Close: nothing to send it on
         except Exception:
             log.exception("WebSocket listener callback failed")
             self._fail(1011, "internal error")
@@ -578,7 +587,7 @@ async def serve(
     *,
     listener: Callable[[], WebSocketListener] | None = None,
     subprotocols: Sequence[str] = (),
-    select_subprotocol: Callable[[list[str]], str | None] | None = None,
+    select_subprotocol: Callable[[h11.Request, list[str]], str | None] | None = None,
     deflate: PerMessageDeflate | None = None,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
     max_message_size: int | None = 1 << 20,
@@ -597,7 +606,9 @@ async def serve(
     with its :class:`WebSocket` (the connection is closed with 1000 when it
     returns, 1011 when it raises), or ``listener``, a factory of
     :class:`WebSocketListener` (one per connection).  ``deflate`` is the
-    permessage-deflate policy (None: refuse the extension).  The other
+    permessage-deflate policy (None: refuse the extension);
+    ``select_subprotocol(request, offered)`` may replace the first-match
+    choice among ``subprotocols``.  The other
     keywords are the codec's limits and the flow control described in this
     module's docstring; ``server_kwargs`` go to ``loop.create_server``.
     """

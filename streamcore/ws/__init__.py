@@ -31,6 +31,8 @@ __all__ = [
     "DeflateSession",
     "Event",
     "HandshakeError",
+    "NegotiatedDeflate",
+    "Opened",
     "PerMessageDeflate",
     "Ping",
     "Pong",
@@ -46,11 +48,12 @@ __all__ = [
     "parse_extensions",
 ]
 
-from .deflate import DeflateSession, PerMessageDeflate
+from .deflate import DeflateSession, NegotiatedDeflate, PerMessageDeflate
 from .handshake import (
     WEBSOCKET_VERSION,
     ClientHandshake,
     HandshakeError,
+    Opened,
     ServerHandshake,
     Upgrade,
     accept_key,

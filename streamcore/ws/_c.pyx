@@ -589,6 +589,12 @@ cdef class Receiver:
         return not self._in_payload and self._hlen == 0 and self._msg_op == 0
 
     @property
+    def in_message(self):
+        """True from the end of a data frame with FIN=0 to the end of its message."""
+        return self._msg_op != 0 and not (
+            self._in_payload and (self._opcode == OP_TEXT or self._opcode == OP_BINARY))
+
+    @property
     def error(self):
         return self._error
 

@@ -61,11 +61,29 @@ from ._common import (
     Text,
     close_code_is_valid,
 )
+from .deflate import NegotiatedDeflate, PerMessageDeflate
 
 #: Default message size limit: 1 MiB, as websockets (``max_size=2**20``) and
 #: aiohttp's ``max_msg_size`` (4 MiB) bound messages by default; a bigger
 #: message needs the caller to say so (or stream with ``assemble=False``).
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
+
+
+def _session_of(deflate: object, client: bool) -> Any:
+    """The deflate session of a new connection; only agreed parameters run one."""
+    if isinstance(deflate, NegotiatedDeflate):
+        return deflate.session(client=client)
+    if isinstance(deflate, PerMessageDeflate):
+        raise TypeError(
+            "Connection(deflate=...) takes the NegotiatedDeflate both sides agreed, not the "
+            "PerMessageDeflate policy or offer (the agreement may differ from it, and the peer "
+            "would then fail a message with 1007): pass upgrade.deflate from "
+            "ServerHandshake.accept()/upgrade() or ClientHandshake.validate()/receive_data(), "
+            "or use upgrade.connect(), or PerMessageDeflate.accept_offer()/accept_response()"
+        )
+    raise TypeError(
+        f"Connection(deflate=...) takes a NegotiatedDeflate or None, not {type(deflate).__name__}"
+    )
 
 
 class ConnectionBase:
@@ -82,7 +100,9 @@ class ConnectionBase:
     (default None) bounds each frame independently.  Both raise
     :class:`~streamcore.LimitError` with close code 1009.
 
-    ``deflate``: a negotiated :class:`PerMessageDeflate`, or None.
+    ``deflate``: the :class:`~streamcore.ws.NegotiatedDeflate` the handshake
+    agreed (``upgrade.deflate``), or None; a :class:`PerMessageDeflate` (the
+    policy or offer) is a TypeError.
     ``assemble=False`` delivers each data frame as it completes
     (``final=False`` until the last) with text decoded incrementally.
     ``trace``: called with every event received or sent.
@@ -103,7 +123,7 @@ class ConnectionBase:
     ) -> None:
         self.role = Role(role)
         client = self.role is Role.CLIENT
-        self._session = deflate.session(client=client) if deflate is not None else None
+        self._session = _session_of(deflate, client) if deflate is not None else None
         self._rx = self._Receiver(
             client,
             check_limit("max_message_size", max_message_size),
@@ -170,6 +190,15 @@ class ConnectionBase:
         (write it before closing the transport; the state is CLOSING until it
         has been taken)."""
         return self._echo is not None
+
+    @property
+    def message_in_progress(self) -> bool:
+        """True between a received data frame with FIN=0 and its message's final
+        frame: a fragmented message has begun and not ended (with
+        ``assemble=False``, after a ``final=False`` event and before the
+        ``final=True`` one).  A :class:`Close` that arrives while it is True
+        came in the middle of a message."""
+        return self._rx.in_message  # type: ignore[no-any-return]
 
     def receive_eof(self) -> None:
         """The transport ended.  State becomes CLOSED.

@@ -342,6 +342,12 @@ class Receiver:
         return not self._in_payload and not self._hdr and self._msg_op == 0
 
     @property
+    def in_message(self) -> bool:
+        """True from the end of a data frame with FIN=0 to the end of its message."""
+        return self._msg_op != 0 and not (
+            self._in_payload and self._opcode in (OP_TEXT, OP_BINARY))
+
+    @property
     def error(self) -> ProtocolError | None:
         return self._error
 

@@ -2,17 +2,20 @@
 
 Theory of operation
 -------------------
-:class:`PerMessageDeflate` is a plain value object holding the four extension
-parameters of RFC 7692 §7.1 (plus local zlib tuning).  It plays two roles:
+Two value objects hold the four extension parameters of RFC 7692 §7.1 (plus
+local zlib tuning), one per stage, so that one cannot stand in for the other:
 
-* *before* the handshake it is what one side wants: a client turns it into an
-  offer (:meth:`PerMessageDeflate.offer`), a server uses it to judge the
-  client's offers (:meth:`PerMessageDeflate.accept_offer`);
-* *after* the handshake it is the agreed parameters: the server answers with
-  :meth:`PerMessageDeflate.response`, the client checks that answer with
-  :meth:`PerMessageDeflate.accept_response`.  Either way the result is passed
-  to ``streamcore.ws.Connection(deflate=...)``, which calls
-  :meth:`PerMessageDeflate.session` once per connection.
+* :class:`PerMessageDeflate` is what one side *wants*, before the handshake:
+  a client turns it into an offer (:meth:`PerMessageDeflate.offer`), a server
+  judges the client's offers with it (:meth:`PerMessageDeflate.accept_offer`).
+* :class:`NegotiatedDeflate` is what both sides *agreed*, the result of
+  negotiation: :meth:`PerMessageDeflate.accept_offer` (server) and
+  :meth:`PerMessageDeflate.accept_response` (client) return one.  The server
+  answers with :meth:`NegotiatedDeflate.response`.  It is the only deflate
+  object ``streamcore.ws.Connection(deflate=...)`` takes (a policy there is a
+  :class:`TypeError`: the agreed parameters may differ from the policy, and a
+  connection run on the policy fails the peer's second message with 1007);
+  the connection calls :meth:`NegotiatedDeflate.session` once.
 
 A :class:`DeflateSession` owns the zlib objects of one connection: a
 compressor for the messages this side sends and a decompressor for the
@@ -34,7 +37,7 @@ from collections.abc import Sequence
 
 from .._errors import LimitError, ProtocolError
 
-__all__ = ["PerMessageDeflate", "DeflateSession", "EXTENSION_NAME"]
+__all__ = ["PerMessageDeflate", "NegotiatedDeflate", "DeflateSession", "EXTENSION_NAME"]
 
 #: the extension token (RFC 7692 §7)
 EXTENSION_NAME = "permessage-deflate"
@@ -135,25 +138,9 @@ class _Parsed:
                 raise ValueError(f"unknown parameter {name!r}")
 
 
-class PerMessageDeflate:
-    """permessage-deflate parameters (RFC 7692 §7.1) and local zlib settings.
-
-    ``client_no_context_takeover`` / ``server_no_context_takeover``: that
-    side resets its compressor after every message (RFC 7692 §7.1.1), so it
-    holds no compression state between messages; the other side may then
-    drop its decompressor between messages too.
-
-    ``client_max_window_bits`` / ``server_max_window_bits``: the LZ77 window
-    (``2**bits`` bytes, 8..15) that side's compressor may use (§7.1.2); the
-    receiver inflates with that window.  ``None`` means "not limited" (15).
-
-    ``compress_level`` (0..9, -1 = zlib default) and ``mem_level`` (1..9) are
-    local zlib settings, never negotiated.
-
-    Used as a client, the instance describes the offer; used as a server, it
-    describes what the server requires or allows; after negotiation it holds
-    the agreed parameters and is passed to ``Connection(deflate=...)``.
-    """
+class _Params:
+    """The four RFC 7692 §7.1 parameters and the local zlib settings (shared
+    by :class:`PerMessageDeflate` and :class:`NegotiatedDeflate`)."""
 
     __slots__ = (
         "client_no_context_takeover",
@@ -187,21 +174,48 @@ class PerMessageDeflate:
         self.compress_level = compress_level
         self.mem_level = mem_level
 
-    def _replace(self, **changes: object) -> PerMessageDeflate:
-        values: dict[str, object] = {name: getattr(self, name) for name in self.__slots__}
-        values.update(changes)
-        return PerMessageDeflate(**values)  # type: ignore[arg-type]
-
     def __repr__(self) -> str:
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
-        return f"PerMessageDeflate({args})"
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in _Params.__slots__)
+        return f"{type(self).__name__}({args})"
 
     def __eq__(self, other: object) -> bool:
-        if not isinstance(other, PerMessageDeflate):
+        # a policy never equals an agreement, even with the same values
+        if type(other) is not type(self):
             return NotImplemented
-        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+        return all(getattr(self, n) == getattr(other, n) for n in _Params.__slots__)
 
     __hash__ = None  # type: ignore[assignment]
+
+
+class PerMessageDeflate(_Params):
+    """What one side wants of permessage-deflate (RFC 7692 §7.1), before the
+    handshake, and local zlib settings.
+
+    ``client_no_context_takeover`` / ``server_no_context_takeover``: that
+    side resets its compressor after every message (RFC 7692 §7.1.1), so it
+    holds no compression state between messages; the other side may then
+    drop its decompressor between messages too.
+
+    ``client_max_window_bits`` / ``server_max_window_bits``: the LZ77 window
+    (``2**bits`` bytes, 8..15) that side's compressor may use (§7.1.2).
+    ``None`` means "not limited" (15).
+
+    ``compress_level`` (0..9, -1 = zlib default) and ``mem_level`` (1..9) are
+    local zlib settings, never negotiated.
+
+    Used as a client, the instance describes the offer; used as a server, it
+    describes what the server requires or allows.  Negotiation
+    (:meth:`accept_offer`, :meth:`accept_response`, or the handshake helpers)
+    turns it into the :class:`NegotiatedDeflate` that
+    ``Connection(deflate=...)`` takes; the policy itself is refused there.
+    """
+
+    __slots__ = ()
+
+    def _agreed(self, **params: object) -> NegotiatedDeflate:
+        return NegotiatedDeflate(
+            compress_level=self.compress_level, mem_level=self.mem_level, **params  # type: ignore[arg-type]
+        )
 
     # -- client side: the offer (RFC 7692 §5, §7.1) ---------------------------
 
@@ -226,7 +240,7 @@ class PerMessageDeflate:
         """The offer as a ``Sec-WebSocket-Extensions`` element (RFC 7692 §5)."""
         return _format(self.offer_params())
 
-    def accept_response(self, params: Params) -> PerMessageDeflate:
+    def accept_response(self, params: Params) -> NegotiatedDeflate:
         """Client side: check the server's response to our offer (RFC 7692 §5, §7.1).
 
         Returns the agreed parameters.  Raises :class:`~streamcore.ProtocolError`
@@ -268,7 +282,7 @@ class PerMessageDeflate:
                 f"bad permessage-deflate response: client_max_window_bits={client_bits} "
                 f"is larger than the {self.client_max_window_bits} offered"
             )
-        return self._replace(
+        return self._agreed(
             # Our own reset is always allowed, agreed or not (§7.1.1.2 hint).
             client_no_context_takeover=self.client_no_context_takeover or got.client_nct,
             server_no_context_takeover=got.server_nct,
@@ -278,13 +292,13 @@ class PerMessageDeflate:
 
     # -- server side: accepting an offer (RFC 7692 §5, §7.1) ------------------
 
-    def accept_offer(self, params: Params) -> PerMessageDeflate | None:
+    def accept_offer(self, params: Params) -> NegotiatedDeflate | None:
         """Server side: the agreed parameters for one client offer, or ``None``.
 
         ``None`` declines the offer (RFC 7692 §5): an unknown, duplicated or
         invalid parameter, or a configuration this server does not accept
         (it requires ``client_max_window_bits`` and the client cannot limit
-        its window).  Send :meth:`response` of the result.
+        its window).  Send the result's :meth:`NegotiatedDeflate.response`.
         """
         try:
             got = _Parsed(params, offer=True)
@@ -309,7 +323,7 @@ class PerMessageDeflate:
                 b for b in (self.client_max_window_bits, offered) if b is not True and b is not None
             ]
             client_bits = min(limits) if limits else None
-        return self._replace(
+        return self._agreed(
             # §7.1.1.1: server_no_context_takeover offered -> must be accepted
             server_no_context_takeover=self.server_no_context_takeover or got.server_nct,
             # §7.1.1.2: the client's hint is echoed, making it binding, so we
@@ -318,6 +332,22 @@ class PerMessageDeflate:
             server_max_window_bits=server_bits,
             client_max_window_bits=client_bits,
         )
+
+
+
+class NegotiatedDeflate(_Params):
+    """The permessage-deflate parameters both sides agreed (RFC 7692 §7.1).
+
+    Produced by negotiation: :meth:`PerMessageDeflate.accept_offer` (server),
+    :meth:`PerMessageDeflate.accept_response` (client), and so the
+    ``deflate`` of a handshake's :class:`~streamcore.ws.handshake.Upgrade`.
+    It is the only deflate object ``Connection(deflate=...)`` takes.  The
+    fields mean what they mean on :class:`PerMessageDeflate`, as agreed
+    (``None`` window bits: 15).  Build one directly only when both sides'
+    parameters are known without a handshake (tests, benchmarks).
+    """
+
+    __slots__ = ()
 
     def response_params(self) -> list[tuple[str, str | None]]:
         """The parameters of the server's response for these agreed parameters."""

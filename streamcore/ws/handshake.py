@@ -17,12 +17,14 @@ follow in ``Connection.trailing_data``), so these helpers work on h11 events:
 * :class:`ServerHandshake` validates a :class:`h11.Request` and builds the
   101 :class:`h11.InformationalResponse`, or raises :class:`HandshakeError`
   carrying the 400/426 rejection.  A server that already speaks HTTP with an
-  :class:`h11.Connection` calls :meth:`~ServerHandshake.upgrade` with it and
-  gets the 101's bytes and the first WebSocket bytes back.
+  :class:`h11.Connection` calls :meth:`~ServerHandshake.connect` with it
+  and gets one :class:`Opened`: the bytes to write (the 101), a ready
+  ``Connection`` and the events of the frames that came behind the request.
 
-Both sides end with an :class:`Upgrade`: the chosen subprotocol and the agreed
-:class:`~streamcore.ws.deflate.PerMessageDeflate` to pass to
-``streamcore.ws.Connection(role, deflate=...)``.
+Both sides end with an :class:`Upgrade`: the chosen subprotocol, the agreed
+:class:`~streamcore.ws.deflate.NegotiatedDeflate`, and the bytes around the
+switch; :meth:`Upgrade.connect` turns it into an :class:`Opened` (the
+hand-off in one call: nothing to forget, nothing to lose).
 
 Nothing here does I/O or keeps a socket; stats and trace are not kept (the
 handshake is one request and one response).
@@ -36,17 +38,22 @@ import hashlib
 import os
 import re
 from collections.abc import Callable, Iterable, Sequence
-from typing import NamedTuple, Union
+from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import h11
 
 from .._errors import ProtocolError, StateError
-from .deflate import EXTENSION_NAME, PerMessageDeflate
+from .deflate import EXTENSION_NAME, NegotiatedDeflate, PerMessageDeflate
+
+if TYPE_CHECKING:
+    from ._common import Event
+    from ._connection import ConnectionBase
 
 __all__ = [
     "WEBSOCKET_VERSION",
     "HandshakeError",
     "Upgrade",
+    "Opened",
     "ClientHandshake",
     "ServerHandshake",
     "accept_key",
@@ -96,25 +103,87 @@ class HandshakeError(ProtocolError):
         self.body = body
 
 
+class Opened(NamedTuple):
+    """A WebSocket connection ready to run, from :meth:`Upgrade.connect`.
+
+    Write ``data`` first, before anything else: the 101 on the server side
+    (``b""`` on the client side), followed by our Close when the first frames
+    were already invalid.  Then handle ``events``, the events of the frames
+    that came right behind the handshake, exactly like those of a later
+    ``connection.receive_data()`` (replies, then ``data_to_send()`` when
+    ``connection.echo_pending``).  Feed every later read to ``connection``.
+
+    ``error`` is ``None``, or the :class:`~streamcore.ProtocolError` those
+    first frames raised: the connection is then failed (RFC 6455 §7.1.7):
+    ``data`` already ends with a Close carrying ``error.close_code``,
+    ``events`` is empty (what came before the violation is in
+    ``error.events``), every later ``receive_data`` raises the error again;
+    close the transport once ``data`` is written.
+    """
+
+    connection: ConnectionBase
+    events: list[Event]
+    data: bytes
+    upgrade: Upgrade
+    error: ProtocolError | None = None
+
+
 class Upgrade(NamedTuple):
     """A successful opening handshake.
 
     ``subprotocol`` is the one chosen (``None``: none); ``deflate`` the agreed
-    permessage-deflate parameters (``None``: not negotiated), to pass to
-    ``Connection(deflate=...)``; ``extensions`` the response's
-    ``Sec-WebSocket-Extensions`` value (``None`` when absent).  ``data`` are
-    bytes to send now (the 101, when produced through an h11 connection) and
-    ``trailing`` the bytes that followed the handshake on the wire: the first
-    WebSocket bytes, to feed to ``Connection.receive_data``.
+    :class:`~streamcore.ws.deflate.NegotiatedDeflate` (``None``: not
+    negotiated); ``extensions`` the response's ``Sec-WebSocket-Extensions``
+    value (``None`` when absent).  ``data`` are bytes to send now (the 101,
+    when produced through an h11 connection) and ``trailing`` the bytes that
+    followed the handshake on the wire: the first WebSocket bytes.  ``role``
+    is the side that made it (``"server"`` or ``"client"``).
+
+    :meth:`connect` does the hand-off in one call; by hand it is three steps
+    (write ``data``, ``Connection(role, deflate=deflate)``, feed it
+    ``trailing``), and a slip loses the first frames.
     """
 
     request: h11.Request
     response: h11.InformationalResponse
     subprotocol: str | None
-    deflate: PerMessageDeflate | None
+    deflate: NegotiatedDeflate | None
     extensions: str | None
     data: bytes = b""
     trailing: bytes = b""
+    role: str = "server"
+
+    def connect(
+        self, *, connection_class: type[ConnectionBase] | None = None, **connection_kwargs: Any
+    ) -> Opened:
+        """The hand-off in one call: a ``Connection`` for :attr:`role` with the
+        agreed :attr:`deflate`, fed :attr:`trailing`; see :class:`Opened` for
+        what to write and in which order.
+
+        ``connection_kwargs`` go to the ``Connection`` (``max_message_size``,
+        ``max_frame_size``, ``assemble``, ``trace``); ``deflate`` is not one
+        of them (the agreed one is used: a ``TypeError``).
+        ``connection_class``: a ``Connection`` subclass or a given twin
+        (default: ``streamcore.ws.Connection``).
+        """
+        if "deflate" in connection_kwargs:
+            raise TypeError("connect() uses the agreed deflate (upgrade.deflate): do not pass one")
+        if connection_class is None:
+            from . import Connection
+
+            connection_class = Connection
+        connection = connection_class(self.role, deflate=self.deflate, **connection_kwargs)
+        data = self.data
+        events: list[Event] = []
+        error: ProtocolError | None = None
+        if self.trailing:
+            try:
+                events = connection.receive_data(self.trailing)
+            except ProtocolError as exc:
+                # RFC 6455 §7.1.7: fail the connection; our Close follows the 101
+                error = exc
+                data += connection.send_close(exc.close_code or 1002)
+        return Opened(connection, events, data, self, error)
 
 
 # -- header grammar ----------------------------------------------------------
@@ -218,15 +287,34 @@ def _joined(values: Sequence[str]) -> str:
     return ", ".join(values)
 
 
+# Header fields the helpers write themselves, or that would break the switch
+# to WebSocket (a 101 and an upgrade GET carry no body): never "extra".
+_OWN_HEADERS = frozenset(
+    {b"upgrade", b"connection", b"host", b"content-length", b"transfer-encoding"}
+)
+_FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
+_FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z")
+
+
 def _header_items(headers: HeaderList) -> list[tuple[bytes, bytes]]:
+    """Extra header fields as bytes, refusing the ones the handshake owns
+    (``Upgrade``, ``Connection``, ``Host``, ``Sec-WebSocket-*``, body framing)
+    and malformed ones, with :class:`ValueError`."""
     items = []
     for name, value in headers:
-        items.append(
-            (
-                name.encode("latin-1") if isinstance(name, str) else name,
-                value.encode("latin-1") if isinstance(value, str) else value,
+        raw_name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
+        raw_value = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+        if not _FIELD_NAME.match(raw_name):
+            raise ValueError(f"extra header name {name!r} is not a token (RFC 9110 §5.1)")
+        if not _FIELD_VALUE.match(raw_value):
+            raise ValueError(f"extra header {name!r} has a value with CR, LF or NUL")
+        lowered = raw_name.lower()
+        if lowered in _OWN_HEADERS or lowered.startswith(b"sec-websocket-"):
+            raise ValueError(
+                f"extra header {name!r} would break the WebSocket handshake: the helpers "
+                "write it themselves (use subprotocols=, deflate=, select_subprotocol=)"
             )
-        )
+        items.append((raw_name, raw_value.strip(b" \t")))
     return items
 
 
@@ -240,7 +328,10 @@ class ClientHandshake:
     ``"127.0.0.1:8765"``), ``target`` the request target (path and query).
     ``subprotocols`` are offered in order of preference; ``deflate`` is the
     permessage-deflate offer (``None``: no extension offered).
-    ``extra_headers`` are added to the request (e.g. ``Authorization``).
+    ``extra_headers`` are added to the request (e.g. ``Authorization``,
+    ``Cookie``); the ones the handshake owns (``Host``, ``Upgrade``,
+    ``Connection``, ``Sec-WebSocket-*``, ``Content-Length``,
+    ``Transfer-Encoding``) are a :class:`ValueError`.
 
     Two ways to use it:
 
@@ -264,6 +355,11 @@ class ClientHandshake:
         origin: str | None = None,
         extra_headers: HeaderList = (),
     ) -> None:
+        if deflate is not None and not isinstance(deflate, PerMessageDeflate):
+            raise TypeError(
+                f"ClientHandshake(deflate=...) takes a PerMessageDeflate offer, not "
+                f"{type(deflate).__name__}"
+            )
         for sub in subprotocols:
             if not _FULL_TOKEN.match(sub):
                 raise ValueError(f"subprotocol {sub!r} is not a token (RFC 6455 §4.1 step 10)")
@@ -346,7 +442,7 @@ class ClientHandshake:
         # §4.1 / §9.1: every extension in use must have been offered.
         extension_values = _values(headers, b"sec-websocket-extensions")
         extensions = _joined(extension_values) if extension_values else None
-        agreed: PerMessageDeflate | None = None
+        agreed: NegotiatedDeflate | None = None
         if extensions is not None:
             try:
                 parsed = parse_extensions(extensions)
@@ -361,7 +457,7 @@ class ClientHandshake:
                     agreed = self.deflate.accept_response(params)
                 except ProtocolError as exc:
                     raise HandshakeError(str(exc)) from None
-        return Upgrade(request, response, subprotocol, agreed, extensions)
+        return Upgrade(request, response, subprotocol, agreed, extensions, role="client")
 
     # -- driving an h11.Connection -------------------------------------------
 
@@ -377,7 +473,8 @@ class ClientHandshake:
 
         Returns ``None`` while the response is incomplete, then an
         :class:`Upgrade` whose ``trailing`` holds any bytes after the 101
-        (the first WebSocket frames).  Raises :class:`HandshakeError` on a
+        (the first WebSocket frames): ``upgrade.connect()`` gives the
+        ``Connection`` with them fed.  Raises :class:`HandshakeError` on a
         refusal, an invalid or malformed response, or an early close.
         """
         conn = self._conn
@@ -434,10 +531,18 @@ class ServerHandshake:
 
     ``subprotocols``: the ones this server speaks; by default the first of
     the client's list (its order of preference, §4.1) that is among them is
-    chosen.  ``select_subprotocol(offered) -> str | None`` replaces that
-    choice.  ``deflate``: the permessage-deflate parameters this server
-    requires or allows (``None``: decline every offer); the first acceptable
-    offer wins (RFC 7692 §5).  ``extra_headers`` are added to the 101.
+    chosen.  ``select_subprotocol(request, offered) -> str | None``
+    replaces that choice: it sees the :class:`h11.Request` (its target,
+    headers: ``Origin``, cookies...) and the client's list, and returns one
+    of that list or ``None`` (anything else is a :class:`ValueError`); it is
+    only called when the client offered some.  ``deflate``: the
+    permessage-deflate policy, what this server requires or allows
+    (``None``: decline every offer); the first acceptable offer wins
+    (RFC 7692 §5).  ``extra_headers`` are added to every 101; per request,
+    pass ``extra_headers=`` to :meth:`accept`, :meth:`upgrade` or
+    :meth:`connect` (e.g. ``Set-Cookie``).  Headers the handshake owns
+    (``Upgrade``, ``Connection``, ``Sec-WebSocket-*``, body framing) are a
+    :class:`ValueError`.
     """
 
     def __init__(
@@ -445,16 +550,24 @@ class ServerHandshake:
         *,
         subprotocols: Sequence[str] = (),
         deflate: PerMessageDeflate | None = None,
-        select_subprotocol: Callable[[list[str]], str | None] | None = None,
+        select_subprotocol: Callable[[h11.Request, list[str]], str | None] | None = None,
         extra_headers: HeaderList = (),
     ) -> None:
+        if deflate is not None and not isinstance(deflate, PerMessageDeflate):
+            raise TypeError(
+                f"ServerHandshake(deflate=...) takes a PerMessageDeflate policy, not "
+                f"{type(deflate).__name__}"
+            )
         self.subprotocols = list(subprotocols)
         self.deflate = deflate
         self.select_subprotocol = select_subprotocol
         self.extra_headers = _header_items(extra_headers)
 
-    def accept(self, request: h11.Request) -> Upgrade:
+    def accept(self, request: h11.Request, *, extra_headers: HeaderList = ()) -> Upgrade:
         """Validate an upgrade request and build the 101 response (RFC 6455 §4.2.1, §4.2.2).
+
+        ``extra_headers`` are added to this 101 after the constructor's
+        (``ValueError`` for the ones the handshake owns, checked first).
 
         Raises :class:`HandshakeError` whose ``response`` is a 400 (not a GET,
         not HTTP/1.1, no Host, no ``Upgrade: websocket``, no ``Connection:
@@ -463,6 +576,7 @@ class ServerHandshake:
         ``Sec-WebSocket-Protocol`` or ``Sec-WebSocket-Extensions``) or a 426
         with ``Sec-WebSocket-Version: 13`` (another version, §4.2.2).
         """
+        extra = self.extra_headers + _header_items(extra_headers)
         headers = request.headers
         # §4.2.1 step 1: "An HTTP/1.1 or higher GET request"
         if request.method != b"GET":
@@ -510,11 +624,11 @@ class ServerHandshake:
         offered = _tokens(_values(headers, b"sec-websocket-protocol"))
         if any(not _FULL_TOKEN.match(p) for p in offered):
             raise _reject(400, f"malformed Sec-WebSocket-Protocol {offered!r}")
-        subprotocol = self._choose_subprotocol(offered) if offered else None
+        subprotocol = self._choose_subprotocol(request, offered) if offered else None
 
         # step 9 (optional): extensions; the first acceptable deflate offer wins
         extension_values = _values(headers, b"sec-websocket-extensions")
-        agreed: PerMessageDeflate | None = None
+        agreed: NegotiatedDeflate | None = None
         if extension_values:
             try:
                 parsed = parse_extensions(_joined(extension_values))
@@ -538,16 +652,16 @@ class ServerHandshake:
         extensions = agreed.response() if agreed is not None else None
         if extensions is not None:
             response_headers.append((b"Sec-WebSocket-Extensions", extensions.encode("ascii")))
-        response_headers.extend(self.extra_headers)
+        response_headers.extend(extra)
         response = h11.InformationalResponse(
             status_code=101, reason=b"Switching Protocols", headers=response_headers
         )
         return Upgrade(request, response, subprotocol, agreed, extensions)
 
-    def _choose_subprotocol(self, offered: list[str]) -> str | None:
+    def _choose_subprotocol(self, request: h11.Request, offered: list[str]) -> str | None:
         if self.select_subprotocol is not None:
-            chosen = self.select_subprotocol(offered)
-            if chosen is not None and chosen not in offered:
+            chosen = self.select_subprotocol(request, list(offered))
+            if chosen is not None and (not isinstance(chosen, str) or chosen not in offered):
                 raise ValueError(
                     f"select_subprotocol chose {chosen!r}, which the client did not offer"
                 )
@@ -559,8 +673,12 @@ class ServerHandshake:
 
     # -- driving an h11.Connection -------------------------------------------
 
-    def upgrade(self, conn: h11.Connection, request: h11.Request) -> Upgrade:
+    def upgrade(
+        self, conn: h11.Connection, request: h11.Request, *, extra_headers: HeaderList = ()
+    ) -> Upgrade:
         """Accept ``request`` (just read from ``conn``) and send the 101 through ``conn``.
+
+        Prefer :meth:`connect`, which also makes the ``Connection``.
 
         Reads the request's ``EndOfMessage`` from ``conn`` if the caller has
         not, so ``conn`` may be in either state after ``next_event()`` gave
@@ -570,7 +688,7 @@ class ServerHandshake:
         h11's ``SWITCHED_PROTOCOL`` state.  Raises :class:`HandshakeError` as
         :meth:`accept` does; answer it with :meth:`reject`.
         """
-        upgrade = self.accept(request)
+        upgrade = self.accept(request, extra_headers=extra_headers)
         try:
             while conn.their_state is h11.SEND_BODY:
                 event = conn.next_event()
@@ -588,6 +706,28 @@ class ServerHandshake:
         data = conn.send(upgrade.response) or b""
         trailing, _closed = conn.trailing_data
         return upgrade._replace(data=data, trailing=bytes(trailing))
+
+    def connect(
+        self,
+        conn: h11.Connection,
+        request: h11.Request,
+        *,
+        extra_headers: HeaderList = (),
+        connection_class: type[ConnectionBase] | None = None,
+        **connection_kwargs: Any,
+    ) -> Opened:
+        """Upgrade ``request`` on ``conn`` and hand off in one call.
+
+        :meth:`upgrade` then :meth:`Upgrade.connect`: returns an
+        :class:`Opened` whose ``data`` (the 101) you write first, then its
+        ``events`` (frames the client sent behind its request) to handle, and
+        its ``connection`` for every later read.  ``connection_kwargs`` go to
+        the ``Connection``.  Raises :class:`HandshakeError` as :meth:`accept`
+        does (answer it with :meth:`reject`), and ``ValueError`` for bad
+        ``extra_headers`` or a ``select_subprotocol`` choice not offered.
+        """
+        upgrade = self.upgrade(conn, request, extra_headers=extra_headers)
+        return upgrade.connect(connection_class=connection_class, **connection_kwargs)
 
     def reject(self, conn: h11.Connection, error: HandshakeError) -> bytes:
         """The bytes of ``error``'s 400/426 response (and body) written through ``conn``."""

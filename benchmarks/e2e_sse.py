@@ -1,0 +1,281 @@
+"""SSE fan-out on one uvicorn worker (``make bench-e2e``).
+
+The server (its own process, uvicorn, uvloop when installed) keeps one
+asyncio queue per connected client; ``POST /publish`` puts each event in
+every queue.  The same app runs with three responses:
+
+- ``streamcore``: :class:`streamcore.integrations.asgi.EventSourceResponse`,
+  given each event encoded once (``bytes``), as its API allows;
+- ``sse-starlette``: ``sse_starlette.EventSourceResponse`` with dict events,
+  encoded per connection, as its API requires;
+- ``fastapi``: FastAPI's own ``response_class=EventSourceResponse`` with
+  ``ServerSentEvent`` items (encoded per connection).
+
+The client process opens ``clients`` connections (streamcore's chunked and
+SSE decoders read them), then measures: memory per idle connection (the
+server's RSS with every client connected, minus before, per client),
+publish-to-delivery latency (p50, p99) at a fixed rate, and deliveries per
+second for a burst published as fast as possible.  Every event carries its
+publish time (``time.monotonic_ns``, one clock for every process).
+
+    python -m benchmarks.e2e_sse [--clients 1000] [--servers streamcore,fastapi]
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+from benchmarks.e2e import RESULTS, ROOT, free_port, new_loop
+
+SERVERS = ["streamcore", "sse-starlette", "fastapi"]
+
+
+# -- the server ------------------------------------------------------------------
+
+def make_app(kind: str) -> Any:
+    queues: set[asyncio.Queue[Any]] = set()
+
+    async def stream(encode: Any) -> Any:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queues.add(queue)
+        try:
+            while True:
+                yield encode(await queue.get())
+        finally:
+            queues.discard(queue)
+
+    async def publish(n: int, rate: float | None, size: int) -> None:
+        pad = "x" * size
+        for k in range(n):
+            event = (f"{time.monotonic_ns()} {pad}", str(k))
+            item: Any = event
+            if kind == "streamcore":
+                from streamcore.sse import encode_event
+
+                item = encode_event(event[0], id=event[1])  # once for every client
+            for queue in queues:
+                queue.put_nowait(item)
+            await asyncio.sleep(1 / rate if rate else 0)
+
+    if kind == "fastapi":
+        from fastapi import FastAPI
+        from fastapi.sse import EventSourceResponse, ServerSentEvent
+
+        app = FastAPI()
+
+        @app.get("/events", response_class=EventSourceResponse)
+        async def events() -> Any:
+            async for item in stream(lambda e: ServerSentEvent(data=e[0], id=e[1])):
+                yield item
+
+        @app.post("/publish")
+        async def publish_route(n: int, rate: float = 0, size: int = 0) -> dict[str, int]:
+            await publish(n, rate or None, size)
+            return {"clients": len(queues)}
+
+        @app.get("/count")
+        async def count() -> dict[str, int]:
+            return {"clients": len(queues)}
+
+        return app
+
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    if kind == "streamcore":
+        from streamcore.integrations.asgi import EventSourceResponse
+
+        def response() -> Any:
+            return EventSourceResponse(stream(lambda item: item), ping_interval=15)
+    else:
+        from sse_starlette import EventSourceResponse as Peer
+
+        def response() -> Any:
+            return Peer(stream(lambda e: {"data": e[0], "id": e[1]}), ping=15)
+
+    async def events_route(request: Request) -> Any:
+        return response()
+
+    async def publish_route(request: Request) -> Any:
+        q = request.query_params
+        await publish(int(q["n"]), float(q.get("rate", 0)) or None, int(q.get("size", 0)))
+        return JSONResponse({"clients": len(queues)})
+
+    async def count_route(request: Request) -> Any:
+        return JSONResponse({"clients": len(queues)})
+
+    return Starlette(routes=[Route("/events", events_route),
+                             Route("/publish", publish_route, methods=["POST"]),
+                             Route("/count", count_route)])
+
+
+def serve(kind: str, port: int) -> None:
+    import uvicorn
+
+    config = uvicorn.Config(make_app(kind), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="off", backlog=4096, timeout_graceful_shutdown=1)
+    server = uvicorn.Server(config)
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(server.serve())
+
+
+# -- the client --------------------------------------------------------------------
+
+class Client(asyncio.Protocol):
+    """One SSE connection: HTTP head skipped, chunked body and SSE decoded."""
+
+    def __init__(self, latencies: list[float], counter: list[int]) -> None:
+        from streamcore.chunked import ChunkedDecoder
+        from streamcore.sse import SSEDecoder
+
+        self.head = b""
+        self.chunked = ChunkedDecoder(coalesce=True)
+        self.sse = SSEDecoder()
+        self.latencies = latencies
+        self.counter = counter
+
+    def data_received(self, data: bytes) -> None:
+        if self.chunked is not None and self.head is not None:
+            self.head += data
+            end = self.head.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            data, self.head = self.head[end + 4:], None  # type: ignore[assignment]
+        now = time.monotonic_ns()
+        for piece in self.chunked.feed(data):
+            for event in self.sse.feed(piece.data):
+                sent = int(event.data.split(" ", 1)[0])
+                self.latencies.append((now - sent) / 1e6)
+                self.counter[0] += 1
+
+
+async def http(port: int, method: str, target: str) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(f"{method} {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n"
+                 "Connection: close\r\n\r\n".encode())
+    body = await reader.read()
+    writer.close()
+    return body
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+async def measure(port: int, pid: int, clients: int, rate_events: int, burst: int,
+                  size: int) -> dict[str, float]:
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    counter = [0]
+    await asyncio.sleep(0.5)
+    before = rss_kib(pid)
+    transports = []
+    for k in range(clients):
+        transport, _ = await loop.create_connection(
+            lambda: Client(latencies, counter), "127.0.0.1", port)
+        transport.write(b"GET /events HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n")
+        transports.append(transport)
+        if k % 100 == 99:
+            await asyncio.sleep(0)
+    while b'"clients":%d' % clients not in await http(port, "GET", "/count"):
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(0.5)
+    per_connection = (rss_kib(pid) - before) / clients
+
+    async def wait_for(total: int, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        while counter[0] < total and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        return time.monotonic()
+
+    # latency at a fixed rate: 100 events/s for rate_events / 100 s
+    await http(port, "POST", f"/publish?n={rate_events}&rate=100&size={size}")
+    await wait_for(rate_events * clients, 60)
+    fixed = sorted(latencies)
+    latencies.clear()
+    # saturation: a burst published as fast as possible
+    counter[0] = 0
+    start = time.monotonic()
+    await http(port, "POST", f"/publish?n={burst}&size={size}")
+    end = await wait_for(burst * clients, 120)
+    delivered = counter[0]
+    for transport in transports:
+        transport.close()
+    return {
+        "deliveries_per_s": delivered / (end - start),
+        "delivered": delivered,
+        "expected": burst * clients,
+        "p50_ms": statistics.median(fixed),
+        "p99_ms": fixed[min(len(fixed) - 1, int(len(fixed) * 0.99))],
+        "kib_per_connection": per_connection,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--rate-events", type=int, default=200, help="events at 100/s")
+    parser.add_argument("--burst", type=int, default=200, help="events as fast as possible")
+    parser.add_argument("--size", type=int, default=64, help="bytes of padding per event")
+    parser.add_argument("--servers", default=",".join(SERVERS))
+    args = parser.parse_args()
+    rows = []
+    for kind in [s for s in args.servers.split(",") if s]:
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "benchmarks.e2e_sse", "serve", kind,
+                                 str(port)], cwd=ROOT)
+        try:
+            for _ in range(100):
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            loop = new_loop()
+            r = loop.run_until_complete(measure(port, proc.pid, args.clients, args.rate_events,
+                                                args.burst, args.size))
+            loop.close()
+        finally:
+            proc.terminate()
+            proc.wait()
+        rows.append((kind, r))
+        print(f"{kind:14} {r['deliveries_per_s']:>10,.0f} deliveries/s "
+              f"({r['delivered']}/{r['expected']})  p50 {r['p50_ms']:.1f} ms  "
+              f"p99 {r['p99_ms']:.1f} ms  {r['kib_per_connection']:.1f} KiB/conn", flush=True)
+    ours = dict(rows).get("streamcore")
+    lines = [f"# SSE fan-out, one uvicorn worker, {args.clients} clients",
+             "", f"{args.rate_events} events at 100/s for latency, a burst of {args.burst} "
+             f"for throughput, {args.size} B of padding per event.", "",
+             "| server | deliveries/s | delivered | p50 ms | p99 ms | KiB per connection "
+             "| streamcore deliveries/s ratio |", "|---|---|---|---|---|---|---|"]
+    for kind, r in rows:
+        ratio = f"{ours['deliveries_per_s'] / r['deliveries_per_s']:.2f}x" if ours else ""
+        lines.append(f"| {kind} | {r['deliveries_per_s']:,.0f} | {r['delivered']:,}/"
+                     f"{r['expected']:,} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+                     f"{r['kib_per_connection']:.1f} | {ratio if kind != 'streamcore' else ''} |")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, "e2e-sse.md"), "w") as fh:
+        fh.write(text)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "serve":
+        serve(sys.argv[2], int(sys.argv[3]))
+    else:
+        main()
