@@ -53,6 +53,7 @@ bench: build $(VENV)/.bench
 # servers and clients in their own processes over loopback (benchmarks/e2e.py)
 bench-e2e: build $(VENV)/.bench
 	$(PY) -m benchmarks.e2e
+	$(PY) -m benchmarks.e2e_sse
 
 lint: build $(VENV)/.lint
 	$(BIN)/ruff check streamcore tests benchmarks fuzz examples

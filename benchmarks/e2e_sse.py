@@ -72,7 +72,7 @@ def make_app(kind: str) -> Any:
 
         @app.get("/events", response_class=EventSourceResponse)
         async def events() -> Any:
-            async for item in stream(lambda e: ServerSentEvent(data=e[0], id=e[1])):
+            async for item in stream(lambda e: ServerSentEvent(raw_data=e[0], id=e[1])):
                 yield item
 
         @app.post("/publish")
