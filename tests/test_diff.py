@@ -17,7 +17,7 @@ ROOT = os.path.dirname(HERE)
 PLANTED = [
     ("chunked", "test_diff_toys:PrefixToy", "INT.PREFIX"),
     ("chunked", "test_diff_toys:BareLFToy", "TERM.LF"),
-    ("sse", "test_diff_toys:BOMToy", "SSE.BOM"),
+    ("sse", "test_diff_toys:BOMToy", "SSE.BOM.KEPT"),
     ("ws", "test_diff_toys:NonMinimalToy", "WS.LENGTH.NONMINIMAL"),
 ]
 

@@ -31,7 +31,7 @@ class BareLFToy(_Toy, ChunkedPy):
 
 
 class BOMToy(_Toy, SSEPy):
-    """Keeps a leading BOM as part of the first field name: SSE.BOM."""
+    """Keeps a leading BOM as part of the first field name: SSE.BOM.KEPT."""
     exact = False
     name = "toy-bom"
 

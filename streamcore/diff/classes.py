@@ -47,14 +47,14 @@ DESCRIPTIONS = {
     "CHUNKED.TRAILERS": "both accept, different trailer fields",
     "CHUNKED.END": "both accept, the message ends at a different byte (pipelining desync)",
     "CHUNKED.SPLIT": "outcome depends on how the bytes are split into reads",
-    "SSE.BOM": "a leading UTF-8 BOM not stripped (first field lost)",
-    "SSE.CR": "a lone CR not treated as a line end",
-    "SSE.UTF8": "invalid UTF-8 not replaced with U+FFFD",
-    "SSE.RETRY": "retry field that is not all ASCII digits accepted",
-    "SSE.ID_NUL": "id field containing NUL accepted",
-    "SSE.NODATA": "a block without data dispatches an event",
-    "SSE.UNTERMINATED": "an event not ended by a blank line dispatched",
-    "SSE.FIELD": "field name or value parsed differently",
+    "SSE.BOM.KEPT": "a leading UTF-8 BOM kept (the first field name is not recognised)",
+    "SSE.TERM.CR": "a lone CR not taken as a line end",
+    "SSE.UTF8.UNREPLACED": "invalid UTF-8 not decoded as U+FFFD",
+    "SSE.RETRY.NONDIGIT": "a retry value that is not all ASCII digits used",
+    "SSE.ID.NUL": "an id value holding NUL used as the last event ID",
+    "SSE.DISPATCH.NODATA": "a block without a data field dispatches an event",
+    "SSE.DISPATCH.EOF": "an event not ended by a blank line dispatched (or its id kept) at the end",
+    "SSE.FIELD": "a field name or value parsed differently (no other feature explains it)",
     "SSE.SPLIT": "outcome depends on how the bytes are split into reads",
     "WS.RSV": "RSV bits without an extension accepted",
     "WS.OPCODE": "reserved opcode accepted",
@@ -207,13 +207,13 @@ def explain_chunked(data: bytes) -> str | None:
             return "TERM.EXT" if b"\n" in ext or b"\r" in ext else "EXT.SYNTAX"
         if bad:
             return bad
-        size = int(size_text.rstrip(b" \t"), 16)
+        length = int(size_text.rstrip(b" \t"), 16)
         pos = nxt
-        if size == 0:
+        if length == 0:
             break
-        if len(data) < pos + size:
+        if len(data) < pos + length:
             return "CHUNKED.INCOMPLETE"
-        pos += size
+        pos += length
         after = data[pos:pos + 2]
         if after == b"\r\n":
             pos += 2
@@ -373,11 +373,14 @@ def _valid_utf8(data: bytes) -> bytes | None:
     return fixed if fixed != data else None
 
 
-def _drop_lines(pred: Callable[[bytes], bool]) -> Callable[[bytes], bytes | None]:
+def _replace_lines(pred: Callable[[bytes], bool],
+                   new: Callable[[bytes], bytes]) -> Callable[[bytes], bytes | None]:
+    """A repair that rewrites the lines with a feature in place, so the blocks
+    (and what else dispatches them) stay as they were."""
     def repair(data: bytes) -> bytes | None:
         lines = _split_lines(data)
-        kept = [(a, b) for a, b in lines if not pred(a)]
-        return _join(kept) if len(kept) != len(lines) else None
+        fixed = [(new(a) if pred(a) else a, b) for a, b in lines]
+        return _join(fixed) if fixed != lines else None
     return repair
 
 
@@ -420,15 +423,17 @@ def _terminated(data: bytes) -> bytes | None:
 
 
 #: (class, repair) in the order they are tried; a repair returns None when
-#: the input does not have the feature
+#: the input does not have the feature.  Repairs that change one line in
+#: place come before the ones that drop whole blocks, which would also hide
+#: the in-place features of the lines they drop
 SSE_REPAIRS: list[tuple[str, Callable[[bytes], bytes | None]]] = [
-    ("SSE.BOM", _strip_bom),
-    ("SSE.UTF8", _valid_utf8),
-    ("SSE.CR", _no_lone_cr),
-    ("SSE.RETRY", _drop_lines(_bad_retry)),
-    ("SSE.ID_NUL", _drop_lines(_id_nul)),
-    ("SSE.NODATA", _no_data_blocks),
-    ("SSE.UNTERMINATED", _terminated),
+    ("SSE.BOM.KEPT", _strip_bom),
+    ("SSE.UTF8.UNREPLACED", _valid_utf8),
+    ("SSE.TERM.CR", _no_lone_cr),
+    ("SSE.RETRY.NONDIGIT", _replace_lines(_bad_retry, lambda line: b":")),
+    ("SSE.ID.NUL", _replace_lines(_id_nul, lambda line: line.replace(b"\x00", b"0"))),
+    ("SSE.DISPATCH.NODATA", _no_data_blocks),
+    ("SSE.DISPATCH.EOF", _terminated),
 ]
 
 

@@ -41,6 +41,10 @@ class Finding:
     mode: str
     count: int = 1
     quirk: str = ""
+    #: seconds of fuzzing (minimising not counted) before it was first seen
+    first: float = 0.0
+    #: inputs generated before it was first seen
+    first_input: int = 0
 
 
 class Peers:
@@ -190,22 +194,30 @@ class Result:
     peers: list[str]
     unavailable: dict[str, str]
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: "seeded" or "atheris"
+    engine: str = "seeded"
 
     def merge(self, other: Result) -> None:
+        """Add another worker's result (``seconds`` adds up: core-seconds).
+        The outcome does not depend on the order of merging."""
         self.inputs += other.inputs
-        self.seconds = max(self.seconds, other.seconds)
+        self.seconds += other.seconds
         for key, f in other.findings.items():
             mine = self.findings.get(key)
             if mine is None:
                 self.findings[key] = f
             else:
                 mine.count += f.count
-                if len(f.data) < len(mine.data):
+                mine.first = min(mine.first, f.first)
+                mine.first_input = min(mine.first_input, f.first_input)
+                # the smallest reproducer wins, ties broken by the bytes: the
+                # merge does not depend on which worker finished first
+                if (len(f.data), f.data) < (len(mine.data), mine.data):
                     mine.data, mine.mode = f.data, f.mode
 
 
 def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, hits: list[Hit],
-           minimise_budget: float) -> list[Finding]:
+           minimise_budget: float, elapsed: float = 0.0, inputs: int = 0) -> list[Finding]:
     """Count hits; minimise and return the ones seen for the first time."""
     new = []
     for h in hits:
@@ -216,7 +228,7 @@ def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, 
             continue
         quirk = getattr(peers.peers[h.peer], "quirks", {}).get(h.cls, "")
         small = data if quirk or minimise_budget <= 0 else minimise(peers, data, h.cls, h.peer, minimise_budget)
-        f = Finding(h.cls, h.peer, small, h.mode, 1, quirk)
+        f = Finding(h.cls, h.peer, small, h.mode, 1, quirk, elapsed, inputs)
         findings[key] = f
         new.append(f)
     return new
@@ -242,7 +254,7 @@ def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
         hits = evaluate(peers, data, seed)
         if hits:
             t0 = time.monotonic()
-            for f in record(peers, findings, data, hits, minimise_budget):
+            for f in record(peers, findings, data, hits, minimise_budget, t0 - start - spent_minimising, inputs):
                 if on_new:
                     on_new(f)
             spent_minimising += time.monotonic() - t0

@@ -83,7 +83,7 @@ def table(result: Result) -> str:
         rows.append(f"| {'(none)':<{width}} | " + " | ".join(f"{'.':>{len(p)}}" for p in peers) + " |")
     rate = result.inputs / result.seconds if result.seconds else 0.0
     rows.append("")
-    rows.append(f"{result.inputs} inputs in {result.seconds:.1f} s "
+    rows.append(f"{result.inputs} inputs in {result.seconds:.1f} core-seconds, {result.engine} engine "
                 f"({rate:.0f} inputs/s per core, every input fed in every mode to every peer)")
     for name, why in result.unavailable.items():
         rows.append(f"unavailable: {name} ({why})")
