@@ -11,21 +11,22 @@ from . import _atheris, adapters
 from .core import Result, fuzz_seeded
 from .writer import table, write
 
-Work = tuple[str, str, list[str], float, int, float]
+Work = tuple[str, str, list[str], float, int, float, "int | None"]
 
 
 def _worker(args: Work) -> Result:
-    engine, protocol, names, seconds, seed, budget = args
+    engine, protocol, names, seconds, seed, budget, max_inputs = args
     if engine == "atheris":
-        return _atheris.fuzz_atheris(protocol, names, seconds, seed, budget)
-    return fuzz_seeded(protocol, names, seconds, seed, budget)
+        return _atheris.fuzz_atheris(protocol, names, seconds, seed, budget, max_inputs)
+    return fuzz_seeded(protocol, names, seconds, seed, budget, max_inputs)
 
 
 def run(engine: str, protocol: str, names: list[str], seconds: float, seed: int, jobs: int,
-        minimise: float) -> Result:
+        minimise: float, max_inputs: int | None = None) -> Result:
     """``jobs`` workers with seeds ``seed``, ``seed + 1``, ...; their results
-    merged in worker order (the merge does not depend on it)."""
-    work = [(engine, protocol, names, seconds, seed + i, minimise) for i in range(jobs)]
+    merged in worker order (the merge does not depend on it).  With
+    ``max_inputs`` (per worker) the result depends on the seed only."""
+    work: list[Work] = [(engine, protocol, names, seconds, seed + i, minimise, max_inputs) for i in range(jobs)]
     if jobs == 1:
         results = [_worker(work[0])]
     elif engine == "atheris":  # every worker is a child process already
@@ -52,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--engine", choices=["auto", "atheris", "seeded"], default="auto",
                     help="auto: coverage-guided (atheris) when installed, else seeded")
     ap.add_argument("--minimise-seconds", type=float, default=2.0)
+    ap.add_argument("--inputs", type=int, default=None,
+                    help="stop each worker after this many inputs (a run then depends on --seed only)")
     ns = ap.parse_args(argv)
     names = [n for n in ns.against.split(",") if n] or adapters.default_peers(ns.protocol)
     jobs = ns.jobs or os.cpu_count() or 1
@@ -60,11 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         engine = "atheris" if _atheris.available() else "seeded"
     elif engine == "atheris" and not _atheris.available():
         ap.error("--engine atheris: atheris is not installed")
-    result = run(engine, ns.protocol, names, ns.seconds, ns.seed, jobs, ns.minimise_seconds)
+    result = run(engine, ns.protocol, names, ns.seconds, ns.seed, jobs, ns.minimise_seconds, ns.inputs)
     specs = {getattr(adapters.load(ns.protocol, n), "name", n): n
              for n in names if n not in result.unavailable}
     written = write(result, ns.out, specs)
     print(table(result))
+    print(f"{jobs} worker{'s' if jobs > 1 else ''}, seeds {ns.seed}..{ns.seed + jobs - 1}")
     print(f"{len(written)} findings written under {ns.out}/{ns.protocol}/")
     return 0
 

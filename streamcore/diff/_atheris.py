@@ -57,7 +57,8 @@ def _instrument_module(atheris: Any, module: Any) -> None:
             setattr(module, obj.__name__, atheris.instrument_func(obj))
 
 
-def _worker(protocol: str, names: list[str], seconds: float, seed: int, minimise: float, out: str) -> None:
+def _worker(protocol: str, names: list[str], seconds: float, seed: int, minimise: float, out: str,
+            max_inputs: int | None = None) -> None:
     atheris = importlib.import_module("atheris")
 
     # coverage of: every peer's Python code (instrumented as it is imported
@@ -85,7 +86,7 @@ def _worker(protocol: str, names: list[str], seconds: float, seed: int, minimise
 
     def one(buf: bytes) -> None:
         elapsed = time.monotonic() - start - state["minimising"]
-        if elapsed >= seconds:
+        if elapsed >= seconds or (max_inputs is not None and state["inputs"] >= max_inputs):
             done()
         data = gen(ByteRng(buf))
         state["inputs"] += 1
@@ -135,26 +136,30 @@ def _read(path: str, protocol: str) -> Result:
 
 
 def fuzz_atheris(protocol: str, names: list[str], seconds: float, seed: int,
-                 minimise_budget: float = 1.0) -> Result:
-    """One coverage-guided worker for ``seconds`` of fuzzing, in a child process."""
+                 minimise_budget: float = 1.0, max_inputs: int | None = None) -> Result:
+    """One coverage-guided worker for ``seconds`` of fuzzing (or
+    ``max_inputs`` inputs, whichever comes first), in a child process."""
     fd, path = tempfile.mkstemp(prefix="streamcore-diff-", suffix=".jsonl")
     os.close(fd)
     try:
-        env = dict(os.environ, PYTHONHASHSEED="0")
+        # the child imports what this process can (a module:callable peer too)
+        env = dict(os.environ, PYTHONHASHSEED="0", PYTHONPATH=os.pathsep.join(p or os.curdir for p in sys.path))
         proc = subprocess.run(
             [sys.executable, "-m", "streamcore.diff._atheris", protocol, ",".join(names), str(seconds), str(seed),
-             str(minimise_budget), path],
+             str(minimise_budget), path, str(max_inputs or 0)],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
             timeout=seconds * 4 + 120)
         result = _read(path, protocol)
         if proc.returncode != 0 or not result.peers:
-            raise RuntimeError(f"atheris worker failed ({proc.returncode}): {proc.stderr[-2000:]}")
+            raise RuntimeError(f"atheris worker failed ({proc.returncode}, unavailable: {result.unavailable}): "
+                               f"{proc.stderr[-2000:]}")
         return result
     finally:
         os.unlink(path)
 
 
 if __name__ == "__main__":
-    _p, _names, _secs, _seed, _mini, _out = sys.argv[1:7]
+    _p, _names, _secs, _seed, _mini, _out, _max = sys.argv[1:8]
     sys.argv[1:] = []
-    _worker(_p, [n for n in _names.split(",") if n], float(_secs), int(_seed), float(_mini), _out)
+    _worker(_p, [n for n in _names.split(",") if n], float(_secs), int(_seed), float(_mini), _out,
+            int(_max) or None)

@@ -144,10 +144,16 @@ def _units(protocol: str, data: bytes) -> list[bytes]:
     return units
 
 
+#: candidate inputs the minimiser tries per finding
+MINIMISE_TRIES = 400
+
+
 def minimise(peers: Peers, data: bytes, cls: str, peer: str, budget: float = 1.0,
-             max_tries: int = 400) -> bytes:
+             max_tries: int = MINIMISE_TRIES) -> bytes:
     """The smallest input found (grammar units first, then byte spans) that
-    still shows ``cls`` for ``peer``."""
+    still shows ``cls`` for ``peer``.  It stops after ``max_tries``
+    candidates, or at the ``budget`` seconds cap; only the cap depends on
+    the machine, so a run is reproducible while the cap is not reached."""
     deadline = time.monotonic() + budget
     tries = 0
 
@@ -217,7 +223,8 @@ class Result:
 
 
 def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, hits: list[Hit],
-           minimise_budget: float, elapsed: float = 0.0, inputs: int = 0) -> list[Finding]:
+           minimise_budget: float, elapsed: float = 0.0, inputs: int = 0,
+           minimise_tries: int = MINIMISE_TRIES) -> list[Finding]:
     """Count hits; minimise and return the ones seen for the first time."""
     new = []
     for h in hits:
@@ -227,7 +234,8 @@ def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, 
             f.count += 1
             continue
         quirk = getattr(peers.peers[h.peer], "quirks", {}).get(h.cls, "")
-        small = data if quirk or minimise_budget <= 0 else minimise(peers, data, h.cls, h.peer, minimise_budget)
+        small = data if quirk or minimise_budget <= 0 else minimise(
+            peers, data, h.cls, h.peer, minimise_budget, minimise_tries)
         f = Finding(h.cls, h.peer, small, h.mode, 1, quirk, elapsed, inputs)
         findings[key] = f
         new.append(f)
@@ -236,6 +244,7 @@ def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, 
 
 def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
                 minimise_budget: float = 1.0, max_inputs: int | None = None,
+                minimise_tries: int = MINIMISE_TRIES,
                 on_new: Callable[[Finding], None] | None = None) -> Result:
     """Generate inputs from ``random.Random(seed)`` for ``seconds`` (or
     ``max_inputs`` inputs, whichever comes first)."""
@@ -254,7 +263,8 @@ def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
         hits = evaluate(peers, data, seed)
         if hits:
             t0 = time.monotonic()
-            for f in record(peers, findings, data, hits, minimise_budget, t0 - start - spent_minimising, inputs):
+            for f in record(peers, findings, data, hits, minimise_budget, t0 - start - spent_minimising, inputs,
+                            minimise_tries):
                 if on_new:
                     on_new(f)
             spent_minimising += time.monotonic() - t0

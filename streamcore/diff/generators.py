@@ -175,7 +175,10 @@ def ws(rng: Any) -> bytes:
         out.append(_frame(rng, 8, _pick(rng, _CLOSE_OK, _CLOSE_BAD, 0.4)))
         if rng.random() < 0.3:
             out.append(_frame(rng, 1, b"after"))
-    return b"".join(out)
+    data = b"".join(out)
+    if rng.random() < 0.05 and len(data) > 1:  # the stream stops inside a frame
+        data = data[:rng.randint(1, len(data) - 1)]
+    return data
 
 
 GENERATORS: dict[str, Callable[[Any], bytes]] = {"chunked": chunked, "sse": sse, "ws": ws}
