@@ -64,15 +64,15 @@ def test_our_twins_agree(protocol):
 
 
 def test_jobs_merge_deterministically_under_a_seed():
-    one = run("seeded", "chunked", ["h11"], 60, 5, 2, 5.0, max_inputs=150)
-    two = run("seeded", "chunked", ["h11"], 60, 5, 2, 5.0, max_inputs=150)
-    assert one.inputs == two.inputs == 300
+    one = run("seeded", "chunked", ["h11"], 60, 5, 2, 5.0, max_inputs=100)
+    two = run("seeded", "chunked", ["h11"], 60, 5, 2, 5.0, max_inputs=100)
+    assert one.inputs == two.inputs == 200
     assert one.findings and _key(one) == _key(two)
     # the same as the two seeds run one after the other, merged in either order
-    a = fuzz_seeded("chunked", ["h11"], 60, 5, 5.0, max_inputs=150)
-    b = fuzz_seeded("chunked", ["h11"], 60, 6, 5.0, max_inputs=150)
-    c = fuzz_seeded("chunked", ["h11"], 60, 6, 5.0, max_inputs=150)
-    d = fuzz_seeded("chunked", ["h11"], 60, 5, 5.0, max_inputs=150)
+    a = fuzz_seeded("chunked", ["h11"], 60, 5, 5.0, max_inputs=100)
+    b = fuzz_seeded("chunked", ["h11"], 60, 6, 5.0, max_inputs=100)
+    c = fuzz_seeded("chunked", ["h11"], 60, 6, 5.0, max_inputs=100)
+    d = fuzz_seeded("chunked", ["h11"], 60, 5, 5.0, max_inputs=100)
     a.merge(b)
     c.merge(d)
     assert _key(a) == _key(one) == _key(c)

@@ -74,13 +74,14 @@ def _worker(protocol: str, names: list[str], seconds: float, seed: int, minimise
     sink.write(json.dumps({"peers": list(peers.peers), "unavailable": peers.unavailable,
                            "versions": {n: str(getattr(a, "version", "")) for n, a in peers.peers.items()}})
                + "\n")
-    state: dict[str, Any] = {"inputs": 0, "minimising": 0.0, "corpus": ""}
-    start = time.monotonic()
+    state: dict[str, Any] = {"inputs": 0, "minimising": 0.0, "cpu_minimising": 0.0, "corpus": ""}
+    start, cpu_start = time.monotonic(), time.process_time()
 
     def done() -> None:
         shutil.rmtree(str(state["corpus"]), ignore_errors=True)
         elapsed = time.monotonic() - start - state["minimising"]
-        sink.write(json.dumps({"inputs": state["inputs"], "seconds": elapsed}) + "\n")
+        cpu = time.process_time() - cpu_start - state["cpu_minimising"]
+        sink.write(json.dumps({"inputs": state["inputs"], "seconds": elapsed, "cpu": cpu}) + "\n")
         sink.flush()
         os._exit(0)
 
@@ -92,7 +93,7 @@ def _worker(protocol: str, names: list[str], seconds: float, seed: int, minimise
         state["inputs"] += 1
         hits = evaluate(peers, data, seed)
         if hits:
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), time.process_time()
             for f in record(peers, findings, data, hits, minimise, elapsed, int(state["inputs"])):
                 sink.write(json.dumps({"cls": f.cls, "peer": f.peer, "data": f.data.hex(), "mode": f.mode,
                                        "quirk": f.quirk, "first": f.first, "first_input": f.first_input})
@@ -102,6 +103,7 @@ def _worker(protocol: str, names: list[str], seconds: float, seed: int, minimise
                 if findings[key].count > 1:
                     sink.write(json.dumps({"count": [h.cls, h.peer]}) + "\n")
             state["minimising"] += time.monotonic() - t0
+            state["cpu_minimising"] += time.process_time() - c0
 
     # the seed corpus: the seeded generator's first inputs, as ByteRng bytes
     corpus = tempfile.mkdtemp(prefix="streamcore-diff-corpus-")
@@ -131,7 +133,7 @@ def _read(path: str, protocol: str) -> Result:
             elif "count" in row:
                 result.findings[(row["count"][0], row["count"][1])].count += 1
             else:
-                result.inputs, result.seconds = row["inputs"], row["seconds"]
+                result.inputs, result.seconds, result.cpu_seconds = row["inputs"], row["seconds"], row["cpu"]
     return result
 
 

@@ -400,14 +400,16 @@ def _id_nul(line: bytes) -> bool:
 
 
 def _no_data_blocks(data: bytes) -> bytes | None:
+    """Drop every block (its blank line too) that holds no data field, the
+    empty ones included: a blank line then dispatches nothing anywhere."""
     lines = _split_lines(data)
     out, block, changed = [], [], False
     for a, b in lines:
         block.append((a, b))
         if a == b"" and b:
-            if len(block) > 1 and not any(_field(x)[0] == b"data" for x, _ in block):
+            if not any(_field(x)[0] == b"data" for x, _ in block):
                 changed = True
-                block = [block[-1]]
+                block = []
             out.extend(block)
             block = []
     out.extend(block)
@@ -438,17 +440,24 @@ SSE_REPAIRS: list[tuple[str, Callable[[bytes], bytes | None]]] = [
 
 
 def classify_sse(data: bytes, agree: Callable[[bytes], bool]) -> str:
-    """The first quirk whose repair makes the outcomes agree (``agree`` parses
-    a repaired input with both parsers); failing that, the first present."""
-    present = []
+    """The first quirk whose repair alone makes the outcomes agree (``agree``
+    parses a repaired input with both parsers); failing that, the repairs are
+    applied one on top of the other and the class is the one that completed
+    the agreement; failing that too, ``SSE.FIELD`` (nothing we know explains
+    it)."""
     for name, repair in SSE_REPAIRS:
         fixed = repair(data)
+        if fixed is not None and agree(fixed):
+            return name
+    current = data
+    for name, repair in SSE_REPAIRS:
+        fixed = repair(current)
         if fixed is None:
             continue
-        present.append(name)
-        if agree(fixed):
+        current = fixed
+        if agree(current):
             return name
-    return present[0] if present else "SSE.FIELD"
+    return "SSE.FIELD"
 
 
 # ---------------------------------------------------------------- dispatch
@@ -470,6 +479,11 @@ def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
         if what == "status":
             return "WS.VALID"
         if what == "error":
+            # a peer that produced more messages than the reference before
+            # its error read past the reference's error: the first violation
+            # is what it accepted
+            if len(out.value or ()) > len(ref.value or ()):
+                return explain_ws(data) or "WS.CODE"
             return "WS.CODE"
         return "WS.MESSAGES"
     assert reparse is not None

@@ -202,12 +202,16 @@ class Result:
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
     #: "seeded" or "atheris"
     engine: str = "seeded"
+    #: CPU seconds spent fuzzing (minimising not counted): the per-core rate
+    #: stays true on a loaded machine
+    cpu_seconds: float = 0.0
 
     def merge(self, other: Result) -> None:
         """Add another worker's result (``seconds`` adds up: core-seconds).
         The outcome does not depend on the order of merging."""
         self.inputs += other.inputs
         self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
         for key, f in other.findings.items():
             mine = self.findings.get(key)
             if mine is None:
@@ -252,8 +256,8 @@ def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
     rng = random.Random(seed)
     gen = GENERATORS[protocol]
     findings: dict[tuple[str, str], Finding] = {}
-    start = time.monotonic()
-    spent_minimising = 0.0
+    start, cpu_start = time.monotonic(), time.process_time()
+    spent_minimising = cpu_minimising = 0.0
     inputs = 0
     while time.monotonic() - start - spent_minimising < seconds:
         if max_inputs is not None and inputs >= max_inputs:
@@ -262,15 +266,17 @@ def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
         inputs += 1
         hits = evaluate(peers, data, seed)
         if hits:
-            t0 = time.monotonic()
+            t0, c0 = time.monotonic(), time.process_time()
             for f in record(peers, findings, data, hits, minimise_budget, t0 - start - spent_minimising, inputs,
                             minimise_tries):
                 if on_new:
                     on_new(f)
             spent_minimising += time.monotonic() - t0
+            cpu_minimising += time.process_time() - c0
     elapsed = time.monotonic() - start - spent_minimising
     return Result(protocol, findings, inputs, elapsed, list(peers.peers), peers.unavailable,
-                  {n: str(getattr(a, "version", "")) for n, a in peers.peers.items()})
+                  {n: str(getattr(a, "version", "")) for n, a in peers.peers.items()},
+                  cpu_seconds=time.process_time() - cpu_start - cpu_minimising)
 
 
 def check(protocol: str, spec: str, data: bytes) -> list[str]:
