@@ -5,11 +5,14 @@ here from the grammar (RFC 9112 §7.1, RFC 9110 §5; RFC 6455 §5), that names
 the *first* violation in the input; a peer that accepts what the reference
 rejected is in that class.  SSE never rejects, so a difference is
 explained by repair: the class is the first quirk feature of the input
-whose removal makes the two outcomes agree.
+whose repair makes the two outcomes agree (failing that, the one that
+completes the agreement when the repairs are applied one on another).
 
 Names: the smuggling literature's for chunked (TERM.* line terminators,
 INT.* the chunk-size integer, TRAILER.* trailer fields), our own for SSE.*
-and WS.*.  ``*.SPLIT``: a peer whose outcome depends on how the input was
+and WS.*, built the same way: ``<PROTO>.<part of the grammar>.<what the
+peer did>`` (``SSE.TERM.CR`` as ``TERM.CR``, ``SSE.ID.NUL``,
+``SSE.DISPATCH.EOF``, ``WS.LENGTH.NONMINIMAL``, ``WS.CLOSE.CODE``).  ``*.SPLIT``: a peer whose outcome depends on how the input was
 split into reads.  ``*.VALID``: a peer rejects what the grammar allows.
 ``*.BODY``/``*.END``/``*.MESSAGES``: both accept, but read different
 bodies, ends of message or messages.  ``TWIN.DRIFT``: our two twins differ.
@@ -256,6 +259,27 @@ def _close_code_ok(code: int) -> bool:
         or 3000 <= code <= 4999
 
 
+#: the second byte a lead byte allows (RFC 3629 §4); other leads take 80-BF
+_SECOND = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
+
+
+def _utf8_step(dec: Any, part: bytes, final: bool) -> bool:
+    """Feed ``part`` to an incremental UTF-8 decoder; False as soon as the
+    bytes can no longer be valid UTF-8.  Python's decoder holds back some
+    invalid sequences until their last byte (``ED A0``: a surrogate), so the
+    bytes it keeps pending are checked here too: fail-fast is what RFC 6455
+    §8.1 asks of an endpoint."""
+    try:
+        dec.decode(part, final)
+    except UnicodeDecodeError:
+        return False
+    pending = dec.getstate()[0]
+    if len(pending) >= 2:
+        lo, hi = _SECOND.get(pending[0], (0x80, 0xBF))
+        return bool(lo <= pending[1] <= hi)
+    return True
+
+
 def explain_ws(data: bytes) -> str | None:
     """The class of the first RFC 6455 violation in client-to-server frames
     (no extension negotiated), ``WS.INCOMPLETE`` when a frame is cut short,
@@ -305,9 +329,7 @@ def explain_ws(data: bytes) -> str | None:
                 key = data[pos:pos + 4]
                 part = bytes(c ^ key[i & 3] for i, c in enumerate(data[pos + 4:])) if len(key) == 4 else b""
                 dec = utf8 or codecs.getincrementaldecoder("utf-8")()
-                try:
-                    dec.decode(part, False)
-                except UnicodeDecodeError:
+                if not _utf8_step(dec, part, False):
                     return "WS.UTF8"
             return "WS.INCOMPLETE"
         key = data[pos:pos + 4]
@@ -329,11 +351,8 @@ def explain_ws(data: bytes) -> str | None:
         if op:
             msg_op = op
             utf8 = codecs.getincrementaldecoder("utf-8")() if op == 1 else None
-        if utf8 is not None:
-            try:
-                utf8.decode(payload, bool(fin))
-            except UnicodeDecodeError:
-                return "WS.UTF8"
+        if utf8 is not None and not _utf8_step(utf8, payload, bool(fin)):
+            return "WS.UTF8"
         if fin:
             msg_op, utf8 = 0, None
     return "WS.INCOMPLETE" if msg_op else None
@@ -463,8 +482,9 @@ def classify_sse(data: bytes, agree: Callable[[bytes], bool]) -> str:
 # ---------------------------------------------------------------- dispatch
 
 def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
-             reparse: Callable[[bytes], bool] | None = None) -> str:
-    """Name the class of one difference (``what`` from :func:`differs`)."""
+             reparse: Callable[[bytes], bool] | None = None, later: bool = False) -> str:
+    """Name the class of one difference (``what`` from :func:`differs`);
+    ``later``: fed byte by byte, the peer failed after the reference did."""
     if what == "crash":
         return "ADAPTER.CRASH"
     if protocol == "chunked":
@@ -480,10 +500,15 @@ def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
             return "WS.VALID"
         if what == "error":
             # a peer that produced more messages than the reference before
-            # its error read past the reference's error: the first violation
-            # is what it accepted
-            if len(out.value or ()) > len(ref.value or ()):
-                return explain_ws(data) or "WS.CODE"
+            # its error, or that failed later when fed byte by byte, read
+            # past the reference's error: the first violation is what it
+            # accepted; past invalid UTF-8, it did not fail fast
+            first = explain_ws(data)
+            read_past = len(out.value or ()) > len(ref.value or ()) or later
+            if first == "WS.UTF8" and (read_past or ref.error == "1007"):
+                return "WS.UTF8.LATE"
+            if read_past and first:
+                return first
             return "WS.CODE"
         return "WS.MESSAGES"
     assert reparse is not None

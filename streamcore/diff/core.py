@@ -108,7 +108,13 @@ def evaluate(peers: Peers, data: bytes, seed: int = 0, only: str | None = None) 
                 def reparse(fixed: bytes, mname: str = mname, adapter: Any = adapter) -> bool:
                     chunks = mode_chunks(fixed, "bytewise" if mname == "bytewise" else "whole")
                     return differs(protocol, _parse(ref, chunks), _parse(adapter, chunks)) is None
-            cls = classify(protocol, data, refs[mname], out, what, reparse)
+            later = False
+            if protocol == "ws" and "bytewise" in refs:
+                # fed byte by byte, did the peer fail later than the reference?
+                rb = refs["bytewise"]
+                ob = next(o for m, o, _ in diffs if m == "bytewise")
+                later = rb.where is not None and ob.where is not None and ob.where > rb.where
+            cls = classify(protocol, data, refs[mname], out, what, reparse, later)
         hits.append(Hit(cls, pname, mname, what))
     return hits
 
