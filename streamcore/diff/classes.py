@@ -69,7 +69,7 @@ DESCRIPTIONS = {
     "WS.CONT.ORPHAN": "continuation frame without a message accepted",
     "WS.CONT.MISSING": "new data frame inside a fragmented message accepted",
     "WS.UTF8": "invalid UTF-8 in a text message accepted",
-    "WS.UTF8.LATE": "invalid UTF-8 found only at the end of the message (not fail-fast)",
+    "WS.UTF8.LATE": "invalid UTF-8 found later than the byte that makes it invalid (not fail-fast)",
     "WS.CLOSE.SHORT": "1-byte close payload accepted",
     "WS.CLOSE.CODE": "invalid close code accepted",
     "WS.CLOSE.UTF8": "invalid UTF-8 in a close reason accepted",

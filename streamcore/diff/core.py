@@ -154,6 +154,29 @@ def _units(protocol: str, data: bytes) -> list[bytes]:
 MINIMISE_TRIES = 400
 
 
+def _shorter_frame(frame: bytes) -> bytes | None:
+    """The frame with half its payload, its length encoded in the same form
+    (7, 16 or 64 bits) and its mask kept; None when there is nothing to cut."""
+    if len(frame) < 2:
+        return None
+    b1 = frame[1]
+    form = b1 & 0x7F
+    hdr = 4 if form == 126 else 10 if form == 127 else 2
+    masked = 4 if b1 & 0x80 else 0
+    payload = frame[hdr + masked:]
+    if not payload:
+        return None
+    n = len(payload) // 2
+    if form == 126:
+        head = frame[:2] + n.to_bytes(2, "big")
+    elif form == 127:
+        head = frame[:2] + (n | (int.from_bytes(frame[2:10], "big") & (1 << 63))).to_bytes(8, "big")
+    else:
+        head = bytes([frame[0], (b1 & 0x80) | n])
+    # masking is positional: a prefix of the masked payload is the masked prefix
+    return head + frame[hdr:hdr + masked] + payload[:n]
+
+
 def minimise(peers: Peers, data: bytes, cls: str, peer: str, budget: float = 1.0,
              max_tries: int = MINIMISE_TRIES) -> bytes:
     """The smallest input found (grammar units first, then byte spans) that
@@ -178,6 +201,14 @@ def minimise(peers: Peers, data: bytes, cls: str, peer: str, budget: float = 1.0
             candidate = b"".join(units[:i] + units[i + width:])
             if candidate and keeps(candidate):
                 del units[i:i + width]
+            else:
+                i += 1
+    if peers.protocol == "ws":  # shorter payloads, each length field kept in its own form
+        i = 0
+        while i < len(units) and not spent():
+            shorter = _shorter_frame(units[i])
+            if shorter is not None and keeps(b"".join(units[:i] + [shorter] + units[i + 1:])):
+                units[i] = shorter
             else:
                 i += 1
     data = b"".join(units)
