@@ -56,6 +56,15 @@ def test_every_planted_class_is_found_minimised_and_its_case_fails(protocol, tmp
         assert f"test_{cls.lower().replace('.', '_')}_toy_{toy.__name__.lower()}" in proc.stdout
 
 
+def test_a_declared_quirk_is_counted_not_written(tmp_path):
+    result = fuzz_seeded("chunked", [_spec(toys.PrefixQuirk)], 60, 1, 5.0, max_inputs=300)
+    finding = result.findings[("INT.PREFIX", "toy-prefixquirk")]
+    assert finding.quirk
+    assert f"q{finding.count}" in table(result)
+    written = write(result, str(tmp_path), {"toy-prefixquirk": _spec(toys.PrefixQuirk)})
+    assert not any("INT.PREFIX" in d for d in written)
+
+
 @pytest.mark.parametrize("protocol", ["chunked", "sse", "ws"])
 def test_our_twins_agree(protocol):
     result = fuzz_seeded(protocol, ["streamcore-c"], seconds=30, seed=2, max_inputs=400)

@@ -522,6 +522,12 @@ class SplitWS(_WC):  # WS.SPLIT: a message that came in pieces is still waiting
         return out
 
 
+class PrefixQuirk(Prefix):
+    """The 0x toy with its leniency declared as a known quirk."""
+
+    quirks = {"INT.PREFIX": "reads chunk-size as int(s, 16) does, by design"}
+
+
 #: class -> toy (its name in this module)
 TOYS = {
     "INT.PREFIX": Prefix, "INT.SIGN": Sign, "INT.UNDERSCORE": Underscore, "INT.EMPTY": Empty,

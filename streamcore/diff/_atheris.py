@@ -64,7 +64,9 @@ def _worker(protocol: str, names: list[str], seconds: float, seed: int, minimise
     # coverage of: every peer's Python code (instrumented as it is imported
     # here), the reference twin and the strict readers of .classes (loaded
     # already: instrumented function by function); not the standard library
-    with atheris.instrument_imports(include=list(_PEER_PACKAGES), enable_loader_override=False):
+    # a user's module:callable peer is instrumented too
+    own = [spec.partition(":")[0].split(".")[0] for spec in names if ":" in spec]
+    with atheris.instrument_imports(include=[*_PEER_PACKAGES, *own], enable_loader_override=False):
         peers = Peers(protocol, names)
     for modname in (f"streamcore.{protocol}._py", f"streamcore.{protocol}._common", "streamcore.diff.classes"):
         _instrument_module(atheris, importlib.import_module(modname))
