@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m streamcore.diff", description=__doc__)
     ap.add_argument("protocol", choices=sorted(adapters.BUILTIN))
     ap.add_argument("--against", default="", help="comma-separated peer names or module:callable "
-                    "(default: every built-in peer, both streamcore twins included)")
+                    "(default: every built-in peer and streamcore-c; streamcore-py is the reference)")
     ap.add_argument("--seconds", type=float, default=60.0, help="fuzzing time per worker")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="diff-findings")
