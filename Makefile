@@ -40,9 +40,10 @@ test: build
 fuzz: build
 	$(PY) fuzz/run.py --seconds $${FUZZ_SECONDS:-600}
 
-# differential fuzzing against the peers (docs/diff.md)
+# differential fuzzing against the peers (docs/diff.md): DIFF_PROTOCOLS="chunked sse ws",
+# DIFF_SECONDS per worker, one worker per core, atheris when installed
 diff: build
-	$(PY) -m streamcore.diff chunked --seconds $${DIFF_SECONDS:-60} --jobs 0
+	for p in $${DIFF_PROTOCOLS:-chunked}; do $(PY) -m streamcore.diff $$p --seconds $${DIFF_SECONDS:-60} --jobs 0 || exit 1; done
 
 # pytest-benchmark cases live in benchmarks/bench_<group>.py (not test_*.py, so the
 # test suite never runs them): -o python_files collects them here.

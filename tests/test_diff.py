@@ -1,5 +1,7 @@
-"""streamcore.diff finds the classes planted in lenient toys, nothing between
-our twins, and writes pytest cases that fail against the toy."""
+"""streamcore.diff finds every class planted in the lenient toys of
+test_diff_toys.py (one toy per class), finds nothing between our twins,
+writes pytest cases that fail against the toy, merges ``--jobs`` workers
+deterministically and, through atheris, replays the same run for a seed."""
 from __future__ import annotations
 
 import os
@@ -7,46 +9,101 @@ import subprocess
 import sys
 
 import pytest
+import test_diff_toys as toys
 
-from streamcore.diff import check, fuzz_seeded
+from streamcore.diff import _atheris, check, fuzz_seeded
+from streamcore.diff.__main__ import run
+from streamcore.diff.classes import DESCRIPTIONS
 from streamcore.diff.writer import table, write
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-
-PLANTED = [
-    ("chunked", "test_diff_toys:PrefixToy", "INT.PREFIX"),
-    ("chunked", "test_diff_toys:BareLFToy", "TERM.LF"),
-    ("sse", "test_diff_toys:BOMToy", "SSE.BOM"),
-    ("ws", "test_diff_toys:NonMinimalToy", "WS.LENGTH.NONMINIMAL"),
-]
+ENV = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, ROOT]))
 
 
-@pytest.mark.parametrize(("protocol", "spec", "cls"), PLANTED)
-def test_the_planted_class_is_found_minimised_and_its_case_fails(protocol, spec, cls, tmp_path):
-    result = fuzz_seeded(protocol, [spec], seconds=8, seed=1, minimise_budget=1.0, max_inputs=1500)
-    found = {c for c, _ in result.findings}
-    assert cls in found, table(result)
-    finding = next(f for (c, _), f in result.findings.items() if c == cls)
-    assert check(protocol, spec, finding.data)  # the minimised input still shows it
-    write(result, str(tmp_path), {p: spec for p in result.peers})
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([HERE, ROOT]))
+def _spec(toy: type) -> str:
+    return f"test_diff_toys:{toy.__name__}"
+
+
+def _key(result):  # type: ignore[no-untyped-def]
+    return sorted((k, f.data, f.mode, f.count, f.first_input) for k, f in result.findings.items())
+
+
+def test_every_class_has_a_lenient_toy():
+    assert set(toys.TOYS) == set(DESCRIPTIONS)
+
+
+@pytest.mark.parametrize("protocol", ["chunked", "sse", "ws"])
+def test_every_planted_class_is_found_minimised_and_its_case_fails(protocol, tmp_path):
+    planted = {cls: toy for cls, toy in toys.TOYS.items() if toy.protocol == protocol}
+    specs = {f"toy-{toy.__name__.lower()}": _spec(toy) for toy in planted.values()}
+    result = fuzz_seeded(protocol, list(specs.values()), seconds=60, seed=1, minimise_budget=5.0,
+                         max_inputs=1000, minimise_tries=120)
+    assert not result.unavailable
+    missing = [cls for cls, toy in planted.items() if (cls, f"toy-{toy.__name__.lower()}") not in result.findings]
+    assert not missing, table(result)
+    for cls, toy in planted.items():
+        finding = result.findings[(cls, f"toy-{toy.__name__.lower()}")]
+        assert cls in check(protocol, _spec(toy), finding.data), (cls, finding.data)  # still shows it
+    written = write(result, str(tmp_path), specs)
+    assert len(written) == len(result.findings)
+    # every written case runs and fails: the toy differs from the reference on its input
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path)],
-                          capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=120)
-    assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "failed" in proc.stdout and " passed" not in proc.stdout, proc.stdout
+                          capture_output=True, text=True, env=ENV, cwd=str(tmp_path), timeout=300)
+    assert proc.returncode == 1, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert f"{len(written)} failed" in proc.stdout and " passed" not in proc.stdout, proc.stdout[-3000:]
+    for cls, toy in planted.items():  # the case of each planted class is one of them
+        assert f"test_{cls.lower().replace('.', '_')}_toy_{toy.__name__.lower()}" in proc.stdout
+
+
+def test_a_declared_quirk_is_counted_not_written(tmp_path):
+    result = fuzz_seeded("chunked", [_spec(toys.PrefixQuirk)], 60, 1, 5.0, max_inputs=300)
+    finding = result.findings[("INT.PREFIX", "toy-prefixquirk")]
+    assert finding.quirk
+    assert f"q{finding.count}" in table(result)
+    written = write(result, str(tmp_path), {"toy-prefixquirk": _spec(toys.PrefixQuirk)})
+    assert not any("INT.PREFIX" in d for d in written)
 
 
 @pytest.mark.parametrize("protocol", ["chunked", "sse", "ws"])
 def test_our_twins_agree(protocol):
-    result = fuzz_seeded(protocol, ["streamcore-c"], seconds=3, seed=2, max_inputs=400)
-    assert result.inputs > 50
+    result = fuzz_seeded(protocol, ["streamcore-c"], seconds=30, seed=2, max_inputs=400)
+    assert result.inputs == 400
     assert not result.findings, table(result)
 
 
-def test_cli_prints_the_class_by_peer_table(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "streamcore.diff", "chunked", "--seconds", "3", "--seed", "1",
-                           "--out", str(tmp_path), "--minimise-seconds", "0.2"],
+def test_jobs_merge_deterministically_under_a_seed():
+    one = run("seeded", "chunked", ["h11"], 60, 5, 2, 5.0, max_inputs=100)
+    two = run("seeded", "chunked", ["h11"], 60, 5, 2, 5.0, max_inputs=100)
+    assert one.inputs == two.inputs == 200
+    assert one.findings and _key(one) == _key(two)
+    # the same as the two seeds run one after the other, merged in either order
+    a = fuzz_seeded("chunked", ["h11"], 60, 5, 5.0, max_inputs=100)
+    b = fuzz_seeded("chunked", ["h11"], 60, 6, 5.0, max_inputs=100)
+    c = fuzz_seeded("chunked", ["h11"], 60, 6, 5.0, max_inputs=100)
+    d = fuzz_seeded("chunked", ["h11"], 60, 5, 5.0, max_inputs=100)
+    a.merge(b)
+    c.merge(d)
+    assert _key(a) == _key(one) == _key(c)
+
+
+def test_cli_jobs_0_uses_every_core_and_prints_the_class_by_peer_table(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "streamcore.diff", "chunked", "--engine", "seeded",
+                           "--jobs", "0", "--inputs", "120", "--seed", "1", "--out", str(tmp_path),
+                           "--minimise-seconds", "0.2"],
                           capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
-    assert "| class" in proc.stdout and "h11" in proc.stdout and "inputs/s" in proc.stdout
+    cores = os.cpu_count() or 1
+    assert f"{cores} worker" in proc.stdout
+    assert f"{120 * cores} inputs" in proc.stdout
+    assert "| class" in proc.stdout and "h11" in proc.stdout and "inputs/s per core" in proc.stdout
+
+
+@pytest.mark.skipif(not _atheris.available(), reason="atheris is not installed")
+def test_atheris_replays_the_same_run_for_a_seed_and_finds_the_planted_class():
+    spec = _spec(toys.TermLF)
+    one = _atheris.fuzz_atheris("chunked", [spec], 60, 3, 5.0, max_inputs=200)
+    two = _atheris.fuzz_atheris("chunked", [spec], 60, 3, 5.0, max_inputs=200)
+    assert one.engine == "atheris" and one.inputs == two.inputs == 200
+    assert ("TERM.LF", "toy-termlf") in one.findings, table(one)
+    assert _key(one) == _key(two)

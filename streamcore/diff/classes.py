@@ -5,11 +5,14 @@ here from the grammar (RFC 9112 §7.1, RFC 9110 §5; RFC 6455 §5), that names
 the *first* violation in the input; a peer that accepts what the reference
 rejected is in that class.  SSE never rejects, so a difference is
 explained by repair: the class is the first quirk feature of the input
-whose removal makes the two outcomes agree.
+whose repair makes the two outcomes agree (failing that, the one that
+completes the agreement when the repairs are applied one on another).
 
 Names: the smuggling literature's for chunked (TERM.* line terminators,
 INT.* the chunk-size integer, TRAILER.* trailer fields), our own for SSE.*
-and WS.*.  ``*.SPLIT``: a peer whose outcome depends on how the input was
+and WS.*, built the same way: ``<PROTO>.<part of the grammar>.<what the
+peer did>`` (``SSE.TERM.CR`` as ``TERM.CR``, ``SSE.ID.NUL``,
+``SSE.DISPATCH.EOF``, ``WS.LENGTH.NONMINIMAL``, ``WS.CLOSE.CODE``).  ``*.SPLIT``: a peer whose outcome depends on how the input was
 split into reads.  ``*.VALID``: a peer rejects what the grammar allows.
 ``*.BODY``/``*.END``/``*.MESSAGES``: both accept, but read different
 bodies, ends of message or messages.  ``TWIN.DRIFT``: our two twins differ.
@@ -47,14 +50,14 @@ DESCRIPTIONS = {
     "CHUNKED.TRAILERS": "both accept, different trailer fields",
     "CHUNKED.END": "both accept, the message ends at a different byte (pipelining desync)",
     "CHUNKED.SPLIT": "outcome depends on how the bytes are split into reads",
-    "SSE.BOM": "a leading UTF-8 BOM not stripped (first field lost)",
-    "SSE.CR": "a lone CR not treated as a line end",
-    "SSE.UTF8": "invalid UTF-8 not replaced with U+FFFD",
-    "SSE.RETRY": "retry field that is not all ASCII digits accepted",
-    "SSE.ID_NUL": "id field containing NUL accepted",
-    "SSE.NODATA": "a block without data dispatches an event",
-    "SSE.UNTERMINATED": "an event not ended by a blank line dispatched",
-    "SSE.FIELD": "field name or value parsed differently",
+    "SSE.BOM.KEPT": "a leading UTF-8 BOM kept (the first field name is not recognised)",
+    "SSE.TERM.CR": "a lone CR not taken as a line end",
+    "SSE.UTF8.UNREPLACED": "invalid UTF-8 not decoded as U+FFFD",
+    "SSE.RETRY.NONDIGIT": "a retry value that is not all ASCII digits used",
+    "SSE.ID.NUL": "an id value holding NUL used as the last event ID",
+    "SSE.DISPATCH.NODATA": "a block without a data field dispatches an event",
+    "SSE.DISPATCH.EOF": "an event not ended by a blank line dispatched (or its id kept) at the end",
+    "SSE.FIELD": "a field name or value parsed differently (no other feature explains it)",
     "SSE.SPLIT": "outcome depends on how the bytes are split into reads",
     "WS.RSV": "RSV bits without an extension accepted",
     "WS.OPCODE": "reserved opcode accepted",
@@ -66,7 +69,7 @@ DESCRIPTIONS = {
     "WS.CONT.ORPHAN": "continuation frame without a message accepted",
     "WS.CONT.MISSING": "new data frame inside a fragmented message accepted",
     "WS.UTF8": "invalid UTF-8 in a text message accepted",
-    "WS.UTF8.LATE": "invalid UTF-8 found only at the end of the message (not fail-fast)",
+    "WS.UTF8.LATE": "invalid UTF-8 found later than the byte that makes it invalid (not fail-fast)",
     "WS.CLOSE.SHORT": "1-byte close payload accepted",
     "WS.CLOSE.CODE": "invalid close code accepted",
     "WS.CLOSE.UTF8": "invalid UTF-8 in a close reason accepted",
@@ -207,13 +210,13 @@ def explain_chunked(data: bytes) -> str | None:
             return "TERM.EXT" if b"\n" in ext or b"\r" in ext else "EXT.SYNTAX"
         if bad:
             return bad
-        size = int(size_text.rstrip(b" \t"), 16)
+        length = int(size_text.rstrip(b" \t"), 16)
         pos = nxt
-        if size == 0:
+        if length == 0:
             break
-        if len(data) < pos + size:
+        if len(data) < pos + length:
             return "CHUNKED.INCOMPLETE"
-        pos += size
+        pos += length
         after = data[pos:pos + 2]
         if after == b"\r\n":
             pos += 2
@@ -254,6 +257,27 @@ def explain_chunked(data: bytes) -> str | None:
 def _close_code_ok(code: int) -> bool:
     return code in (1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 1014) \
         or 3000 <= code <= 4999
+
+
+#: the second byte a lead byte allows (RFC 3629 §4); other leads take 80-BF
+_SECOND = {0xE0: (0xA0, 0xBF), 0xED: (0x80, 0x9F), 0xF0: (0x90, 0xBF), 0xF4: (0x80, 0x8F)}
+
+
+def _utf8_step(dec: Any, part: bytes, final: bool) -> bool:
+    """Feed ``part`` to an incremental UTF-8 decoder; False as soon as the
+    bytes can no longer be valid UTF-8.  Python's decoder holds back some
+    invalid sequences until their last byte (``ED A0``: a surrogate), so the
+    bytes it keeps pending are checked here too: fail-fast is what RFC 6455
+    §8.1 asks of an endpoint."""
+    try:
+        dec.decode(part, final)
+    except UnicodeDecodeError:
+        return False
+    pending = dec.getstate()[0]
+    if len(pending) >= 2:
+        lo, hi = _SECOND.get(pending[0], (0x80, 0xBF))
+        return bool(lo <= pending[1] <= hi)
+    return True
 
 
 def explain_ws(data: bytes) -> str | None:
@@ -305,9 +329,7 @@ def explain_ws(data: bytes) -> str | None:
                 key = data[pos:pos + 4]
                 part = bytes(c ^ key[i & 3] for i, c in enumerate(data[pos + 4:])) if len(key) == 4 else b""
                 dec = utf8 or codecs.getincrementaldecoder("utf-8")()
-                try:
-                    dec.decode(part, False)
-                except UnicodeDecodeError:
+                if not _utf8_step(dec, part, False):
                     return "WS.UTF8"
             return "WS.INCOMPLETE"
         key = data[pos:pos + 4]
@@ -329,11 +351,8 @@ def explain_ws(data: bytes) -> str | None:
         if op:
             msg_op = op
             utf8 = codecs.getincrementaldecoder("utf-8")() if op == 1 else None
-        if utf8 is not None:
-            try:
-                utf8.decode(payload, bool(fin))
-            except UnicodeDecodeError:
-                return "WS.UTF8"
+        if utf8 is not None and not _utf8_step(utf8, payload, bool(fin)):
+            return "WS.UTF8"
         if fin:
             msg_op, utf8 = 0, None
     return "WS.INCOMPLETE" if msg_op else None
@@ -373,11 +392,14 @@ def _valid_utf8(data: bytes) -> bytes | None:
     return fixed if fixed != data else None
 
 
-def _drop_lines(pred: Callable[[bytes], bool]) -> Callable[[bytes], bytes | None]:
+def _replace_lines(pred: Callable[[bytes], bool],
+                   new: Callable[[bytes], bytes]) -> Callable[[bytes], bytes | None]:
+    """A repair that rewrites the lines with a feature in place, so the blocks
+    (and what else dispatches them) stay as they were."""
     def repair(data: bytes) -> bytes | None:
         lines = _split_lines(data)
-        kept = [(a, b) for a, b in lines if not pred(a)]
-        return _join(kept) if len(kept) != len(lines) else None
+        fixed = [(new(a) if pred(a) else a, b) for a, b in lines]
+        return _join(fixed) if fixed != lines else None
     return repair
 
 
@@ -397,14 +419,16 @@ def _id_nul(line: bytes) -> bool:
 
 
 def _no_data_blocks(data: bytes) -> bytes | None:
+    """Drop every block (its blank line too) that holds no data field, the
+    empty ones included: a blank line then dispatches nothing anywhere."""
     lines = _split_lines(data)
     out, block, changed = [], [], False
     for a, b in lines:
         block.append((a, b))
         if a == b"" and b:
-            if len(block) > 1 and not any(_field(x)[0] == b"data" for x, _ in block):
+            if not any(_field(x)[0] == b"data" for x, _ in block):
                 changed = True
-                block = [block[-1]]
+                block = []
             out.extend(block)
             block = []
     out.extend(block)
@@ -420,37 +444,47 @@ def _terminated(data: bytes) -> bytes | None:
 
 
 #: (class, repair) in the order they are tried; a repair returns None when
-#: the input does not have the feature
+#: the input does not have the feature.  Repairs that change one line in
+#: place come before the ones that drop whole blocks, which would also hide
+#: the in-place features of the lines they drop
 SSE_REPAIRS: list[tuple[str, Callable[[bytes], bytes | None]]] = [
-    ("SSE.BOM", _strip_bom),
-    ("SSE.UTF8", _valid_utf8),
-    ("SSE.CR", _no_lone_cr),
-    ("SSE.RETRY", _drop_lines(_bad_retry)),
-    ("SSE.ID_NUL", _drop_lines(_id_nul)),
-    ("SSE.NODATA", _no_data_blocks),
-    ("SSE.UNTERMINATED", _terminated),
+    ("SSE.BOM.KEPT", _strip_bom),
+    ("SSE.UTF8.UNREPLACED", _valid_utf8),
+    ("SSE.TERM.CR", _no_lone_cr),
+    ("SSE.RETRY.NONDIGIT", _replace_lines(_bad_retry, lambda line: b":")),
+    ("SSE.ID.NUL", _replace_lines(_id_nul, lambda line: line.replace(b"\x00", b"0"))),
+    ("SSE.DISPATCH.NODATA", _no_data_blocks),
+    ("SSE.DISPATCH.EOF", _terminated),
 ]
 
 
 def classify_sse(data: bytes, agree: Callable[[bytes], bool]) -> str:
-    """The first quirk whose repair makes the outcomes agree (``agree`` parses
-    a repaired input with both parsers); failing that, the first present."""
-    present = []
+    """The first quirk whose repair alone makes the outcomes agree (``agree``
+    parses a repaired input with both parsers); failing that, the repairs are
+    applied one on top of the other and the class is the one that completed
+    the agreement; failing that too, ``SSE.FIELD`` (nothing we know explains
+    it)."""
     for name, repair in SSE_REPAIRS:
         fixed = repair(data)
+        if fixed is not None and agree(fixed):
+            return name
+    current = data
+    for name, repair in SSE_REPAIRS:
+        fixed = repair(current)
         if fixed is None:
             continue
-        present.append(name)
-        if agree(fixed):
+        current = fixed
+        if agree(current):
             return name
-    return present[0] if present else "SSE.FIELD"
+    return "SSE.FIELD"
 
 
 # ---------------------------------------------------------------- dispatch
 
 def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
-             reparse: Callable[[bytes], bool] | None = None) -> str:
-    """Name the class of one difference (``what`` from :func:`differs`)."""
+             reparse: Callable[[bytes], bool] | None = None, later: bool = False) -> str:
+    """Name the class of one difference (``what`` from :func:`differs`);
+    ``later``: fed byte by byte, the peer failed after the reference did."""
     if what == "crash":
         return "ADAPTER.CRASH"
     if protocol == "chunked":
@@ -465,6 +499,16 @@ def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
         if what == "status":
             return "WS.VALID"
         if what == "error":
+            # a peer that produced more messages than the reference before
+            # its error, or that failed later when fed byte by byte, read
+            # past the reference's error: the first violation is what it
+            # accepted; past invalid UTF-8, it did not fail fast
+            first = explain_ws(data)
+            read_past = len(out.value or ()) > len(ref.value or ()) or later
+            if first == "WS.UTF8" and (read_past or ref.error == "1007"):
+                return "WS.UTF8.LATE"
+            if read_past and first:
+                return first
             return "WS.CODE"
         return "WS.MESSAGES"
     assert reparse is not None

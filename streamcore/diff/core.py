@@ -41,6 +41,10 @@ class Finding:
     mode: str
     count: int = 1
     quirk: str = ""
+    #: seconds of fuzzing (minimising not counted) before it was first seen
+    first: float = 0.0
+    #: inputs generated before it was first seen
+    first_input: int = 0
 
 
 class Peers:
@@ -104,7 +108,13 @@ def evaluate(peers: Peers, data: bytes, seed: int = 0, only: str | None = None) 
                 def reparse(fixed: bytes, mname: str = mname, adapter: Any = adapter) -> bool:
                     chunks = mode_chunks(fixed, "bytewise" if mname == "bytewise" else "whole")
                     return differs(protocol, _parse(ref, chunks), _parse(adapter, chunks)) is None
-            cls = classify(protocol, data, refs[mname], out, what, reparse)
+            later = False
+            if protocol == "ws" and "bytewise" in refs:
+                # fed byte by byte, did the peer fail later than the reference?
+                rb = refs["bytewise"]
+                ob = next(o for m, o, _ in diffs if m == "bytewise")
+                later = rb.where is not None and ob.where is not None and ob.where > rb.where
+            cls = classify(protocol, data, refs[mname], out, what, reparse, later)
         hits.append(Hit(cls, pname, mname, what))
     return hits
 
@@ -140,10 +150,39 @@ def _units(protocol: str, data: bytes) -> list[bytes]:
     return units
 
 
+#: candidate inputs the minimiser tries per finding
+MINIMISE_TRIES = 400
+
+
+def _shorter_frame(frame: bytes) -> bytes | None:
+    """The frame with half its payload, its length encoded in the same form
+    (7, 16 or 64 bits) and its mask kept; None when there is nothing to cut."""
+    if len(frame) < 2:
+        return None
+    b1 = frame[1]
+    form = b1 & 0x7F
+    hdr = 4 if form == 126 else 10 if form == 127 else 2
+    masked = 4 if b1 & 0x80 else 0
+    payload = frame[hdr + masked:]
+    if not payload:
+        return None
+    n = len(payload) // 2
+    if form == 126:
+        head = frame[:2] + n.to_bytes(2, "big")
+    elif form == 127:
+        head = frame[:2] + (n | (int.from_bytes(frame[2:10], "big") & (1 << 63))).to_bytes(8, "big")
+    else:
+        head = bytes([frame[0], (b1 & 0x80) | n])
+    # masking is positional: a prefix of the masked payload is the masked prefix
+    return head + frame[hdr:hdr + masked] + payload[:n]
+
+
 def minimise(peers: Peers, data: bytes, cls: str, peer: str, budget: float = 1.0,
-             max_tries: int = 400) -> bytes:
+             max_tries: int = MINIMISE_TRIES) -> bytes:
     """The smallest input found (grammar units first, then byte spans) that
-    still shows ``cls`` for ``peer``."""
+    still shows ``cls`` for ``peer``.  It stops after ``max_tries``
+    candidates, or at the ``budget`` seconds cap; only the cap depends on
+    the machine, so a run is reproducible while the cap is not reached."""
     deadline = time.monotonic() + budget
     tries = 0
 
@@ -162,6 +201,14 @@ def minimise(peers: Peers, data: bytes, cls: str, peer: str, budget: float = 1.0
             candidate = b"".join(units[:i] + units[i + width:])
             if candidate and keeps(candidate):
                 del units[i:i + width]
+            else:
+                i += 1
+    if peers.protocol == "ws":  # shorter payloads, each length field kept in its own form
+        i = 0
+        while i < len(units) and not spent():
+            shorter = _shorter_frame(units[i])
+            if shorter is not None and keeps(b"".join(units[:i] + [shorter] + units[i + 1:])):
+                units[i] = shorter
             else:
                 i += 1
     data = b"".join(units)
@@ -190,22 +237,35 @@ class Result:
     peers: list[str]
     unavailable: dict[str, str]
     versions: dict[str, str] = dataclasses.field(default_factory=dict)
+    #: "seeded" or "atheris"
+    engine: str = "seeded"
+    #: CPU seconds spent fuzzing (minimising not counted): the per-core rate
+    #: stays true on a loaded machine
+    cpu_seconds: float = 0.0
 
     def merge(self, other: Result) -> None:
+        """Add another worker's result (``seconds`` adds up: core-seconds).
+        The outcome does not depend on the order of merging."""
         self.inputs += other.inputs
-        self.seconds = max(self.seconds, other.seconds)
+        self.seconds += other.seconds
+        self.cpu_seconds += other.cpu_seconds
         for key, f in other.findings.items():
             mine = self.findings.get(key)
             if mine is None:
                 self.findings[key] = f
             else:
                 mine.count += f.count
-                if len(f.data) < len(mine.data):
+                mine.first = min(mine.first, f.first)
+                mine.first_input = min(mine.first_input, f.first_input)
+                # the smallest reproducer wins, ties broken by the bytes: the
+                # merge does not depend on which worker finished first
+                if (len(f.data), f.data) < (len(mine.data), mine.data):
                     mine.data, mine.mode = f.data, f.mode
 
 
 def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, hits: list[Hit],
-           minimise_budget: float) -> list[Finding]:
+           minimise_budget: float, elapsed: float = 0.0, inputs: int = 0,
+           minimise_tries: int = MINIMISE_TRIES) -> list[Finding]:
     """Count hits; minimise and return the ones seen for the first time."""
     new = []
     for h in hits:
@@ -215,8 +275,9 @@ def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, 
             f.count += 1
             continue
         quirk = getattr(peers.peers[h.peer], "quirks", {}).get(h.cls, "")
-        small = data if quirk or minimise_budget <= 0 else minimise(peers, data, h.cls, h.peer, minimise_budget)
-        f = Finding(h.cls, h.peer, small, h.mode, 1, quirk)
+        small = data if quirk or minimise_budget <= 0 else minimise(
+            peers, data, h.cls, h.peer, minimise_budget, minimise_tries)
+        f = Finding(h.cls, h.peer, small, h.mode, 1, quirk, elapsed, inputs)
         findings[key] = f
         new.append(f)
     return new
@@ -224,6 +285,7 @@ def record(peers: Peers, findings: dict[tuple[str, str], Finding], data: bytes, 
 
 def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
                 minimise_budget: float = 1.0, max_inputs: int | None = None,
+                minimise_tries: int = MINIMISE_TRIES,
                 on_new: Callable[[Finding], None] | None = None) -> Result:
     """Generate inputs from ``random.Random(seed)`` for ``seconds`` (or
     ``max_inputs`` inputs, whichever comes first)."""
@@ -231,8 +293,8 @@ def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
     rng = random.Random(seed)
     gen = GENERATORS[protocol]
     findings: dict[tuple[str, str], Finding] = {}
-    start = time.monotonic()
-    spent_minimising = 0.0
+    start, cpu_start = time.monotonic(), time.process_time()
+    spent_minimising = cpu_minimising = 0.0
     inputs = 0
     while time.monotonic() - start - spent_minimising < seconds:
         if max_inputs is not None and inputs >= max_inputs:
@@ -241,14 +303,17 @@ def fuzz_seeded(protocol: str, names: list[str], seconds: float, seed: int,
         inputs += 1
         hits = evaluate(peers, data, seed)
         if hits:
-            t0 = time.monotonic()
-            for f in record(peers, findings, data, hits, minimise_budget):
+            t0, c0 = time.monotonic(), time.process_time()
+            for f in record(peers, findings, data, hits, minimise_budget, t0 - start - spent_minimising, inputs,
+                            minimise_tries):
                 if on_new:
                     on_new(f)
             spent_minimising += time.monotonic() - t0
+            cpu_minimising += time.process_time() - c0
     elapsed = time.monotonic() - start - spent_minimising
     return Result(protocol, findings, inputs, elapsed, list(peers.peers), peers.unavailable,
-                  {n: str(getattr(a, "version", "")) for n, a in peers.peers.items()})
+                  {n: str(getattr(a, "version", "")) for n, a in peers.peers.items()},
+                  cpu_seconds=time.process_time() - cpu_start - cpu_minimising)
 
 
 def check(protocol: str, spec: str, data: bytes) -> list[str]:

@@ -9,10 +9,11 @@ coverage-guided fuzzer (:class:`ByteRng`).
 """
 from __future__ import annotations
 
-import os
+import random
 import struct
+import zlib
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 T = TypeVar("T")
 
@@ -22,8 +23,8 @@ MUTATE = 0.12
 
 def _pick(rng: Any, valid: Sequence[T], mutated: Sequence[T], p: float = MUTATE) -> T:
     if mutated and rng.random() < p:
-        return rng.choice(mutated)
-    return rng.choice(valid)
+        return cast(T, rng.choice(mutated))
+    return cast(T, rng.choice(valid))
 
 
 def _payload(rng: Any, n: int) -> bytes:
@@ -52,7 +53,7 @@ def _size(rng: Any, n: int) -> bytes:
                b"", b" " + h, b"\t" + h, h + b" ", h + b"\t",
                b"%x" % (n + (1 << 64)), b"%x" % (n + (1 << 63)), b"0" * 20 + h,
                b"\xd9\xa1" if n == 1 else h + b"g", b"1" * 17]
-    return _pick(rng, valid, mutated)
+    return _pick(rng, valid, mutated)  # type: ignore[no-any-return]
 
 
 def chunked(rng: Any) -> bytes:
@@ -163,7 +164,7 @@ def ws(rng: Any) -> bytes:
                     ctl = rng.choice([9, 10, 8])
                     out.append(_frame(rng, ctl, b"p" if ctl != 8 else rng.choice(_CLOSE_OK)))
         elif kind < 0.6:
-            out.append(_frame(rng, 2, os.urandom(0) + bytes(rng.randint(0, 255) for _ in range(rng.choice((0, 3, 126))))))
+            out.append(_frame(rng, 2, bytes(rng.randint(0, 255) for _ in range(rng.choice((0, 3, 126))))))
         elif kind < 0.8:  # control frames, sometimes too long or fragmented
             op = rng.choice([9, 10])
             payload = _pick(rng, [b"", b"ping"], [b"x" * 126], 0.1)
@@ -174,7 +175,10 @@ def ws(rng: Any) -> bytes:
         out.append(_frame(rng, 8, _pick(rng, _CLOSE_OK, _CLOSE_BAD, 0.4)))
         if rng.random() < 0.3:
             out.append(_frame(rng, 1, b"after"))
-    return b"".join(out)
+    data = b"".join(out)
+    if rng.random() < 0.05 and len(data) > 1:  # the stream stops inside a frame
+        data = data[:rng.randint(1, len(data) - 1)]
+    return data
 
 
 GENERATORS: dict[str, Callable[[Any], bytes]] = {"chunked": chunked, "sse": sse, "ws": ws}
@@ -182,16 +186,22 @@ GENERATORS: dict[str, Callable[[Any], bytes]] = {"chunked": chunked, "sse": sse,
 
 class ByteRng:
     """A ``random.Random`` look-alike that draws from a fuzzer's bytes, so a
-    coverage-guided engine (atheris) steers the grammar's choices; once the
-    bytes run out every draw returns its lowest value."""
+    coverage-guided engine (atheris) steers the grammar's choices: each
+    ``random()`` takes two bytes, each ``randint``/``choice`` one (two for a
+    span over 256).  Once the bytes run out the draws come from a
+    ``random.Random`` seeded with those bytes: a short input still makes a
+    varied message, and the same bytes always make the same message."""
 
     def __init__(self, data: bytes) -> None:
         self._data = data
         self._pos = 0
+        self._tail: random.Random | None = None
 
     def _byte(self) -> int:
         if self._pos >= len(self._data):
-            return 0
+            if self._tail is None:
+                self._tail = random.Random(zlib.crc32(self._data))
+            return self._tail.randrange(256)
         b = self._data[self._pos]
         self._pos += 1
         return b
@@ -204,6 +214,30 @@ class ByteRng:
         if span <= 256:
             return a + self._byte() % span
         return a + (self._byte() << 8 | self._byte()) % span
+
+    def choice(self, seq: Sequence[T]) -> T:
+        return seq[self.randint(0, len(seq) - 1)]
+
+
+class RecordingRng:
+    """Draws from ``random.Random(seed)`` and records them as the bytes that
+    make :class:`ByteRng` draw the same: the seed corpus of the
+    coverage-guided engine is the seeded generator's first inputs."""
+
+    def __init__(self, seed: int) -> None:
+        self._rng = random.Random(seed)
+        self.recorded = bytearray()
+
+    def random(self) -> float:
+        v = self._rng.randrange(65536)
+        self.recorded += v.to_bytes(2, "big")
+        return v / 65536.0
+
+    def randint(self, a: int, b: int) -> int:
+        span = b - a + 1
+        v = self._rng.randrange(min(span, 65536))
+        self.recorded += v.to_bytes(1 if span <= 256 else 2, "big")
+        return a + v
 
     def choice(self, seq: Sequence[T]) -> T:
         return seq[self.randint(0, len(seq) - 1)]

@@ -3,7 +3,8 @@
 Under ``--out``: ``<protocol>/<CLASS>/<peer>/`` holds ``input.bin`` (the
 minimised raw input), ``verdicts.txt`` (one line per peer: what each made
 of it) and ``test_<class>_<peer>.py`` (a pytest case that fails while the
-peer differs from the reference)."""
+peer differs from the reference); ``<protocol>/summary.txt`` holds the
+class x peer table and when each finding was first seen."""
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ def _slug(text: str) -> str:
 
 def verdicts(peers: Peers, data: bytes, mode: str) -> str:
     chunks = dict(modes(data)).get(mode, [data])
-    lines = [f"# mode: {mode}"]
+    lines = [f"# input: {data!r}", f"# mode: {mode}"]
     lines.append(f"{'reference':<16} {_parse(peers.reference, chunks).brief()}")
     for name, adapter in peers.peers.items():
         lines.append(f"{name:<16} {_parse(adapter, chunks).brief()}")
@@ -62,7 +63,18 @@ def write(result: Result, out: str, specs: dict[str, str] | None = None) -> list
                                           protocol=result.protocol, data=f.data,
                                           slug=f"{_slug(cls)}_{_slug(peer)}", spec=specs.get(peer, peer)))
         written.append(d)
+    os.makedirs(os.path.join(out, result.protocol), exist_ok=True)
+    with open(os.path.join(out, result.protocol, "summary.txt"), "w") as fh:
+        fh.write(table(result) + "\n\n" + firsts(result) + "\n")
     return written
+
+
+def firsts(result: Result) -> str:
+    """When each (class, peer) was first seen: fuzzing seconds and input number."""
+    rows = [f"{'class':<22} {'peer':<14} {'first (s)':>9} {'input':>7} {'count':>7}"]
+    for (cls, peer), f in sorted(result.findings.items(), key=lambda kv: (kv[1].first, kv[0])):
+        rows.append(f"{cls:<22} {peer:<14} {f.first:>9.2f} {f.first_input:>7} {f.count:>7}")
+    return "\n".join(rows)
 
 
 def table(result: Result) -> str:
@@ -82,9 +94,11 @@ def table(result: Result) -> str:
     if not classes:
         rows.append(f"| {'(none)':<{width}} | " + " | ".join(f"{'.':>{len(p)}}" for p in peers) + " |")
     rate = result.inputs / result.seconds if result.seconds else 0.0
+    cpu_rate = result.inputs / result.cpu_seconds if result.cpu_seconds else 0.0
     rows.append("")
-    rows.append(f"{result.inputs} inputs in {result.seconds:.1f} s "
-                f"({rate:.0f} inputs/s per core, every input fed in every mode to every peer)")
+    rows.append(f"{result.inputs} inputs in {result.seconds:.1f} s of fuzzing ({result.cpu_seconds:.1f} CPU s), "
+                f"{result.engine} engine: {cpu_rate:.0f} inputs/s per core of CPU time "
+                f"({rate:.0f} per second of wall time per worker); every input fed in every mode to every peer")
     for name, why in result.unavailable.items():
         rows.append(f"unavailable: {name} ({why})")
     return "\n".join(rows)

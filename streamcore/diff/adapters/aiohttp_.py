@@ -9,6 +9,7 @@ parser to see whether the body ended before the error.
 from __future__ import annotations
 
 import asyncio
+import importlib
 from typing import Any
 
 import aiohttp
@@ -35,7 +36,7 @@ class _Aiohttp:
 
     def __init__(self) -> None:
         self._loop = asyncio.new_event_loop()
-        self._cache: tuple[bytes, Any] = (b"\x00nothing", None)
+        self._cache: tuple[bytes, tuple[Any, int | None]] = (b"\x00nothing", (None, None))
 
     def _new(self) -> Any:
         return self.parser_class(_Protocol(), self._loop, 2 ** 16, max_line_size=8190,
@@ -86,8 +87,9 @@ class AiohttpCChunked(_Aiohttp):
     name = "aiohttp-c"
 
     def __init__(self) -> None:
-        from aiohttp import _http_parser  # the compiled parser; ImportError = unavailable
-        self.parser_class = _http_parser.HttpRequestParser
+        # the compiled parser; ImportError = unavailable
+        compiled = importlib.import_module("aiohttp._http_parser")
+        self.parser_class = compiled.HttpRequestParser
         super().__init__()
 
 

@@ -10,11 +10,12 @@ from ._http import HEAD
 class H11Chunked:
     name = "h11"
     protocol = "chunked"
-    version = h11.__version__
+    version = str(getattr(h11, "__version__", "?"))
 
     def parse(self, chunks: list[bytes]) -> Outcome:
         conn = h11.Connection(h11.SERVER)
-        body, trailers = [], []
+        body: list[bytes] = []
+        trailers: list[tuple[bytes, bytes]] = []
         pending = [HEAD, *chunks]
         try:
             while True:
