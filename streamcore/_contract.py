@@ -44,10 +44,10 @@ def byte_view(data: Any) -> bytes | bytearray | memoryview:
     except TypeError:
         raise TypeError(f"expected a bytes-like object, not {kind.__name__!r}") from None
     if view.ndim == 1 and view.format == "B" and view.c_contiguous:
-        return view  # type: ignore[no-any-return]
+        return view
     if view.c_contiguous:
-        return view.cast("B")  # type: ignore[no-any-return]
-    return view.tobytes()  # type: ignore[no-any-return]
+        return view.cast("B")
+    return view.tobytes()
 
 
 def check_limit(name: str, value: Any) -> int:
