@@ -552,6 +552,55 @@ cdef int write_lines(Buf* w, const char* prefix, Py_ssize_t plen, Field* f,
             i += 1
 
 
+cdef inline bint ascii_field(object text, Field* f, bint nonempty):
+    """Point ``f`` at ``text`` in place if it is an exact ASCII str (and not
+    empty, if asked): the hot path of ``event`` and ``id``.  False sends the
+    caller to ``put_event`` / ``put_id``, which check everything."""
+    if not PyUnicode_CheckExact(text) or not PyUnicode_IS_COMPACT_ASCII(text):
+        return False
+    f.p = <const char*>PyUnicode_DATA(text)
+    f.n = PyUnicode_GET_LENGTH(text)
+    return f.n > 0 or not nonempty
+
+
+cdef int put_event(Buf* w, object event) except -1:
+    """``event: <type>`` and LF, checked: the cold path (non-ASCII, a str
+    subclass read as its content, or an error to raise).  The argument is
+    never rebound, so the hot path's callers take no reference."""
+    cdef Field f
+    cdef object owner
+    if not PyUnicode_CheckExact(event):
+        return put_event(w, as_text(event, "event"))
+    if PyUnicode_GET_LENGTH(event) == 0 or not PyUnicode_IS_COMPACT_ASCII(event):
+        check_event_type(event)  # raises, or passes a non-ASCII type
+    owner = utf8(event, &f)
+    if has_line_end(&f, False):
+        check_event_type(event)
+    return write_field(w, b"event: ", 7, &f)
+
+
+cdef int put_id(Buf* w, object id) except -1:
+    """``id: <id>`` and LF, checked, as ``put_event``."""
+    cdef Field f
+    cdef object owner
+    if not PyUnicode_CheckExact(id):
+        return put_id(w, as_text(id, "id"))
+    if not PyUnicode_IS_COMPACT_ASCII(id):
+        check_id(id)
+    owner = utf8(id, &f)
+    if has_line_end(&f, True):
+        check_id(id)
+    return write_field(w, b"id: ", 4, &f)
+
+
+cdef inline bint bytes_field(object raw, Field* f):
+    """Point ``f`` at the bytes of ``raw`` (exact bytes) if they are UTF-8;
+    False (and the slow path raises the error) if not."""
+    f.p = PyBytes_AS_STRING(raw)
+    f.n = PyBytes_GET_SIZE(raw)
+    return sse_utf8_valid(<const unsigned char*>f.p, f.n)
+
+
 cdef int write_text(Buf* w, const char* prefix, Py_ssize_t plen, object value,
                     bint comment, str what) except -1:
     """The lines of a ``data`` or ``comment`` value that is not an exact str:
@@ -610,27 +659,15 @@ def encode_event(data=None, *, event=None, id=None, retry=None, comment=None):
             else:
                 write_text(&w, ": ", 2, comment, True, "comment")
         if event is not None:
-            if not PyUnicode_CheckExact(event):
-                event = as_text(event, "event")  # a str subclass: its content
-            if PyUnicode_GET_LENGTH(event) == 0 or not PyUnicode_IS_COMPACT_ASCII(event):
-                check_event_type(event)  # raises, or passes a non-ASCII type
-            owner = utf8(event, &f)
-            if has_line_end(&f, False):
-                check_event_type(event)
-            buf_add(&w, "event: ", 7)
-            buf_add(&w, f.p, f.n)
-            buf_byte(&w, LF)
+            if ascii_field(event, &f, True) and not has_line_end(&f, False):
+                write_field(&w, b"event: ", 7, &f)
+            else:
+                put_event(&w, event)  # raises, or a non-ASCII type or str subclass
         if id is not None:
-            if not PyUnicode_CheckExact(id):
-                id = as_text(id, "id")
-            if not PyUnicode_IS_COMPACT_ASCII(id):
-                check_id(id)
-            owner = utf8(id, &f)
-            if has_line_end(&f, True):
-                check_id(id)
-            buf_add(&w, "id: ", 4)
-            buf_add(&w, f.p, f.n)
-            buf_byte(&w, LF)
+            if ascii_field(id, &f, False) and not has_line_end(&f, True):
+                write_field(&w, b"id: ", 4, &f)
+            else:
+                put_id(&w, id)
         if retry is not None:
             check_retry(retry)
             owner = b"retry: %d\n" % retry
@@ -639,6 +676,8 @@ def encode_event(data=None, *, event=None, id=None, retry=None, comment=None):
             if PyUnicode_CheckExact(data):
                 owner = utf8(data, &f)
                 write_lines(&w, "data: ", 6, &f, False)
+            elif PyBytes_CheckExact(data) and bytes_field(data, &f):
+                write_lines(&w, "data: ", 6, &f, False)  # UTF-8 bytes, split in place
             else:
                 write_text(&w, "data: ", 6, data, False, "data")
         buf_byte(&w, LF)
@@ -653,7 +692,8 @@ def encode_events(events, *, last_event_id=""):
     cdef Buf w
     cdef Field f
     cdef object owner, item, data, etype, eid, retry, comment
-    cdef bint has_data
+    cdef bint block  # the item came through unpack_item: it may carry retry, no data
+    cdef bint has_data = False  # set with block (read only then)
     cdef object current = last_event_id
     if not PyUnicode_CheckExact(current):
         current = as_text(current, "last_event_id")
@@ -669,11 +709,11 @@ def encode_events(events, *, last_event_id=""):
                 data = <object>PyTuple_GET_ITEM(item, 0)
                 etype = <object>PyTuple_GET_ITEM(item, 1)
                 eid = <object>PyTuple_GET_ITEM(item, 2)
-                retry = None
-                has_data = True
+                block = False
             else:
                 # a mapping (retry, comment, id or data alone), or any triple
                 data, etype, eid, retry, comment, has_data = unpack_item(item, current)
+                block = True
                 if comment is not None:
                     if PyUnicode_CheckExact(comment):
                         owner = utf8(comment, &f)
@@ -683,29 +723,27 @@ def encode_events(events, *, last_event_id=""):
             if not PyUnicode_CheckExact(etype):
                 etype = as_text(etype, "event")
             if etype is not MESSAGE and etype != MESSAGE:
-                if PyUnicode_GET_LENGTH(etype) == 0 or not PyUnicode_IS_COMPACT_ASCII(etype):
-                    check_event_type(etype)
-                owner = utf8(etype, &f)
-                if has_line_end(&f, False):
-                    check_event_type(etype)
-                write_field(&w, b"event: ", 7, &f)
+                if ascii_field(etype, &f, True) and not has_line_end(&f, False):
+                    write_field(&w, b"event: ", 7, &f)
+                else:
+                    put_event(&w, etype)
             if not PyUnicode_CheckExact(eid):
                 eid = as_text(eid, "id")
             if eid is not current and eid != current:
-                if not PyUnicode_IS_COMPACT_ASCII(eid):
-                    check_id(eid)
-                owner = utf8(eid, &f)
-                if has_line_end(&f, True):
-                    check_id(eid)
-                write_field(&w, b"id: ", 4, &f)
+                if ascii_field(eid, &f, False) and not has_line_end(&f, True):
+                    write_field(&w, b"id: ", 4, &f)
+                else:
+                    put_id(&w, eid)
                 current = eid
-            if retry is not None:
+            if block and retry is not None:
                 check_retry(retry)
                 owner = b"retry: %d\n" % retry
                 buf_add(&w, PyBytes_AS_STRING(owner), PyBytes_GET_SIZE(owner))
-            if has_data:
+            if not block or has_data:
                 if PyUnicode_CheckExact(data):
                     owner = utf8(data, &f)
+                    write_lines(&w, "data: ", 6, &f, False)
+                elif PyBytes_CheckExact(data) and bytes_field(data, &f):
                     write_lines(&w, "data: ", 6, &f, False)
                 else:
                     write_text(&w, "data: ", 6, data, False, "data")

@@ -38,6 +38,7 @@ from ._common import (
     check_id,
     check_retry,
     check_seed,
+    check_utf8,
     event_limit_error,
     field_utf8,
     line_limit_error,
@@ -489,7 +490,14 @@ def _encode_field(value: object, what: str) -> bytes:
     """UTF-8 of a data or comment value (str, or checked UTF-8 bytes) with
     CRLF and CR turned into LF: the bytes are split exactly as the str is,
     since CR and LF never occur inside a multi-byte sequence."""
-    raw = value.encode("utf-8") if type(value) is str else field_utf8(value, what)
+    raw: bytes
+    if type(value) is str:
+        raw = value.encode("utf-8")
+    elif type(value) is bytes:
+        check_utf8(value, what)
+        raw = value
+    else:
+        raw = field_utf8(value, what)  # bytearray, memoryview, str subclasses
     if b"\r" in raw:
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return raw
@@ -531,8 +539,14 @@ def _encode_events_fast(events: Iterable[Item], current: str) -> bytes:
         if kind is not tuple and kind is not Event and kind is not list:
             raise ValueError  # a mapping, or another iterable: the exact path
         data, etype, eid = item
-        if type(data) is not str or type(etype) is not str or type(eid) is not str:
-            raise ValueError  # bytes, str subclasses, bad types: the exact path
+        if type(etype) is not str or type(eid) is not str:
+            raise ValueError  # str subclasses, bad types: the exact path
+        if type(data) is not str:
+            if type(data) is not bytes:
+                raise ValueError
+            # UTF-8 bytes give the very lines their text gives; not UTF-8
+            # (UnicodeDecodeError, a ValueError): the exact path says why
+            data = data.decode("utf-8")
         if etype != "message":
             check_event_type(etype)
             append(f"event: {etype}\n")
