@@ -212,6 +212,14 @@ def test_encode_events_takes_bytes_data(sse: types.ModuleType) -> None:
     )
 
 
+def test_a_batch_of_bytes_is_the_batch_of_str(sse: types.ModuleType) -> None:
+    texts = ['{"t": "a"}', "é€", "", "two\nlines", "cr\r\nlf", "😀" * 50]
+    items = [(t, "tok" if n % 2 else "message", str(n // 2)) for n, t in enumerate(texts)]
+    as_bytes = [(t.encode(), e, i) for t, e, i in items]
+    assert sse.encode_events(as_bytes) == sse.encode_events(items)
+    assert sse.encode_events(as_bytes[:3]) == sse.encode_events(items[:3])  # one-line data only
+
+
 def test_bytes_data_is_not_kept(sse: types.ModuleType) -> None:
     # the caller may reuse its buffer at once: the output is a copy
     buf = bytearray(b"abc")
