@@ -94,15 +94,24 @@ def fuzz_encoder(fdp: atheris.FuzzedDataProvider) -> None:
 
     data, event, id, comment = field(1), field(2), field(4), field(8)
     retry = None if kinds & 16 else fdp.ConsumeIntInRange(-2, 10**6)
+    raw: str | bytes | None = data
+    if data is not None and kinds & 32:
+        raw = fdp.ConsumeBytes(16)  # data as bytes: UTF-8 or (often) not
     outcomes = []
     for mod in (PY, CY):
         try:
-            outcomes.append(mod.encode_event(data, event=event, id=id, retry=retry, comment=comment))
+            outcomes.append(mod.encode_event(raw, event=event, id=id, retry=retry, comment=comment))
         # ValueError: CR/LF in event or id, NUL in id, empty event, negative
-        # retry, lone surrogates (UnicodeEncodeError) -- documented refusals
+        # retry, lone surrogates (UnicodeEncodeError), bytes that are not
+        # UTF-8 -- documented refusals
         except ValueError as exc:
             outcomes.append((type(exc), str(exc)))
     assert outcomes[0] == outcomes[1], outcomes
+    if isinstance(raw, bytes):
+        try:
+            data = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            assert not isinstance(outcomes[0], bytes), outcomes  # refused, never written
     if isinstance(outcomes[0], bytes):
         events = CY.SSEDecoder(max_event_size=None).feed(outcomes[0])
         if data is None:

@@ -640,8 +640,11 @@ def test_encode_event_rejects_bad_retry(sse: ModuleType, retry: Any, exc: type) 
         sse.encode_event("x", retry=retry)
 
 
-def test_encode_event_rejects_non_str(sse: ModuleType) -> None:
-    for kwargs in ({"data": b"x"}, {"data": 5}, {"event": 1}, {"id": 2}, {"comment": b"c"}):
+def test_encode_event_rejects_other_types(sse: ModuleType) -> None:
+    # data and comment also take UTF-8 bytes (tests/test_sse_encode_inputs.py);
+    # event and id take only a str
+    for kwargs in ({"data": 5}, {"data": 1.5}, {"event": 1}, {"id": 2}, {"comment": 3},
+                   {"event": b"t"}, {"id": b"1"}, {"id": bytearray(b"1")}):
         with pytest.raises(TypeError):
             sse.encode_event(**kwargs)
 

@@ -2,6 +2,7 @@
 twins agreeing on arbitrary and mutated streams and on encoder inputs."""
 from __future__ import annotations
 
+import enum
 from types import ModuleType
 from typing import Any
 
@@ -184,8 +185,53 @@ def outcome(fn: Any, *args: Any, **kw: Any) -> Any:
         return (type(exc), str(exc))
 
 
+class Lying(str):
+    """A str subclass whose str(), comparisons and length lie: the encoder
+    must write and compare its content only."""
+
+    def __str__(self) -> str:
+        return "LIE"
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = str.__hash__
+
+    def __len__(self) -> int:
+        return 0
+
+
+class Kind(str, enum.Enum):
+    TOKEN = "token"
+    MESSAGE = "message"
+    BAD = "a\nb"
+
+
+def utf8_or_not(draw_from: st.SearchStrategy[str]) -> st.SearchStrategy[bytes]:
+    """UTF-8 of a str, sometimes with one byte changed or cut (often no
+    longer UTF-8), or any bytes at all."""
+    def mutate(raw: bytes, at: int, byte: int, cut: bool) -> bytes:
+        if not raw:
+            return bytes([byte])
+        at %= len(raw)
+        return raw[:at] if cut else raw[:at] + bytes([byte]) + raw[at + 1:]
+
+    encoded = draw_from.map(lambda t: t.encode("utf-8", "surrogatepass"))  # CESU: not UTF-8
+    return (encoded | st.binary(max_size=12)
+            | st.builds(mutate, encoded, st.integers(0, 63), st.integers(0, 255), st.booleans()))
+
+
+special = st.sampled_from(["a\nb", "\r", "x\0", "\ud800", "", "message"])
+raw_bytes = utf8_or_not(st.text(max_size=12) | special)
+buffers = raw_bytes | raw_bytes.map(bytearray) | raw_bytes.map(memoryview)
+str_subclasses = (st.builds(Lying, st.text(max_size=8) | special) | st.sampled_from(list(Kind)))
 anything = (st.none() | st.text(max_size=12) | st.integers(-5, 5) | st.booleans()
-            | st.binary(max_size=4) | st.sampled_from(["a\nb", "\r", "x\0", "\ud800", "", "message"]))
+            | buffers | str_subclasses | special)
+mappings = st.dictionaries(st.sampled_from(["data", "event", "id", "retry", "comment", "other"]),
+                           anything, max_size=5)
 
 
 @given(data=anything, event=anything, id=anything, retry=anything, comment=anything)
@@ -194,12 +240,69 @@ def test_twins_agree_on_encode_event(data: Any, event: Any, id: Any, retry: Any,
     assert outcome(PY.encode_event, data, **kw) == outcome(CY.encode_event, data, **kw)
 
 
-@given(items=st.lists(st.tuples(anything, anything, anything) | anything, max_size=5),
-       last=st.sampled_from(["", "1"]))
+@given(items=st.lists(st.tuples(anything, anything, anything) | mappings | anything, max_size=5),
+       last=st.sampled_from(["", "1"]) | str_subclasses)
 def test_twins_agree_on_encode_events(items: list[Any], last: str) -> None:
     assert outcome(PY.encode_events, items, last_event_id=last) == outcome(
         CY.encode_events, items, last_event_id=last
     )
+
+
+@both
+@given(raw=utf8_or_not(text), comment=st.booleans())
+def test_bytes_are_the_str_path_or_a_value_error(sse: ModuleType, raw: bytes, comment: bool) -> None:
+    key = "comment" if comment else "data"
+    try:
+        text_value = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        with pytest.raises(ValueError) as info:
+            sse.encode_event(**{key: raw})
+        assert str(info.value).startswith(f"{key} is not UTF-8 ({exc.reason} at byte {exc.start})")
+    else:
+        assert sse.encode_event(**{key: raw}) == sse.encode_event(**{key: text_value})
+
+
+@both
+@given(text_value=text, event=event_types, id=ids)
+def test_str_subclass_is_written_as_its_content(
+    sse: ModuleType, text_value: str, event: str | None, id: str | None
+) -> None:
+    wrap = (lambda v: v) if event is None else Lying
+    assert sse.encode_event(Lying(text_value), event=None if event is None else wrap(event),
+                            id=None if id is None else Lying(id), comment=Lying(text_value)) == (
+        sse.encode_event(text_value, event=event, id=id, comment=text_value))
+
+
+str_or_utf8 = text | text.map(lambda t: t.encode("utf-8"))
+block = st.fixed_dictionaries({}, optional={
+    "data": str_or_utf8, "event": event_types, "id": ids,
+    "retry": retries, "comment": st.none() | str_or_utf8})
+triple = st.tuples(str_or_utf8, event_types.map(lambda e: e or "message"), ids.map(lambda i: i or ""))
+
+
+@both
+@given(items=st.lists(block | triple, max_size=8))
+def test_encode_events_with_mapping_items_round_trips(sse: ModuleType, items: list[Any]) -> None:
+    """A batch of triples and mappings decodes to what each block says, and is
+    the blocks encode_event writes, with the batch rules for event and id."""
+    wire = sse.encode_events(items)
+    current, retry, expected, parts = "", None, [], []
+    for item in items:
+        kw = dict(item) if isinstance(item, dict) else dict(zip(("data", "event", "id"), item))
+        data, etype, eid = kw.get("data"), kw.get("event") or "message", kw.get("id")
+        eid = current if eid is None else eid
+        parts.append(sse.encode_event(data, event=None if etype == "message" else etype,
+                                      id=None if eid == current else eid,
+                                      retry=kw.get("retry"), comment=kw.get("comment")))
+        current = eid
+        retry = kw.get("retry", None) if kw.get("retry") is not None else retry
+        if data is not None:
+            data = data if isinstance(data, str) else data.decode("utf-8")
+            expected.append(Event(normalize(data), etype, current))
+    assert wire == b"".join(parts)
+    dec = sse.SSEDecoder(max_event_size=None)
+    assert dec.feed(wire) == expected
+    assert (dec.last_event_id, dec.retry) == (current, retry)
 
 
 def test_protocol_errors_are_the_only_decoder_errors() -> None:

@@ -1,8 +1,11 @@
 # Stub for the compiled twin: the same interface as streamcore.sse._py.
 from collections.abc import Callable, Iterable
 
+from .._contract import Buffer
 from ._common import Event as Event
+from ._common import Item
 from ._common import SSEStats as SSEStats
+from ._common import response_headers as response_headers
 
 class SSEDecoder:
     def __init__(
@@ -24,14 +27,12 @@ class SSEDecoder:
     def eof(self) -> None: ...
 
 def encode_event(
-    data: str | None = ...,
+    data: str | Buffer | None = ...,
     *,
     event: str | None = ...,
     id: str | None = ...,
     retry: int | None = ...,
-    comment: str | None = ...,
+    comment: str | Buffer | None = ...,
 ) -> bytes: ...
-def encode_events(
-    events: Iterable[Event | tuple[str, str, str]], *, last_event_id: str = ...
-) -> bytes: ...
-def keepalive(comment: str = ...) -> bytes: ...
+def encode_events(events: Iterable[Item], *, last_event_id: str = ...) -> bytes: ...
+def keepalive(comment: str | Buffer = ...) -> bytes: ...

@@ -9,7 +9,7 @@ each event is one tuple allocation of the shared ``Event`` NamedTuple.
 """
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.object cimport PyObject, PyTypeObject
+from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
 from cpython.tuple cimport PyTuple_GET_ITEM
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
@@ -24,17 +24,24 @@ from ._common import (
     DEFAULT_MAX_EVENT_SIZE,
     Event,
     SSEStats,
+    as_text,
     check_event_type,
     check_id,
     check_retry,
     check_seed,
+    check_utf8,
     event_limit_error,
+    field_utf8,
     line_limit_error,
     parse_retry,
+    response_headers,
     unpack_item,
 )
 
-__all__ = ["Event", "SSEDecoder", "SSEStats", "encode_event", "encode_events", "keepalive"]
+__all__ = [
+    "Event", "SSEDecoder", "SSEStats", "encode_event", "encode_events", "keepalive",
+    "response_headers",
+]
 
 cdef extern from *:
     """
@@ -51,12 +58,54 @@ cdef extern from *:
     """
     object sse_make_event(PyTypeObject* tp, object a, object b, object c)
 
+cdef extern from *:
+    """
+    #include <string.h>
+    #include <stdint.h>
+    /* 1 if s[0:n] is UTF-8 as Python's strict codec takes it (no overlong
+       forms, no surrogates D800-DFFF, nothing past U+10FFFF), else 0.
+       ASCII is skipped eight bytes at a time. */
+    static int sse_utf8_valid(const unsigned char* s, Py_ssize_t n) {
+        Py_ssize_t i = 0;
+        while (i < n) {
+            unsigned char c = s[i], c1;
+            if (c < 0x80) {
+                uint64_t w;
+                i++;
+                while (i + 8 <= n) {
+                    memcpy(&w, s + i, 8);
+                    if (w & 0x8080808080808080ULL) break;
+                    i += 8;
+                }
+                continue;
+            }
+            if (c < 0xC2 || c > 0xF4) return 0;  /* continuation, overlong C0/C1, past F4 */
+            if (i + 1 >= n) return 0;
+            c1 = s[i + 1];
+            if ((c1 & 0xC0) != 0x80) return 0;
+            if (c < 0xE0) { i += 2; continue; }
+            if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F)
+                    || (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F))
+                return 0;  /* overlong, surrogate, past U+10FFFF */
+            if (i + 2 >= n || (s[i + 2] & 0xC0) != 0x80) return 0;
+            if (c < 0xF0) { i += 3; continue; }
+            if (i + 3 >= n || (s[i + 3] & 0xC0) != 0x80) return 0;
+            i += 4;
+        }
+        return 1;
+    }
+    """
+    bint sse_utf8_valid(const unsigned char* s, Py_ssize_t n)
+
 cdef extern from "Python.h":
     bint PyUnicode_IS_COMPACT_ASCII(object o)
     void* PyUnicode_DATA(object o)
     Py_ssize_t PyUnicode_GET_LENGTH(object o)
     bint PyUnicode_CheckExact(object o)
+    bint PyUnicode_Check(object o)
+    bint PyDict_Check(object o)
     bint PyTuple_Check(object o)
+    bint PyTuple_CheckExact(object o)
     Py_ssize_t PyTuple_GET_SIZE(object o)
 
 cdef PyTypeObject* EVENT_TYPE = <PyTypeObject*>Event
@@ -503,6 +552,90 @@ cdef int write_lines(Buf* w, const char* prefix, Py_ssize_t plen, Field* f,
             i += 1
 
 
+cdef inline bint ascii_field(object text, Field* f, bint nonempty):
+    """Point ``f`` at ``text`` in place if it is an exact ASCII str (and not
+    empty, if asked): the hot path of ``event`` and ``id``.  False sends the
+    caller to ``put_event`` / ``put_id``, which check everything."""
+    if not PyUnicode_CheckExact(text) or not PyUnicode_IS_COMPACT_ASCII(text):
+        return False
+    f.p = <const char*>PyUnicode_DATA(text)
+    f.n = PyUnicode_GET_LENGTH(text)
+    return f.n > 0 or not nonempty
+
+
+cdef int put_event(Buf* w, object event) except -1:
+    """``event: <type>`` and LF, checked: the cold path (non-ASCII, a str
+    subclass read as its content, or an error to raise).  The argument is
+    never rebound, so the hot path's callers take no reference."""
+    cdef Field f
+    cdef object owner
+    if not PyUnicode_CheckExact(event):
+        return put_event(w, as_text(event, "event"))
+    if PyUnicode_GET_LENGTH(event) == 0 or not PyUnicode_IS_COMPACT_ASCII(event):
+        check_event_type(event)  # raises, or passes a non-ASCII type
+    owner = utf8(event, &f)
+    if has_line_end(&f, False):
+        check_event_type(event)
+    return write_field(w, b"event: ", 7, &f)
+
+
+cdef int put_id(Buf* w, object id) except -1:
+    """``id: <id>`` and LF, checked, as ``put_event``."""
+    cdef Field f
+    cdef object owner
+    if not PyUnicode_CheckExact(id):
+        return put_id(w, as_text(id, "id"))
+    if not PyUnicode_IS_COMPACT_ASCII(id):
+        check_id(id)
+    owner = utf8(id, &f)
+    if has_line_end(&f, True):
+        check_id(id)
+    return write_field(w, b"id: ", 4, &f)
+
+
+cdef inline bint bytes_field(object raw, Field* f):
+    """Point ``f`` at the bytes of ``raw`` (exact bytes) if they are UTF-8;
+    False (and the slow path raises the error) if not."""
+    f.p = PyBytes_AS_STRING(raw)
+    f.n = PyBytes_GET_SIZE(raw)
+    return sse_utf8_valid(<const unsigned char*>f.p, f.n)
+
+
+cdef int write_text(Buf* w, const char* prefix, Py_ssize_t plen, object value,
+                    bint comment, str what) except -1:
+    """The lines of a ``data`` or ``comment`` value that is not an exact str:
+    a bytes-like object, validated as UTF-8 and split in place (no decode),
+    or a str subclass, read as its content (``as_text``)."""
+    cdef Field f
+    cdef Py_buffer view
+    cdef object owner
+    if PyBytes_CheckExact(value):
+        f.p = PyBytes_AS_STRING(value)
+        f.n = PyBytes_GET_SIZE(value)
+        if not sse_utf8_valid(<const unsigned char*>f.p, f.n):
+            check_utf8(value, what)  # raises the shared ValueError
+        return write_lines(w, prefix, plen, &f, comment)
+    if PyUnicode_Check(value):
+        text = as_text(value, what)
+        owner = utf8(text, &f)
+        return write_lines(w, prefix, plen, &f, comment)
+    try:
+        owner = byte_view(value)  # bytearray, or a flat view of any buffer
+    except TypeError:
+        field_utf8(value, what)  # raises the shared TypeError
+        raise
+    PyObject_GetBuffer(owner, &view, PyBUF_SIMPLE)
+    try:
+        f.p = <const char*>view.buf
+        f.n = view.len
+        if not sse_utf8_valid(<const unsigned char*>f.p, f.n):
+            check_utf8(owner, what)
+        write_lines(w, prefix, plen, &f, comment)
+    finally:
+        PyBuffer_Release(&view)
+    return 0
+
+
 cdef bytes take(Buf* w):
     cdef bytes out = PyBytes_FromStringAndSize(w.p, w.n)
     return out
@@ -520,38 +653,33 @@ def encode_event(data=None, *, event=None, id=None, retry=None, comment=None):
     w.borrowed = w.doubling = True
     try:
         if comment is not None:
-            if not PyUnicode_CheckExact(comment):
-                raise TypeError(f"comment must be a str, not {type(comment).__name__}")
-            owner = utf8(comment, &f)
-            write_lines(&w, ": ", 2, &f, True)
+            if PyUnicode_CheckExact(comment):
+                owner = utf8(comment, &f)
+                write_lines(&w, ": ", 2, &f, True)
+            else:
+                write_text(&w, ": ", 2, comment, True, "comment")
         if event is not None:
-            if (not PyUnicode_CheckExact(event) or PyUnicode_GET_LENGTH(event) == 0
-                    or not PyUnicode_IS_COMPACT_ASCII(event)):
-                check_event_type(event)  # raises, or passes a non-ASCII type
-            owner = utf8(event, &f)
-            if has_line_end(&f, False):
-                check_event_type(event)
-            buf_add(&w, "event: ", 7)
-            buf_add(&w, f.p, f.n)
-            buf_byte(&w, LF)
+            if ascii_field(event, &f, True) and not has_line_end(&f, False):
+                write_field(&w, b"event: ", 7, &f)
+            else:
+                put_event(&w, event)  # raises, or a non-ASCII type or str subclass
         if id is not None:
-            if not PyUnicode_CheckExact(id) or not PyUnicode_IS_COMPACT_ASCII(id):
-                check_id(id)
-            owner = utf8(id, &f)
-            if has_line_end(&f, True):
-                check_id(id)
-            buf_add(&w, "id: ", 4)
-            buf_add(&w, f.p, f.n)
-            buf_byte(&w, LF)
+            if ascii_field(id, &f, False) and not has_line_end(&f, True):
+                write_field(&w, b"id: ", 4, &f)
+            else:
+                put_id(&w, id)
         if retry is not None:
             check_retry(retry)
             owner = b"retry: %d\n" % retry
             buf_add(&w, PyBytes_AS_STRING(owner), PyBytes_GET_SIZE(owner))
         if data is not None:
-            if not PyUnicode_CheckExact(data):
-                raise TypeError(f"data must be a str, not {type(data).__name__}")
-            owner = utf8(data, &f)
-            write_lines(&w, "data: ", 6, &f, False)
+            if PyUnicode_CheckExact(data):
+                owner = utf8(data, &f)
+                write_lines(&w, "data: ", 6, &f, False)
+            elif PyBytes_CheckExact(data) and bytes_field(data, &f):
+                write_lines(&w, "data: ", 6, &f, False)  # UTF-8 bytes, split in place
+            else:
+                write_text(&w, "data: ", 6, data, False, "data")
         buf_byte(&w, LF)
         return take(&w)
     finally:
@@ -563,8 +691,12 @@ def encode_events(events, *, last_event_id=""):
     """Many events at once, one bytes out (see ``streamcore.sse.encode_events``)."""
     cdef Buf w
     cdef Field f
-    cdef object owner, item, data, etype, eid
+    cdef object owner, item, data, etype, eid, retry, comment
+    cdef bint block  # the item came through unpack_item: it may carry retry, no data
+    cdef bint has_data = False  # set with block (read only then)
     cdef object current = last_event_id
+    if not PyUnicode_CheckExact(current):
+        current = as_text(current, "last_event_id")
     w.p = NULL
     w.n = w.cap = 0
     w.borrowed = False
@@ -572,32 +704,49 @@ def encode_events(events, *, last_event_id=""):
     try:
         buf_reserve(&w, 1 << 16)
         for item in events:
-            if PyTuple_Check(item) and PyTuple_GET_SIZE(item) == 3:
+            if ((PyTuple_CheckExact(item) or Py_TYPE(item) == EVENT_TYPE)
+                    and PyTuple_GET_SIZE(item) == 3):
                 data = <object>PyTuple_GET_ITEM(item, 0)
                 etype = <object>PyTuple_GET_ITEM(item, 1)
                 eid = <object>PyTuple_GET_ITEM(item, 2)
+                block = False
             else:
-                data, etype, eid = unpack_item(item)
+                # a mapping (retry, comment, id or data alone), or any triple
+                data, etype, eid, retry, comment, has_data = unpack_item(item, current)
+                block = True
+                if comment is not None:
+                    if PyUnicode_CheckExact(comment):
+                        owner = utf8(comment, &f)
+                        write_lines(&w, ": ", 2, &f, True)
+                    else:
+                        write_text(&w, ": ", 2, comment, True, "comment")
+            if not PyUnicode_CheckExact(etype):
+                etype = as_text(etype, "event")
             if etype is not MESSAGE and etype != MESSAGE:
-                if (not PyUnicode_CheckExact(etype) or PyUnicode_GET_LENGTH(etype) == 0
-                        or not PyUnicode_IS_COMPACT_ASCII(etype)):
-                    check_event_type(etype)
-                owner = utf8(etype, &f)
-                if has_line_end(&f, False):
-                    check_event_type(etype)
-                write_field(&w, b"event: ", 7, &f)
+                if ascii_field(etype, &f, True) and not has_line_end(&f, False):
+                    write_field(&w, b"event: ", 7, &f)
+                else:
+                    put_event(&w, etype)
+            if not PyUnicode_CheckExact(eid):
+                eid = as_text(eid, "id")
             if eid is not current and eid != current:
-                if not PyUnicode_CheckExact(eid) or not PyUnicode_IS_COMPACT_ASCII(eid):
-                    check_id(eid)
-                owner = utf8(eid, &f)
-                if has_line_end(&f, True):
-                    check_id(eid)
-                write_field(&w, b"id: ", 4, &f)
+                if ascii_field(eid, &f, False) and not has_line_end(&f, True):
+                    write_field(&w, b"id: ", 4, &f)
+                else:
+                    put_id(&w, eid)
                 current = eid
-            if not PyUnicode_CheckExact(data):
-                raise TypeError(f"data must be a str, not {type(data).__name__}")
-            owner = utf8(data, &f)
-            write_lines(&w, "data: ", 6, &f, False)
+            if block and retry is not None:
+                check_retry(retry)
+                owner = b"retry: %d\n" % retry
+                buf_add(&w, PyBytes_AS_STRING(owner), PyBytes_GET_SIZE(owner))
+            if not block or has_data:
+                if PyUnicode_CheckExact(data):
+                    owner = utf8(data, &f)
+                    write_lines(&w, "data: ", 6, &f, False)
+                elif PyBytes_CheckExact(data) and bytes_field(data, &f):
+                    write_lines(&w, "data: ", 6, &f, False)
+                else:
+                    write_text(&w, "data: ", 6, data, False, "data")
             buf_byte(&w, LF)
         return take(&w)
     finally:

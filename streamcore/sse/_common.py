@@ -6,24 +6,30 @@ WHATWG HTML, "Server-sent events", §9.2.6 "Event stream interpretation".
 """
 from __future__ import annotations
 
-from typing import NamedTuple, cast
+from collections.abc import Iterable, Mapping
+from typing import NamedTuple, Union, cast
 
+from .._contract import Buffer, byte_view
 from .._errors import LimitError
 from .._events import event
 
 __all__ = [
     "BOM",
+    "as_text",
     "check_event_type",
     "check_id",
     "check_retry",
-    "split_lines",
+    "check_utf8",
+    "field_utf8",
     "unpack_item",
     "DEFAULT_MAX_EVENT_SIZE",
     "Event",
+    "Item",
     "SSEStats",
     "event_limit_error",
     "line_limit_error",
     "parse_retry",
+    "response_headers",
 ]
 
 #: the UTF-8 byte order mark, stripped once at the very start of the stream
@@ -115,20 +121,64 @@ def parse_retry(value: bytes) -> int | None:
 # -- encoder validation (cold paths shared by both twins) ----------------------
 
 
-def split_lines(text: str, what: str) -> list[str]:
-    """Split on CRLF, CR and LF only: the three line ends of the event
-    stream grammar (``str.splitlines`` would also split on VT, FF, U+2028...)."""
-    if type(text) is not str:
-        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text.split("\n")
+def as_text(value: object, what: str) -> str:
+    """``value`` as an exact str, or TypeError.
+
+    A str subclass (an ``enum.StrEnum`` member, a tagged str type) counts as
+    the text it holds, read without calling any of its methods: an
+    overridden ``__str__``, ``__eq__``, ``__format__`` or ``splitlines``
+    changes nothing that is written or compared.  The real type is tested
+    (``issubclass(type(...))``), not ``__class__``, as the compiled twin does.
+    """
+    if type(value) is str:
+        return value
+    if issubclass(type(value), str):
+        return str.__str__(cast(str, value))  # an exact copy of the content
+    raise TypeError(f"{what} must be a str, not {type(value).__name__}")
+
+
+def check_utf8(raw: Buffer, what: str) -> None:
+    """ValueError unless ``raw`` is UTF-8 (strict: no surrogates, no overlong
+    forms, nothing past U+10FFFF).
+
+    An event stream is UTF-8 and nothing else (WHATWG HTML §9.2.5); a client
+    would decode a bad sequence as U+FFFD, so the data it received would not
+    be the data that was sent.  The compiled twin validates in C and calls
+    this only when it found a bad sequence, for the very same message.
+    """
+    try:
+        str(raw, "utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{what} is not UTF-8 ({exc.reason} at byte {exc.start}); an event stream "
+            "is UTF-8, a client would read U+FFFD there"
+        ) from None
+
+
+def field_utf8(value: object, what: str) -> bytes:
+    """The UTF-8 of a ``data`` or ``comment`` value: a str (a subclass read
+    as its content, see :func:`as_text`), or a bytes-like object holding
+    UTF-8 (bytes, bytearray, any memoryview: what ``json.dumps(...).encode()``
+    or orjson gives), checked by :func:`check_utf8`.
+
+    TypeError for anything else; a lone surrogate in a str raises
+    UnicodeEncodeError (a ValueError), as ``str.encode`` does.
+    """
+    if issubclass(type(value), str):
+        return str.encode(cast(str, value), "utf-8")
+    try:
+        view = byte_view(value)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be a str or a bytes-like object, not {type(value).__name__}"
+        ) from None
+    check_utf8(view, what)
+    return bytes(view)
 
 
 def check_event_type(event: object) -> str:
     """``event`` as a field value, or TypeError / ValueError saying why not."""
-    if type(event) is not str:
-        raise TypeError(f"event must be a str, not {type(event).__name__}")
+    event = as_text(event, "event")
     if not event:
         raise ValueError("event must not be empty (omit it for the default type 'message')")
     if "\n" in event or "\r" in event:
@@ -138,8 +188,7 @@ def check_event_type(event: object) -> str:
 
 def check_id(id: object) -> str:
     """``id`` as a field value, or TypeError / ValueError saying why not."""
-    if type(id) is not str:
-        raise TypeError(f"id must be a str, not {type(id).__name__}")
+    id = as_text(id, "id")
     if "\n" in id or "\r" in id:
         raise ValueError(f"id must not contain CR or LF: {id!r}")
     if "\0" in id:
@@ -176,7 +225,104 @@ def check_retry(retry: object) -> int:
     return retry
 
 
-def unpack_item(item: object) -> tuple[object, object, object]:
-    """``(data, event, id)`` of one item given to ``encode_events``."""
-    data, event, id = cast("tuple[object, object, object]", item)
-    return data, event, id
+#: one item of ``encode_events``: an Event, a (data, event, id) triple, or a
+#: mapping of encode_event's keywords
+Item = Union[Event, "tuple[str | Buffer, str, str]", Mapping[str, object]]
+
+#: the keys a mapping item of ``encode_events`` may have: encode_event's arguments
+ITEM_KEYS = frozenset(("data", "event", "id", "retry", "comment"))
+
+
+def unpack_item(
+    item: object, current: str
+) -> tuple[object, object, object, object, object, bool]:
+    """``(data, event, id, retry, comment, has_data)`` of one item given to
+    ``encode_events``, before any field is checked.
+
+    A mapping holds ``encode_event``'s arguments by name, each optional:
+    a missing (or None) ``event`` is ``"message"``, a missing ``id`` keeps
+    ``current`` (the client's last event ID: no ``id:`` line), a missing
+    ``data`` writes no data line (``has_data`` False: the client dispatches
+    nothing).  Anything else is a ``(data, event, id)`` triple (an
+    :class:`Event` is one) with no retry or comment.  A mapping is tested
+    before unpacking, so a dict of three keys is never read as a triple of
+    its key names.
+    """
+    if isinstance(item, Mapping):
+        for key in item:
+            if key not in ITEM_KEYS:
+                raise TypeError(
+                    f"encode_events() item has an unexpected key {key!r} "
+                    "(the keys are data, event, id, retry, comment)"
+                )
+        etype = item.get("event")
+        eid = item.get("id")
+        data = item.get("data")
+        return (data, "message" if etype is None else etype, current if eid is None else eid,
+                item.get("retry"), item.get("comment"), data is not None)
+    data, etype, eid = cast("tuple[object, object, object]", item)
+    return data, etype, eid, None, None, True
+
+
+# -- the response head -----------------------------------------------------------
+
+#: WHATWG HTML §9.2.5: the MIME type is ``text/event-stream`` and the stream
+#: is always UTF-8 (a client ignores any ``charset`` parameter, so none is sent).
+#: ``no-store``: an event stream is live, never to be replayed from a cache.
+#: ``x-accel-buffering: no``: nginx (and proxies that copy it) pass each
+#: event on at once instead of filling a buffer first.
+#: No ``connection: keep-alive``: HTTP/1.1 keeps connections open by default,
+#: and HTTP/2 and HTTP/3 treat a connection-specific field as malformed
+#: (RFC 9113 §8.2.2, RFC 9114 §4.2); the server sets framing and connection
+#: fields itself (no ``content-length``: the body has no known end).
+_HEAD = (
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-store"),
+    (b"x-accel-buffering", b"no"),
+)
+
+#: RFC 9110 §5.6.2 tchar
+_TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyz")
+
+
+def _header_bytes(value: object, what: str) -> bytes:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    if isinstance(value, str):
+        try:
+            return str.encode(value, "ascii")
+        except UnicodeEncodeError:
+            raise ValueError(f"header {what} must be ASCII when given as a str: {value!r}") from None
+    raise TypeError(f"header {what} must be bytes or str, not {type(value).__name__}")
+
+
+def response_headers(
+    extra: Iterable[tuple[bytes | str, bytes | str]] = (),
+) -> list[tuple[bytes, bytes]]:
+    """The header fields of an event-stream response, as ``(name, value)``
+    pairs of bytes with lowercase names: the shape of ASGI's
+    ``http.response.start`` ``headers`` and of ``h11.Response(headers=...)``.
+
+    ``content-type: text/event-stream``, ``cache-control: no-store`` and
+    ``x-accel-buffering: no``, then ``extra`` (names lowercased, str taken as
+    ASCII).  An ``extra`` field with one of those names replaces it in place
+    (e.g. ``[("cache-control", "no-cache")]``).  A name that is not an RFC
+    9110 token, or a value holding CR, LF or NUL, is a ValueError (header
+    injection); a new list is returned each call.
+    """
+    head = list(_HEAD)
+    for pair in extra:
+        name_, value_ = pair
+        name = _header_bytes(name_, "name").lower()
+        value = _header_bytes(value_, "value")
+        if not name or not _TCHAR.issuperset(name):
+            raise ValueError(f"header name must be a token (RFC 9110 §5.6.2): {name!r}")
+        if b"\r" in value or b"\n" in value or b"\0" in value:
+            raise ValueError(f"header value must not contain CR, LF or NUL: {value!r}")
+        for k, (known, _) in enumerate(head[: len(_HEAD)]):
+            if known == name:
+                head[k] = (name, value)
+                break
+        else:
+            head.append((name, value))
+    return head

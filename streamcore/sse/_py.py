@@ -24,25 +24,33 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from .._contract import byte_view, check_limit, raise_again, stored_error
+from .._contract import Buffer, byte_view, check_limit, raise_again, stored_error
 from .._errors import ProtocolError, StateError
 from .._trace import safe_trace
 from ._common import (
     BOM,
     DEFAULT_MAX_EVENT_SIZE,
     Event,
+    Item,
     SSEStats,
+    as_text,
     check_event_type,
     check_id,
     check_retry,
     check_seed,
+    check_utf8,
     event_limit_error,
+    field_utf8,
     line_limit_error,
     parse_retry,
+    response_headers,
     unpack_item,
 )
 
-__all__ = ["Event", "SSEDecoder", "SSEStats", "encode_event", "encode_events", "keepalive"]
+__all__ = [
+    "Event", "SSEDecoder", "SSEStats", "encode_event", "encode_events", "keepalive",
+    "response_headers",
+]
 
 _new_event = tuple.__new__  # NamedTuple without the keyword-parsing __new__
 
@@ -437,35 +445,36 @@ class SSEDecoder:
 
 
 def encode_event(
-    data: str | None = None,
+    data: str | Buffer | None = None,
     *,
     event: str | None = None,
     id: str | None = None,
     retry: int | None = None,
-    comment: str | None = None,
+    comment: str | Buffer | None = None,
 ) -> bytes:
     """One event in ``text/event-stream`` form, UTF-8, ending in a blank line.
 
     Written in the order comment, ``event``, ``id``, ``retry``, ``data``
     (arguments are checked in that order too).  ``data`` and ``comment``
-    are split on CRLF, CR and LF into one ``data:`` or ``:`` line each, so
-    the decoder gives back ``data`` with LF line ends.  ``event`` and ``id``
-    must not hold CR or LF, ``id`` no NUL, and ``event`` must not be empty
-    (ValueError); ``retry`` is a non-negative int (milliseconds).
-    ``data=None`` writes no data line: the client dispatches nothing but
-    still takes ``id`` and ``retry``.  A str that cannot be UTF-8 encoded
-    (a lone surrogate) raises UnicodeEncodeError, a ValueError.
+    are a str or a bytes-like object holding UTF-8 (what orjson returns),
+    split on CRLF, CR and LF into one ``data:`` or ``:`` line each, so the
+    decoder gives back ``data`` with LF line ends; bytes that are not UTF-8
+    raise ValueError.  ``event`` and ``id`` are a str and must not hold CR
+    or LF, ``id`` no NUL, and ``event`` must not be empty (ValueError);
+    ``retry`` is a non-negative int (milliseconds).  A str subclass (an
+    ``enum.StrEnum`` member) counts as the text it holds.  ``data=None``
+    writes no data line: the client dispatches nothing but still takes
+    ``id`` and ``retry``.  A str that cannot be UTF-8 encoded (a lone
+    surrogate) raises UnicodeEncodeError, a ValueError.
     """
     out = []
     if comment is not None:
         for line in _encode_field(comment, "comment").split(b"\n"):
             out.append(b": " + line + b"\n" if line else b":\n")
     if event is not None:
-        check_event_type(event)
-        out.append(b"event: " + event.encode("utf-8") + b"\n")
+        out.append(b"event: " + check_event_type(event).encode("utf-8") + b"\n")
     if id is not None:
-        check_id(id)
-        out.append(b"id: " + id.encode("utf-8") + b"\n")
+        out.append(b"id: " + check_id(id).encode("utf-8") + b"\n")
     if retry is not None:
         check_retry(retry)
         out.append(b"retry: %d\n" % retry)
@@ -477,44 +486,67 @@ def encode_event(
     return b"".join(out)
 
 
-def _encode_field(text: object, what: str) -> bytes:
-    """UTF-8 of ``text`` with CRLF and CR turned into LF (checked as a str first)."""
-    if type(text) is not str:
-        raise TypeError(f"{what} must be a str, not {type(text).__name__}")
-    raw = text.encode("utf-8")
+def _encode_field(value: object, what: str) -> bytes:
+    """UTF-8 of a data or comment value (str, or checked UTF-8 bytes) with
+    CRLF and CR turned into LF: the bytes are split exactly as the str is,
+    since CR and LF never occur inside a multi-byte sequence."""
+    raw: bytes
+    if type(value) is str:
+        raw = value.encode("utf-8")
+    elif type(value) is bytes:
+        check_utf8(value, what)
+        raw = value
+    else:
+        raw = field_utf8(value, what)  # bytearray, memoryview, str subclasses
     if b"\r" in raw:
         raw = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     return raw
 
 
-def encode_events(
-    events: Iterable[Event | tuple[str, str, str]], *, last_event_id: str = ""
-) -> bytes:
+def encode_events(events: Iterable[Item], *, last_event_id: str = "") -> bytes:
     """Many events at once, one bytes out: the fast path for a batch.
 
-    Each item is an :class:`Event` (or any ``(data, event, id)`` triple).
-    ``event:`` is written unless the type is ``"message"`` (what the client
-    assumes); ``id:`` only when the id differs from the one before it,
-    starting from ``last_event_id`` (what the client already holds), so
-    decoding the output gives back exactly the same events.  Checks and
-    errors as :func:`encode_event`, item by item.
+    Each item is an :class:`Event`, any ``(data, event, id)`` triple, or a
+    mapping of :func:`encode_event`'s keywords (``data``, ``event``, ``id``,
+    ``retry``, ``comment``, each optional) for the blocks a triple cannot
+    say: a ``retry``, a comment, an id without data.  ``event:`` is written
+    unless the type is ``"message"`` (what the client assumes); ``id:`` only
+    when the id differs from the one before it, starting from
+    ``last_event_id`` (what the client already holds; a mapping without
+    ``id`` keeps it), so decoding the output gives back exactly the same
+    events.  Each block's fields are written as :func:`encode_event` writes
+    them; checks and errors as :func:`encode_event`, item by item.
     """
+    current = as_text(last_event_id, "last_event_id")
     if type(events) is not list and type(events) is not tuple:
         events = list(events)  # it may be walked twice
     try:
-        return _encode_events_fast(events, last_event_id)
+        return _encode_events_fast(events, current)
     except (TypeError, ValueError):
         # Redo it the slow way, which raises the exact error (same class and
         # message as the compiled twin) for the first bad field in order.
         pass
-    return _encode_events_exact(events, last_event_id)
+    return _encode_events_exact(events, current)
 
 
-def _encode_events_fast(events: Iterable[Event | tuple[str, str, str]], current: str) -> bytes:
+def _encode_events_fast(events: Iterable[Item], current: str) -> bytes:
+    """Triples of exact str with one-line data only; anything else raises
+    (TypeError or ValueError) for the exact path to redo the batch."""
     out: list[str] = []
     append = out.append
     for item in events:
+        kind: object = type(item)
+        if kind is not tuple and kind is not Event and kind is not list:
+            raise ValueError  # a mapping, or another iterable: the exact path
         data, etype, eid = item
+        if type(etype) is not str or type(eid) is not str:
+            raise ValueError  # str subclasses, bad types: the exact path
+        if type(data) is not str:
+            if type(data) is not bytes:
+                raise ValueError
+            # UTF-8 bytes give the very lines their text gives; not UTF-8
+            # (UnicodeDecodeError, a ValueError): the exact path says why
+            data = data.decode("utf-8")
         if etype != "message":
             check_event_type(etype)
             append(f"event: {etype}\n")
@@ -522,28 +554,36 @@ def _encode_events_fast(events: Iterable[Event | tuple[str, str, str]], current:
             check_id(eid)
             append(f"id: {eid}\n")
             current = eid
-        if "\n" in data or "\r" in data or type(data) is not str:
+        if "\n" in data or "\r" in data:
             raise ValueError  # multi-line: the exact path splits it
         append(f"data: {data}\n\n")
     return "".join(out).encode("utf-8")
 
 
-def _encode_events_exact(events: Iterable[Event | tuple[str, str, str]], current: str) -> bytes:
+def _encode_events_exact(events: Iterable[Item], current: str) -> bytes:
     out: list[bytes] = []
     for item in events:
-        data, etype, eid = unpack_item(item)
+        data, etype, eid, retry, comment, has_data = unpack_item(item, current)
+        if comment is not None:
+            for line in _encode_field(comment, "comment").split(b"\n"):
+                out.append(b": " + line + b"\n" if line else b":\n")
+        etype = as_text(etype, "event")
         if etype != "message":
             out.append(b"event: " + check_event_type(etype).encode("utf-8") + b"\n")
+        eid = as_text(eid, "id")
         if eid != current:
             current = check_id(eid)
             out.append(b"id: " + current.encode("utf-8") + b"\n")
-        for line in _encode_field(data, "data").split(b"\n"):
-            out.append(b"data: " + line + b"\n")
+        if retry is not None:
+            out.append(b"retry: %d\n" % check_retry(retry))
+        if has_data:
+            for line in _encode_field(data, "data").split(b"\n"):
+                out.append(b"data: " + line + b"\n")
         out.append(b"\n")
     return b"".join(out)
 
 
-def keepalive(comment: str = "") -> bytes:
+def keepalive(comment: str | Buffer = "") -> bytes:
     """A comment-only block (``:\\n\\n``) that keeps proxies and clients from
     timing out an idle stream; the client dispatches nothing."""
     return encode_event(comment=comment)
