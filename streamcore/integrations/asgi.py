@@ -39,7 +39,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, M
 from types import FrameType
 from typing import Any, Union
 
-from ..sse import Event, encode_event
+from ..sse import Event, encode_event, response_headers
 
 try:  # a Starlette Response, when Starlette is there, so FastAPI sends it as is
     from starlette.responses import Response as _Base
@@ -59,12 +59,8 @@ Send = Callable[[Mapping[str, Any]], Awaitable[None]]
 Item = Union[Event, Mapping[str, Any], str, bytes]
 Source = Union[AsyncIterable[Item], Callable[[Union[str, None]], AsyncIterable[Item]]]
 
-#: the response head (WHATWG: text/event-stream; no caching; nginx must not buffer)
-HEADERS = [
-    (b"content-type", b"text/event-stream; charset=utf-8"),
-    (b"cache-control", b"no-store"),
-    (b"x-accel-buffering", b"no"),
-]
+#: the response head: text/event-stream, no caching, no proxy buffering
+HEADERS = response_headers()
 PING = b":\n\n"
 
 #: set once :func:`shutdown` was called; iterators may wait on it to end early
