@@ -280,7 +280,6 @@ cdef enum:
     OP_CLOSE = 0x8
     OP_PING = 0x9
     OP_PONG = 0xA
-    MAX_CONTROL_PAYLOAD = 125
     # payload buffers are allocated at most this big at a time, so a header
     # announcing a huge frame (with no limit configured) allocates only as the
     # bytes arrive
@@ -660,47 +659,47 @@ cdef class Receiver:
         elif not self._client:
             raise err_unmasked(at + 1)
         length = b1 & 0x7F
-        if opcode >= 8 and length > MAX_CONTROL_PAYLOAD:
-            raise err_control_too_long(at + 1, length)
-        hlen = 2
-        if length == 126:
-            hlen = 4
-        elif length == 127:
-            hlen = 10
-        if masked:
-            hlen += 4
-        if avail < hlen:
-            return -1
-        if length == 126:
-            length = (<unsigned long long>h[2] << 8) | h[3]
-            if length < 126:
-                raise err_non_minimal(at + 1, length)
-        elif length == 127:
-            length = 0
-            for i in range(8):
-                length = (length << 8) | h[2 + i]
-            if length >> 63:
-                raise err_top_bit(at + 1)
-            if length < 65536:
-                raise err_non_minimal(at + 1, length)
+        if length < 126:
+            hlen = 6 if masked else 2
+            if avail < hlen:
+                return -1
+        else:
+            if opcode >= 8:  # more than 125 bytes
+                raise err_control_too_long(at + 1, length)
+            hlen = 4 if length == 126 else 10
+            if masked:
+                hlen += 4
+            if avail < hlen:
+                return -1
+            if length == 126:
+                length = (<unsigned long long>h[2] << 8) | h[3]
+                if length < 126:
+                    raise err_non_minimal(at + 1, length)
+            else:
+                length = 0
+                for i in range(8):
+                    length = (length << 8) | h[2 + i]
+                if length >> 63:
+                    raise err_top_bit(at + 1)
+                if length < 65536:
+                    raise err_non_minimal(at + 1, length)
 
         # -- limits, checked on the announced length -------------------------
         if self._max_frame >= 0 and <long long>length > self._max_frame:
             raise err_frame_too_big(at + 1, length, self._max_frame)
-        if opcode < 8:
+        if opcode < 8 and self._max_msg >= 0:
+            # compressed: the wire size so far, bounded a little above the limit
             if opcode == OP_CONT:
                 comp = self._msg_comp
+                size = (self._msg_wire if comp else self._msg_size) + <long long>length
             else:
                 comp = rsv != 0
-            if self._max_msg >= 0:
-                if comp:
-                    size = (self._msg_wire if opcode == OP_CONT else 0) + <long long>length
-                    if size > deflate_wire_limit(self._max_msg):
-                        raise err_message_too_big(at + 1, size, self._max_msg)
-                else:
-                    size = (self._msg_size if opcode == OP_CONT else 0) + <long long>length
-                    if size > self._max_msg:
-                        raise err_message_too_big(at + 1, size, self._max_msg)
+                size = <long long>length
+            if comp:
+                if size > deflate_wire_limit(self._max_msg):
+                    raise err_message_too_big(at + 1, size, self._max_msg)
+            elif size > self._max_msg:
+                raise err_message_too_big(at + 1, size, self._max_msg)
         self._fin = fin != 0
         self._rsv1 = rsv != 0
         self._opcode = opcode

@@ -24,7 +24,6 @@ from typing import Any
 from .._contract import Buffer, byte_view, raise_again, stored_error
 from .._errors import LimitError, ProtocolError
 from ._common import (
-    MAX_CONTROL_PAYLOAD,
     OP_BINARY,
     OP_CONT,
     OP_PING,
@@ -407,45 +406,45 @@ class Receiver:
         elif not self._client:
             raise err_unmasked(at + 1)
         length = b1 & 0x7F
-        if opcode >= 8 and length > MAX_CONTROL_PAYLOAD:
-            raise err_control_too_long(at + 1, length)
-        hlen = 2
-        if length == 126:
-            hlen = 4
-        elif length == 127:
-            hlen = 10
-        if masked:
-            hlen += 4
-        if avail < hlen:
-            return -1
-        if length == 126:
-            length = int.from_bytes(h[pos + 2 : pos + 4], "big")
-            if length < 126:
-                raise err_non_minimal(at + 1, length)
-        elif length == 127:
-            length = int.from_bytes(h[pos + 2 : pos + 10], "big")
-            if length >> 63:
-                raise err_top_bit(at + 1)
-            if length < 65536:
-                raise err_non_minimal(at + 1, length)
+        if length < 126:
+            hlen = 6 if masked else 2
+            if avail < hlen:
+                return -1
+        else:
+            if opcode >= 8:  # more than 125 bytes
+                raise err_control_too_long(at + 1, length)
+            hlen = 4 if length == 126 else 10
+            if masked:
+                hlen += 4
+            if avail < hlen:
+                return -1
+            if length == 126:
+                length = int.from_bytes(h[pos + 2 : pos + 4], "big")
+                if length < 126:
+                    raise err_non_minimal(at + 1, length)
+            else:
+                length = int.from_bytes(h[pos + 2 : pos + 10], "big")
+                if length >> 63:
+                    raise err_top_bit(at + 1)
+                if length < 65536:
+                    raise err_non_minimal(at + 1, length)
 
         # -- limits, checked on the announced length -------------------------
         if self._max_frame >= 0 and length > self._max_frame:
             raise err_frame_too_big(at + 1, length, self._max_frame)
-        if opcode < 8:
+        if opcode < 8 and self._max_msg >= 0:
+            # compressed: the wire size so far, bounded a little above the limit
             if opcode == OP_CONT:
                 comp = self._msg_comp
+                size = (self._msg_wire if comp else self._msg_size) + length
             else:
                 comp = rsv != 0
-            if self._max_msg >= 0:
-                if comp:
-                    size = (self._msg_wire if opcode == OP_CONT else 0) + length
-                    if size > deflate_wire_limit(self._max_msg):
-                        raise err_message_too_big(at + 1, size, self._max_msg)
-                else:
-                    size = (self._msg_size if opcode == OP_CONT else 0) + length
-                    if size > self._max_msg:
-                        raise err_message_too_big(at + 1, size, self._max_msg)
+                size = length
+            if comp:
+                if size > deflate_wire_limit(self._max_msg):
+                    raise err_message_too_big(at + 1, size, self._max_msg)
+            elif size > self._max_msg:
+                raise err_message_too_big(at + 1, size, self._max_msg)
         self._fin = fin != 0
         self._rsv1 = rsv != 0
         self._opcode = opcode
@@ -481,93 +480,103 @@ class Receiver:
             self._hdr = b""
             got_header = True
 
-        while True:
-            if not got_header:
-                if self._in_payload:
-                    if pos >= n:
-                        break
-                    take = min(self._length - self._got, n - pos)
-                    if self._stream:
-                        self._stream_piece(data, pos, pos + take, base + pos, events)
+        # this call's frames and whole messages taken by the fast path,
+        # counted in locals (the hot loop) and added however the call ends
+        frames = 0
+        messages = 0
+        try:
+            while True:
+                if not got_header:
+                    if self._in_payload:
+                        if pos >= n:
+                            break
+                        take = min(self._length - self._got, n - pos)
+                        if self._stream:
+                            self._stream_piece(data, pos, pos + take, base + pos, events)
+                            pos += take
+                            if self._got == self._length:
+                                self._in_payload = False
+                            continue
+                        self._payload_piece(data, pos, pos + take, base + pos)
                         pos += take
                         if self._got == self._length:
                             self._in_payload = False
+                            self._end_frame(events)
+                            if self.close_received:
+                                break
                         continue
-                    self._payload_piece(data, pos, pos + take, base + pos)
-                    pos += take
-                    if self._got == self._length:
-                        self._in_payload = False
+                    if n - pos < 2:
+                        break
+                    hl = self._header(data, pos, n - pos, base + pos)
+                    if hl < 0:
+                        break
+                    pos += hl
+                got_header = False
+                frames += 1
+                opcode = self._opcode
+                length = self._length
+
+                # -- fast path: a whole unfragmented uncompressed message in hand --
+                if self._fin and opcode != OP_CONT and opcode < 8 and not self._rsv1 and \
+                        n - pos >= length:
+                    key = self._key
+                    if key is None:
+                        payload = data[pos : pos + length]
+                    elif length < _MASK_TRANSLATE_MIN:
+                        payload = _mask(data[pos : pos + length], key, 0)
+                    else:
+                        payload = _unmask_slice(data, pos, pos + length, key, 0)
+                    if opcode == OP_TEXT:
+                        try:
+                            events.append(_new(Text, (payload.decode("utf-8"), True)))
+                        except UnicodeDecodeError:
+                            idx, _ = utf8_scan(payload, 0)
+                            if idx < 0:
+                                raise err_utf8_incomplete(base + pos + length, "text message") from None
+                            raise err_utf8(base + pos + idx, "text message") from None
+                    else:
+                        if type(payload) is not bytes:
+                            payload = bytes(payload)
+                        events.append(_new(Binary, (payload, True)))
+                    messages += 1
+                    pos += length
+                    continue
+
+                # -- start a frame whose payload is read piece by piece ------------
+                self._got = 0
+                self._payload_start = base + pos
+                self._frame_out = 0
+                if opcode != OP_CONT and opcode < 8:
+                    self._msg_op = opcode
+                    self._msg_comp = self._rsv1
+                    self._msg_size = 0
+                    self._msg_wire = 0
+                    self._mbuf = bytearray()
+                    self._utf8 = Utf8Validator() if opcode == OP_TEXT else None
+                self._stream = opcode < 8 and not self._assemble
+                if self._stream:
+                    self._buf = bytearray()  # unused: each piece is delivered as it comes
+                elif opcode < 8 and not self._msg_comp:
+                    self._buf = self._mbuf
+                else:
+                    self._buf = bytearray()
+                if opcode < 8:
+                    if self._msg_comp:
+                        self._msg_wire += length
+                    else:
+                        self._msg_size += length
+                if length == 0:
+                    if self._stream:
+                        self._stream_piece(data, pos, pos, base + pos, events)
+                    else:
                         self._end_frame(events)
                         if self.close_received:
                             break
-                    continue
-                if n - pos < 2:
-                    break
-                hl = self._header(data, pos, n - pos, base + pos)
-                if hl < 0:
-                    break
-                pos += hl
-            got_header = False
-            self.frames_in += 1
-            opcode = self._opcode
-            length = self._length
-
-            # -- fast path: a whole unfragmented uncompressed message in hand --
-            if self._fin and opcode != OP_CONT and opcode < 8 and not self._rsv1 and \
-                    n - pos >= length:
-                key = self._key
-                if key is not None:
-                    payload = _unmask_slice(data, pos, pos + length, key, 0)
                 else:
-                    payload = data[pos : pos + length]
-                if opcode == OP_TEXT:
-                    try:
-                        events.append(_new(Text, (payload.decode("utf-8"), True)))
-                    except UnicodeDecodeError:
-                        idx, _ = utf8_scan(payload, 0)
-                        if idx < 0:
-                            raise err_utf8_incomplete(base + pos + length, "text message") from None
-                        raise err_utf8(base + pos + idx, "text message") from None
-                else:
-                    if type(payload) is not bytes:
-                        payload = bytes(payload)
-                    events.append(_new(Binary, (payload, True)))
-                self.messages_in += 1
-                pos += length
-                continue
-
-            # -- start a frame whose payload is read piece by piece ------------
-            self._got = 0
-            self._payload_start = base + pos
-            self._frame_out = 0
-            if opcode != OP_CONT and opcode < 8:
-                self._msg_op = opcode
-                self._msg_comp = self._rsv1
-                self._msg_size = 0
-                self._msg_wire = 0
-                self._mbuf = bytearray()
-                self._utf8 = Utf8Validator() if opcode == OP_TEXT else None
-            self._stream = opcode < 8 and not self._assemble
-            if self._stream:
-                self._buf = bytearray()  # unused: each piece is delivered as it comes
-            elif opcode < 8 and not self._msg_comp:
-                self._buf = self._mbuf
-            else:
-                self._buf = bytearray()
-            if opcode < 8:
-                if self._msg_comp:
-                    self._msg_wire += length
-                else:
-                    self._msg_size += length
-            if length == 0:
-                if self._stream:
-                    self._stream_piece(data, pos, pos, base + pos, events)
-                else:
-                    self._end_frame(events)
-                    if self.close_received:
-                        break
-            else:
-                self._in_payload = True
+                    self._in_payload = True
+        finally:
+            self.frames_in += frames
+            self.messages_in += messages
         self._offset = base + pos
         if pos < n and not self.close_received:
             # an incomplete header (at most 13 bytes): keep it
