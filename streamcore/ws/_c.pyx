@@ -829,8 +829,7 @@ cdef class Receiver:
                 self._msg_wire = 0
                 self._mbuf = None
                 self._u8state = 0
-                if opcode == OP_TEXT and not self._assemble:
-                    self._utf8 = Utf8Validator()
+                self._utf8 = Utf8Validator() if opcode == OP_TEXT and not self._assemble else None
             self._stream = opcode < 8 and not self._assemble
             self._drop_buf()  # a buffered frame's bytes start afresh (streamed: none)
             self._chunk_fill = 0
