@@ -79,8 +79,10 @@ def test_fragments_are_assembled(codec):
 
 
 def test_fragments_are_streamed_without_assembly(codec):
+    # each frame read whole is one piece; the empty middle frame brings no
+    # data, so it gives no event (only a final piece may be empty)
     events, err = run_all_splits(codec, "server", FRAGMENTED, assemble=False)
-    assert events == [Text("fragm", False), Text("", False), Text("ented €", True)]
+    assert events == [Text("fragm", False), Text("ented €", True)] and err is None
 
 
 def test_streamed_text_holds_back_a_split_code_point(codec):

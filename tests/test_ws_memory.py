@@ -100,3 +100,41 @@ def test_growth_still_delivers_the_whole_frame(codec):
     for i in range(0, len(wire), 777):
         got.extend(conn.receive_data(wire[i:i + 777]))
     assert len(got) == 1 and got[0].data == body
+
+
+@pytest.mark.parametrize("role", ["server", "client"])
+@pytest.mark.parametrize("read", [64 * 1024, 4096])
+def test_streaming_holds_no_more_than_a_piece(codec, role, read):
+    # assemble=False, no limits: a peer announces a 16 MiB frame and sends
+    # 64 KiB of it.  Each piece is delivered as it arrives, so what the
+    # receiver holds is bounded by one read, not by the frame.  Failed
+    # before: the frame was buffered until complete (64 KiB held and growing).
+    masked = role == "server"
+    body = os.urandom(64 * 1024)
+    wire = header(16 << 20, masked=masked) + body
+    h = len(wire) - len(body)
+    feeds = [wire[:h]] + [wire[i:i + read] for i in range(h, len(wire), read)]
+    got: list[bytes] = []
+    gc.collect()
+    tracemalloc.start()
+    try:
+        conn = codec.Connection(role, assemble=False, max_frame_size=None,
+                                max_message_size=None)
+        base = tracemalloc.get_traced_memory()[0]
+        peak = 0
+        for piece in feeds:
+            events = conn.receive_data(piece)
+            got.extend(e.data for e in events)
+            del events
+            peak = max(peak, tracemalloc.get_traced_memory()[0] - base - sum(map(len, got)))
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - base - sum(map(len, got))
+        del conn
+    finally:
+        tracemalloc.stop()
+    assert held < 16 * 1024, held
+    assert peak < 64 * 1024 + 16 * 1024, peak
+    data = b"".join(got)
+    key = b"\x01\x02\x03\x04"
+    want = bytes(b ^ key[i & 3] for i, b in enumerate(body)) if masked else body
+    assert data == want and len(got) == len(feeds) - 1

@@ -280,7 +280,6 @@ cdef enum:
     OP_CLOSE = 0x8
     OP_PING = 0x9
     OP_PONG = 0xA
-    MAX_CONTROL_PAYLOAD = 125
     # payload buffers are allocated at most this big at a time, so a header
     # announcing a huge frame (with no limit configured) allocates only as the
     # bytes arrive
@@ -521,7 +520,9 @@ cdef class Encoder:
 
 
 cdef class Receiver:
-    """Parse the peer's frames into events (see the Python twin)."""
+    """Parse the peer's frames into events (see the Python twin: the same
+    steps, ``_feed``, ``_header``, ``_payload_piece``, ``_stream_piece``,
+    ``_inflate``, ``_end_frame``, ``_close``)."""
 
     cdef bint _client
     cdef long long _max_msg
@@ -542,6 +543,8 @@ cdef class Receiver:
     cdef long long _length
     cdef long long _got
     cdef long long _payload_start
+    cdef bint _stream  # a data frame delivered piece by piece (assemble=False)
+    cdef long long _frame_out  # inflated bytes of this frame so far (compressed)
     cdef PyObject* _buf  # owned bytes being filled (grown in place), or NULL
     cdef Py_ssize_t _chunk_fill
     cdef list _chunks  # full chunks of a frame bigger than CHUNK_CAP
@@ -551,8 +554,8 @@ cdef class Receiver:
     cdef long long _msg_size
     cdef long long _msg_wire
     cdef bytearray _mbuf  # an assembled message's earlier frames (None: none yet)
-    cdef int _u8state
-    cdef Utf8Validator _tv  # assemble=False text: the incomplete code point between frames
+    cdef int _u8state  # assembled text: the validating DFA's state
+    cdef Utf8Validator _utf8  # streamed text: validates and keeps an incomplete code point
     # observability
     cdef readonly bint close_received
     cdef readonly long long bytes_in
@@ -570,6 +573,8 @@ cdef class Receiver:
         self._offset = 0
         self._error = None
         self._in_payload = False
+        self._stream = False
+        self._frame_out = 0
         self._buf = NULL
         self._chunks = []
         self._msg_op = 0
@@ -660,47 +665,47 @@ cdef class Receiver:
         elif not self._client:
             raise err_unmasked(at + 1)
         length = b1 & 0x7F
-        if opcode >= 8 and length > MAX_CONTROL_PAYLOAD:
-            raise err_control_too_long(at + 1, length)
-        hlen = 2
-        if length == 126:
-            hlen = 4
-        elif length == 127:
-            hlen = 10
-        if masked:
-            hlen += 4
-        if avail < hlen:
-            return -1
-        if length == 126:
-            length = (<unsigned long long>h[2] << 8) | h[3]
-            if length < 126:
-                raise err_non_minimal(at + 1, length)
-        elif length == 127:
-            length = 0
-            for i in range(8):
-                length = (length << 8) | h[2 + i]
-            if length >> 63:
-                raise err_top_bit(at + 1)
-            if length < 65536:
-                raise err_non_minimal(at + 1, length)
+        if length < 126:
+            hlen = 6 if masked else 2
+            if avail < hlen:
+                return -1
+        else:
+            if opcode >= 8:  # more than 125 bytes
+                raise err_control_too_long(at + 1, length)
+            hlen = 4 if length == 126 else 10
+            if masked:
+                hlen += 4
+            if avail < hlen:
+                return -1
+            if length == 126:
+                length = (<unsigned long long>h[2] << 8) | h[3]
+                if length < 126:
+                    raise err_non_minimal(at + 1, length)
+            else:
+                length = 0
+                for i in range(8):
+                    length = (length << 8) | h[2 + i]
+                if length >> 63:
+                    raise err_top_bit(at + 1)
+                if length < 65536:
+                    raise err_non_minimal(at + 1, length)
 
         # -- limits, checked on the announced length -------------------------
         if self._max_frame >= 0 and <long long>length > self._max_frame:
             raise err_frame_too_big(at + 1, length, self._max_frame)
-        if opcode < 8:
+        if opcode < 8 and self._max_msg >= 0:
+            # compressed: the wire size so far, bounded a little above the limit
             if opcode == OP_CONT:
                 comp = self._msg_comp
+                size = (self._msg_wire if comp else self._msg_size) + <long long>length
             else:
                 comp = rsv != 0
-            if self._max_msg >= 0:
-                if comp:
-                    size = (self._msg_wire if opcode == OP_CONT else 0) + <long long>length
-                    if size > deflate_wire_limit(self._max_msg):
-                        raise err_message_too_big(at + 1, size, self._max_msg)
-                else:
-                    size = (self._msg_size if opcode == OP_CONT else 0) + <long long>length
-                    if size > self._max_msg:
-                        raise err_message_too_big(at + 1, size, self._max_msg)
+                size = <long long>length
+            if comp:
+                if size > deflate_wire_limit(self._max_msg):
+                    raise err_message_too_big(at + 1, size, self._max_msg)
+            elif size > self._max_msg:
+                raise err_message_too_big(at + 1, size, self._max_msg)
         self._fin = fin != 0
         self._rsv1 = rsv != 0
         self._opcode = opcode
@@ -757,6 +762,12 @@ cdef class Receiver:
                     take = <Py_ssize_t>(self._length - self._got)
                     if take > n - pos:
                         take = n - pos
+                    if self._stream:
+                        self._stream_piece(p + pos, take, base + pos, events)
+                        pos += take
+                        if self._got == self._length:
+                            self._in_payload = False
+                        continue
                     self._payload_piece(p + pos, take, base + pos)
                     pos += take
                     if self._got == self._length:
@@ -816,10 +827,7 @@ cdef class Receiver:
             # -- start a frame whose payload is read piece by piece ------------
             self._got = 0
             self._payload_start = base + pos
-            self._drop_buf()
-            self._chunk_fill = 0
-            if self._chunks:
-                self._chunks = []
+            self._frame_out = 0
             if opcode != OP_CONT and opcode < 8:
                 self._msg_op = opcode
                 self._msg_comp = self._rsv1
@@ -827,17 +835,24 @@ cdef class Receiver:
                 self._msg_wire = 0
                 self._mbuf = None
                 self._u8state = 0
-                if opcode == OP_TEXT and not self._assemble:
-                    self._tv = Utf8Validator()
+                self._utf8 = Utf8Validator() if opcode == OP_TEXT and not self._assemble else None
+            self._stream = opcode < 8 and not self._assemble
+            self._drop_buf()  # a buffered frame's bytes start afresh (streamed: none)
+            self._chunk_fill = 0
+            if self._chunks:
+                self._chunks = []
             if opcode < 8:
                 if self._msg_comp:
                     self._msg_wire += length
                 else:
                     self._msg_size += length
             if length == 0:
-                self._end_frame(events)
-                if self.close_received:
-                    break
+                if self._stream:
+                    self._stream_piece(p + pos, 0, base + pos, events)
+                else:
+                    self._end_frame(events)
+                    if self.close_received:
+                        break
             else:
                 self._in_payload = True
         self._offset = base + pos
@@ -849,8 +864,8 @@ cdef class Receiver:
 
     cdef int _payload_piece(self, const unsigned char* src, Py_ssize_t take,
                             long long at) except -1:
-        """Unmask one piece of the payload into the frame's bytes; validate
-        text as it arrives (fail fast)."""
+        """Unmask one piece of a buffered frame's payload into the frame's
+        bytes; validate text as it arrives (fail fast)."""
         cdef Py_ssize_t room
         cdef Py_ssize_t t
         cdef Py_ssize_t idx
@@ -910,6 +925,64 @@ cdef class Receiver:
                 self._chunks.append(self._take_buf())
         return 0
 
+    cdef int _stream_piece(self, const unsigned char* src, Py_ssize_t take, long long at,
+                           list events) except -1:
+        """Deliver the piece of a streamed data frame this read brought, at
+        once (see the Python twin): unmasked into the event's bytes."""
+        cdef bytes piece = PyBytes_FromStringAndSize(NULL, take)
+        cdef object data = piece
+        cdef object text = None
+        cdef Utf8Validator utf8 = self._utf8
+        cdef bint fin
+        cdef Py_ssize_t idx
+        if take:
+            if self._masked:
+                sc_mask_copy(<unsigned char*>PyBytes_AS_STRING(piece), src, take, self._key,
+                             <int>(self._got & 3))
+            else:
+                memcpy(PyBytes_AS_STRING(piece), src, take)
+        self._got += take
+        fin = self._fin and self._got == self._length
+        if self._msg_comp:
+            data = self._inflate(piece, fin)
+            if utf8 is not None:
+                text, idx = utf8.feed(data)
+                if text is None:
+                    raise err_utf8(self._payload_start, "compressed text message")
+                if fin and not utf8.finish():
+                    raise err_utf8_incomplete(self._payload_start, "compressed text message")
+        elif utf8 is not None:
+            text, idx = utf8.feed(piece)
+            if text is None:
+                raise err_utf8(at + idx, "text message")
+            if fin and not utf8.finish():
+                raise err_utf8_incomplete(at + take, "text message")
+        if utf8 is not None:
+            if fin or len(<str>text):
+                events.append(sc_event2(_Text, text, _True if fin else _False))
+        elif fin or PyBytes_GET_SIZE(data):
+            events.append(sc_event2(_Binary, data, _True if fin else _False))
+        if fin:
+            self._msg_op = 0
+            self._utf8 = None
+            self.messages_in += 1
+        return 0
+
+    cdef bytes _inflate(self, bytes payload, bint fin):
+        """RFC 7692 §7.2.2: inflate compressed payload bytes of the current
+        frame, bounded by what is left of both limits (see the Python twin)."""
+        limit = inflate_limit(self._max_msg, self._msg_size, self._max_frame, self._frame_out)
+        try:
+            out = bytes(self._session.decompress(payload, fin, limit))
+        except LimitError:
+            raise err_inflated_too_big(self._payload_start, self._max_msg, self._msg_size,
+                                       self._max_frame, self._frame_out) from None
+        except Exception as exc:  # zlib.error and the session's errors
+            raise err_deflate(exc, self._payload_start) from None
+        self._msg_size += PyBytes_GET_SIZE(out)
+        self._frame_out += PyBytes_GET_SIZE(out)
+        return out
+
     cdef object _take_buf(self):
         """The frame's buffer as a bytes object the caller owns (b"" if none)."""
         if self._buf == NULL:
@@ -928,12 +1001,13 @@ cdef class Receiver:
         self._buf = NULL
 
     cdef int _end_frame(self, list events) except -1:
+        """A buffered frame is complete: a control frame, or a frame of an
+        assembled message (the message's event on its last frame)."""
         cdef int opcode = self._opcode
         cdef bytes payload
         cdef object piece
         cdef object text
         cdef bint fin = self._fin
-        cdef long long end = self._payload_start + self._length
         cdef Py_ssize_t idx
         cdef int op
         if self._chunks:
@@ -950,58 +1024,38 @@ cdef class Receiver:
             else:
                 events.append(self._close(payload))
             return 0
+        op = self._msg_op
         piece = payload
         if self._msg_comp:
-            # RFC 7692 §7.2.2: inflate each frame, bounded while it runs by
-            # what is left of max_message_size and by max_frame_size
-            limit = inflate_limit(self._max_msg, self._msg_size, self._max_frame)
-            try:
-                piece = bytes(self._session.decompress(payload, fin, limit))
-            except LimitError:
-                raise err_inflated_too_big(self._payload_start, self._max_msg, self._msg_size,
-                                           self._max_frame) from None
-            except Exception as exc:  # zlib.error and the session's errors
-                raise err_deflate(exc, self._payload_start) from None
-            self._msg_size += PyBytes_GET_SIZE(piece)
-            if self._msg_op == OP_TEXT:
+            piece = self._inflate(payload, fin)
+            if op == OP_TEXT:
                 idx = sc_utf8_scan(<const unsigned char*>PyBytes_AS_STRING(piece),
                                    PyBytes_GET_SIZE(piece), &self._u8state)
                 if idx >= 0:
                     raise err_utf8(self._payload_start, "compressed text message")
                 if fin and self._u8state != 0:
                     raise err_utf8_incomplete(self._payload_start, "compressed text message")
-        elif fin and self._msg_op == OP_TEXT and self._u8state != 0:
-            raise err_utf8_incomplete(end, "text message")
-        op = self._msg_op
-        if self._assemble:
-            # one growing bytearray, never a list of pieces: a message sent in
-            # a million 1-byte frames costs no more memory than one frame
-            if not fin:
-                if self._mbuf is None:
-                    self._mbuf = bytearray(piece)
-                else:
-                    self._mbuf += piece
-                return 0
-            if self._mbuf is not None:
+        elif fin and op == OP_TEXT and self._u8state != 0:
+            raise err_utf8_incomplete(self._payload_start + self._length, "text message")
+        # one growing bytearray, never a list of pieces: a message sent in
+        # a million 1-byte frames costs no more memory than one frame
+        if not fin:
+            if self._mbuf is None:
+                self._mbuf = bytearray(piece)
+            else:
                 self._mbuf += piece
-                piece = bytes(self._mbuf)
-                self._mbuf = None
-            if op == OP_TEXT:
-                text = sc_decode_utf8(PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
-                events.append(sc_event2(_Text, text, _True))
-            else:
-                events.append(sc_event2(_Binary, piece, _True))
+            return 0
+        if self._mbuf is not None:
+            self._mbuf += piece
+            piece = bytes(self._mbuf)
+            self._mbuf = None
+        if op == OP_TEXT:
+            text = sc_decode_utf8(PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
+            events.append(sc_event2(_Text, text, _True))
         else:
-            if op == OP_TEXT:
-                self._tv._state = self._u8state
-                text = self._tv._complete(piece)
-                events.append(sc_event2(_Text, text, _True if fin else _False))
-            else:
-                events.append(sc_event2(_Binary, piece, _True if fin else _False))
-        if fin:
-            self._msg_op = 0
-            self._tv = None
-            self.messages_in += 1
+            events.append(sc_event2(_Binary, piece, _True))
+        self._msg_op = 0
+        self.messages_in += 1
         return 0
 
     cdef object _close(self, bytes payload):

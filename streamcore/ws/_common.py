@@ -44,8 +44,10 @@ class _Text(NamedTuple):
 @event
 class Text(_Text):
     """A text message (RFC 6455 §5.6, opcode 0x1), or with ``assemble=False``
-    one fragment of it: ``data`` holds every complete code point that arrived
-    in the frame, ``final`` is False until the last fragment."""
+    one piece of it: what one read brought of one frame, ``data`` holding
+    every code point the piece completes (the bytes of an incomplete one wait
+    for the next piece); ``final`` is False until the message's last piece.
+    Only the final piece may be empty."""
 
     __slots__ = ()
 
@@ -57,8 +59,10 @@ class _Binary(NamedTuple):
 
 @event
 class Binary(_Binary):
-    """A binary message (RFC 6455 §5.6, opcode 0x2), or one fragment of it
-    with ``assemble=False`` (``final`` False until the last)."""
+    """A binary message (RFC 6455 §5.6, opcode 0x2), or with
+    ``assemble=False`` one piece of it: what one read brought of one frame
+    (``final`` False until the message's last piece; only that one may be
+    empty)."""
 
     __slots__ = ()
 
@@ -273,17 +277,21 @@ def err_close_code(offset: int, code: int) -> ProtocolError:
                          offset=offset, close_code=CLOSE_PROTOCOL_ERROR)
 
 
-def inflate_limit(max_msg: int, msg_size: int, max_frame: int) -> int | None:
-    """How many bytes one compressed frame may inflate to: what is left of
-    max_message_size, and no more than max_frame_size (limits < 0: none), so
-    both limits bound the inflated sizes as they bound the plain ones."""
-    limits = [lim for lim in (max_msg - msg_size if max_msg >= 0 else -1, max_frame) if lim >= 0]
+def inflate_limit(max_msg: int, msg_size: int, max_frame: int, frame_out: int) -> int | None:
+    """How many more bytes a compressed frame may inflate to: what is left of
+    max_message_size (``msg_size`` inflated so far), and of max_frame_size
+    (``frame_out`` of them from this frame; limits < 0: none), so both limits
+    bound the inflated sizes as they bound the plain ones."""
+    limits = [lim for lim in (max_msg - msg_size if max_msg >= 0 else -1,
+                              max_frame - frame_out if max_frame >= 0 else -1) if lim >= 0]
     return min(limits) if limits else None
 
 
-def err_inflated_too_big(offset: int, max_msg: int, msg_size: int, max_frame: int) -> LimitError:
-    """The LimitError for a frame whose inflated payload passed a limit."""
-    if max_frame >= 0 and (max_msg < 0 or max_frame < max_msg - msg_size):
+def err_inflated_too_big(offset: int, max_msg: int, msg_size: int, max_frame: int,
+                         frame_out: int) -> LimitError:
+    """The LimitError for a frame whose inflated payload passed a limit (the
+    one ``inflate_limit`` found tighter)."""
+    if max_frame >= 0 and (max_msg < 0 or max_frame - frame_out < max_msg - msg_size):
         return LimitError(
             f"decompressed frame payload exceeds max_frame_size={max_frame} "
             "(raise max_frame_size, or pass None for no limit)",

@@ -103,8 +103,13 @@ class ConnectionBase:
     ``deflate``: the :class:`~streamcore.ws.NegotiatedDeflate` the handshake
     agreed (``upgrade.deflate``), or None; a :class:`PerMessageDeflate` (the
     policy or offer) is a TypeError.
-    ``assemble=False`` delivers each data frame as it completes
-    (``final=False`` until the last) with text decoded incrementally.
+    ``assemble=False`` streams messages: each read's share of a data frame's
+    payload is delivered at once (inflated first when compressed) as
+    ``Text``/``Binary`` with ``final=False``, the message's last piece with
+    ``final=True``; text is decoded incrementally (a code point split across
+    reads or frames comes out whole in the later piece), and a piece with no
+    data is delivered only when it is the final one.  Memory is then bounded
+    by one read, not by the frame or message size.
     ``trace``: called with every event received or sent.
     """
 

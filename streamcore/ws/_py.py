@@ -24,7 +24,6 @@ from typing import Any
 from .._contract import Buffer, byte_view, raise_again, stored_error
 from .._errors import LimitError, ProtocolError
 from ._common import (
-    MAX_CONTROL_PAYLOAD,
     OP_BINARY,
     OP_CONT,
     OP_PING,
@@ -284,6 +283,14 @@ class Receiver:
 
     ``client``: we are the client, so frames must arrive unmasked (§5.1).
     Limits are ints with -1 for "no limit" (the Connection converts None).
+
+    Each call to ``feed`` runs ``_feed``: first it completes a header kept
+    from the last call, then per frame ``_header`` (checks and reads it),
+    the fast path (a whole unfragmented uncompressed message in hand), or
+    the payload piece by piece: ``_payload_piece`` buffers a control frame
+    or a frame of an assembled message until ``_end_frame``;
+    ``_stream_piece`` delivers a data frame's piece at once
+    (``assemble=False``).  ``_inflate`` runs permessage-deflate for both.
     """
 
     def __init__(
@@ -299,10 +306,10 @@ class Receiver:
         self._max_frame = max_frame_size
         self._assemble = assemble
         self._session = session
-        self._hdr = b""  # an incomplete header, kept until its bytes arrive
-        self._offset = 0  # stream offset of the next byte not yet parsed
+        self._hdr = b""  # an incomplete header (at most 13 bytes) kept from the last call
+        self._offset = 0  # stream offset of the first byte not yet parsed (or of _hdr)
         self._error: ProtocolError | None = None
-        # the frame being received
+        # the frame being received (set by _header)
         self._in_payload = False
         self._fin = False
         self._rsv1 = False
@@ -311,10 +318,12 @@ class Receiver:
         self._length = 0
         self._got = 0
         self._payload_start = 0
-        # where this frame's unmasked payload goes: the message buffer when an
-        # uncompressed message is assembled, else a buffer of its own.  One
-        # growing bytearray (never a list of pieces), so a payload fed a byte
-        # at a time costs no more memory than one fed whole.
+        self._stream = False  # a data frame delivered piece by piece (assemble=False)
+        self._frame_out = 0  # inflated bytes of this frame so far (compressed messages)
+        # where a buffered frame's unmasked payload goes: the message buffer
+        # when an uncompressed message is assembled, else a buffer of its own.
+        # One growing bytearray (never a list of pieces), so a payload fed a
+        # byte at a time costs no more memory than one fed whole.
         self._buf = bytearray()
         # the data message being received (between its first and last frame)
         self._msg_op = 0  # 0: none, OP_TEXT or OP_BINARY
@@ -322,8 +331,8 @@ class Receiver:
         self._msg_size = 0  # payload bytes so far (inflated size when compressed)
         self._msg_wire = 0  # wire payload bytes so far (compressed messages)
         self._mbuf = bytearray()  # the message so far (assemble=True)
-        self._utf8: Utf8Validator | None = None  # validates text as it arrives
-        self._tdec: Any = None  # assemble=False text: decodes each frame's code points
+        # validates text as it arrives and, streamed, decodes its complete code points
+        self._utf8: Utf8Validator | None = None
         # observability
         self.close_received = False
         self.bytes_in = 0
@@ -368,164 +377,219 @@ class Receiver:
             raise
         return events
 
-    def _feed(self, data: bytes, events: list[Any]) -> None:
-        if self._hdr:
-            data = self._hdr + data
-            self._hdr = b""
-        base = self._offset  # stream offset of data[0]
-        n = len(data)
-        pos = 0
-        while pos < n:
-            if self._in_payload:
-                take = min(self._length - self._got, n - pos)
-                self._payload_piece(data, pos, pos + take, base + pos)
-                pos += take
-                if self._got == self._length:
-                    self._in_payload = False
-                    self._end_frame(events)
-                    if self.close_received:
-                        break
-                continue
-
-            # -- §5.2 base header: FIN, RSV1-3, opcode; MASK, payload len ----
-            if n - pos < 2:
-                break
-            b0 = data[pos]
-            b1 = data[pos + 1]
-            at = base + pos
-            fin = b0 & 0x80
-            rsv = b0 & 0x70
-            opcode = b0 & 0x0F
-            if rsv:
-                if rsv & 0x30 or self._session is None:
-                    raise err_rsv(at, rsv >> 4)
-                # RFC 7692 §6: RSV1 marks the first frame of a compressed message
-                if opcode == OP_CONT or opcode >= 8:
-                    raise err_rsv1_not_first(at)
-            if opcode >= 8:
-                if opcode > OP_PONG:
-                    raise err_opcode(at, opcode)
-                if not fin:
-                    raise err_control_fragmented(at)
-            elif opcode == OP_CONT:
-                if self._msg_op == 0:
-                    raise err_continuation_without_start(at)
-            elif opcode <= OP_BINARY:
-                if self._msg_op != 0:
-                    raise err_message_inside_message(at)
-            else:
+    def _header(self, h: bytes, pos: int, avail: int, at: int) -> int:
+        """Check and read the header at ``h[pos:]`` (``avail`` bytes, at least
+        2, stream offset ``at``); its length, or -1 if incomplete."""
+        b0 = h[pos]
+        b1 = h[pos + 1]
+        fin = b0 & 0x80
+        rsv = b0 & 0x70
+        opcode = b0 & 0x0F
+        # -- §5.2 base header: FIN, RSV1-3, opcode; MASK, payload len ---------
+        if rsv:
+            if rsv & 0x30 or self._session is None:
+                raise err_rsv(at, rsv >> 4)
+            # RFC 7692 §6: RSV1 marks the first frame of a compressed message
+            if opcode == OP_CONT or opcode >= 8:
+                raise err_rsv1_not_first(at)
+        if opcode >= 8:
+            if opcode > OP_PONG:
                 raise err_opcode(at, opcode)
-            masked = b1 & 0x80
-            if masked:
-                if self._client:
-                    raise err_masked(at + 1)
-            elif not self._client:
-                raise err_unmasked(at + 1)
-            length = b1 & 0x7F
-            if opcode >= 8 and length > MAX_CONTROL_PAYLOAD:
+            if not fin:
+                raise err_control_fragmented(at)
+        elif opcode == OP_CONT:
+            if self._msg_op == 0:
+                raise err_continuation_without_start(at)
+        elif opcode <= OP_BINARY:
+            if self._msg_op != 0:
+                raise err_message_inside_message(at)
+        else:
+            raise err_opcode(at, opcode)
+        masked = b1 & 0x80
+        if masked:
+            if self._client:
+                raise err_masked(at + 1)
+        elif not self._client:
+            raise err_unmasked(at + 1)
+        length = b1 & 0x7F
+        if length < 126:
+            hlen = 6 if masked else 2
+            if avail < hlen:
+                return -1
+        else:
+            if opcode >= 8:  # more than 125 bytes
                 raise err_control_too_long(at + 1, length)
-            hlen = 2
-            if length == 126:
-                hlen = 4
-            elif length == 127:
-                hlen = 10
+            hlen = 4 if length == 126 else 10
             if masked:
                 hlen += 4
-            if n - pos < hlen:
-                break
+            if avail < hlen:
+                return -1
             if length == 126:
-                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
+                length = int.from_bytes(h[pos + 2 : pos + 4], "big")
                 if length < 126:
                     raise err_non_minimal(at + 1, length)
-            elif length == 127:
-                length = int.from_bytes(data[pos + 2 : pos + 10], "big")
+            else:
+                length = int.from_bytes(h[pos + 2 : pos + 10], "big")
                 if length >> 63:
                     raise err_top_bit(at + 1)
                 if length < 65536:
                     raise err_non_minimal(at + 1, length)
 
-            # -- limits, checked on the announced length: nothing is buffered
-            # past them ---------------------------------------------------------
-            if self._max_frame >= 0 and length > self._max_frame:
-                raise err_frame_too_big(at + 1, length, self._max_frame)
-            if opcode < 8:
-                if opcode == OP_CONT:
-                    comp = self._msg_comp
+        # -- limits, checked on the announced length -------------------------
+        if self._max_frame >= 0 and length > self._max_frame:
+            raise err_frame_too_big(at + 1, length, self._max_frame)
+        if opcode < 8 and self._max_msg >= 0:
+            # compressed: the wire size so far, bounded a little above the limit
+            if opcode == OP_CONT:
+                comp = self._msg_comp
+                size = (self._msg_wire if comp else self._msg_size) + length
+            else:
+                comp = rsv != 0
+                size = length
+            if comp:
+                if size > deflate_wire_limit(self._max_msg):
+                    raise err_message_too_big(at + 1, size, self._max_msg)
+            elif size > self._max_msg:
+                raise err_message_too_big(at + 1, size, self._max_msg)
+        self._fin = fin != 0
+        self._rsv1 = rsv != 0
+        self._opcode = opcode
+        self._key = h[pos + hlen - 4 : pos + hlen] if masked else None
+        self._length = length
+        return hlen
+
+    def _feed(self, data: bytes, events: list[Any]) -> None:
+        base = self._offset + len(self._hdr)  # stream offset of data[0]
+        n = len(data)
+        pos = 0
+        got_header = False
+
+        # -- an incomplete header kept from the last call: complete it --------
+        if self._hdr:
+            while True:
+                hdr = self._hdr
+                if len(hdr) >= 2:
+                    hl = self._header(hdr, 0, len(hdr), self._offset)
+                    if hl >= 0:
+                        break
+                    want = 2 + (2 if (hdr[1] & 0x7F) == 126 else
+                                8 if (hdr[1] & 0x7F) == 127 else 0)
+                    if hdr[1] & 0x80:
+                        want += 4
                 else:
-                    comp = rsv != 0
-                if self._max_msg >= 0:
-                    if comp:
-                        wire = (self._msg_wire if opcode == OP_CONT else 0) + length
-                        if wire > deflate_wire_limit(self._max_msg):
-                            raise err_message_too_big(at + 1, wire, self._max_msg)
+                    want = 2
+                if pos >= n:
+                    return
+                take = min(want - len(hdr), n - pos)
+                self._hdr = hdr + data[pos : pos + take]
+                pos += take
+            self._hdr = b""
+            got_header = True
+
+        # this call's frames and whole messages taken by the fast path,
+        # counted in locals (the hot loop) and added however the call ends
+        frames = 0
+        messages = 0
+        try:
+            while True:
+                if not got_header:
+                    if self._in_payload:
+                        if pos >= n:
+                            break
+                        take = min(self._length - self._got, n - pos)
+                        if self._stream:
+                            self._stream_piece(data, pos, pos + take, base + pos, events)
+                            pos += take
+                            if self._got == self._length:
+                                self._in_payload = False
+                            continue
+                        self._payload_piece(data, pos, pos + take, base + pos)
+                        pos += take
+                        if self._got == self._length:
+                            self._in_payload = False
+                            self._end_frame(events)
+                            if self.close_received:
+                                break
+                        continue
+                    if n - pos < 2:
+                        break
+                    hl = self._header(data, pos, n - pos, base + pos)
+                    if hl < 0:
+                        break
+                    pos += hl
+                got_header = False
+                frames += 1
+                opcode = self._opcode
+                length = self._length
+
+                # -- fast path: a whole unfragmented uncompressed message in hand --
+                if self._fin and opcode != OP_CONT and opcode < 8 and not self._rsv1 and \
+                        n - pos >= length:
+                    key = self._key
+                    if key is None:
+                        payload = data[pos : pos + length]
+                    elif length < _MASK_TRANSLATE_MIN:
+                        payload = _mask(data[pos : pos + length], key, 0)
                     else:
-                        size = (self._msg_size if opcode == OP_CONT else 0) + length
-                        if size > self._max_msg:
-                            raise err_message_too_big(at + 1, size, self._max_msg)
-            key = data[pos + hlen - 4 : pos + hlen] if masked else None
-            pos += hlen
-            self.frames_in += 1
+                        payload = _unmask_slice(data, pos, pos + length, key, 0)
+                    if opcode == OP_TEXT:
+                        try:
+                            events.append(_new(Text, (payload.decode("utf-8"), True)))
+                        except UnicodeDecodeError:
+                            idx, _ = utf8_scan(payload, 0)
+                            if idx < 0:
+                                raise err_utf8_incomplete(base + pos + length, "text message") from None
+                            raise err_utf8(base + pos + idx, "text message") from None
+                    else:
+                        if type(payload) is not bytes:
+                            payload = bytes(payload)
+                        events.append(_new(Binary, (payload, True)))
+                    messages += 1
+                    pos += length
+                    continue
 
-            # -- fast path: a whole unfragmented uncompressed message in hand --
-            if fin and opcode != OP_CONT and opcode < 8 and not rsv and n - pos >= length:
-                if key is not None:
-                    payload = _unmask_slice(data, pos, pos + length, key, 0)
+                # -- start a frame whose payload is read piece by piece ------------
+                self._got = 0
+                self._payload_start = base + pos
+                self._frame_out = 0
+                if opcode != OP_CONT and opcode < 8:
+                    self._msg_op = opcode
+                    self._msg_comp = self._rsv1
+                    self._msg_size = 0
+                    self._msg_wire = 0
+                    self._mbuf = bytearray()
+                    self._utf8 = Utf8Validator() if opcode == OP_TEXT else None
+                self._stream = opcode < 8 and not self._assemble
+                if self._stream:
+                    self._buf = bytearray()  # unused: each piece is delivered as it comes
+                elif opcode < 8 and not self._msg_comp:
+                    self._buf = self._mbuf
                 else:
-                    payload = data[pos : pos + length]
-                if opcode == OP_TEXT:
-                    try:
-                        events.append(_new(Text, (payload.decode("utf-8"), True)))
-                    except UnicodeDecodeError:
-                        idx, _ = utf8_scan(payload, 0)
-                        if idx < 0:
-                            raise err_utf8_incomplete(base + pos + length, "text message") from None
-                        raise err_utf8(base + pos + idx, "text message") from None
+                    self._buf = bytearray()
+                if opcode < 8:
+                    if self._msg_comp:
+                        self._msg_wire += length
+                    else:
+                        self._msg_size += length
+                if length == 0:
+                    if self._stream:
+                        self._stream_piece(data, pos, pos, base + pos, events)
+                    else:
+                        self._end_frame(events)
+                        if self.close_received:
+                            break
                 else:
-                    if type(payload) is not bytes:
-                        payload = bytes(payload)
-                    events.append(_new(Binary, (payload, True)))
-                self.messages_in += 1
-                pos += length
-                continue
-
-            # -- start a frame whose payload is read piece by piece ------------
-            self._fin = bool(fin)
-            self._rsv1 = rsv != 0
-            self._opcode = opcode
-            self._key = key
-            self._length = length
-            self._got = 0
-            self._payload_start = base + pos
-            if opcode != OP_CONT and opcode < 8:
-                self._msg_op = opcode
-                self._msg_comp = rsv != 0
-                self._msg_size = 0
-                self._msg_wire = 0
-                self._mbuf = bytearray()
-                self._utf8 = Utf8Validator() if opcode == OP_TEXT else None
-                if opcode == OP_TEXT and not self._assemble:
-                    self._tdec = codecs.getincrementaldecoder("utf-8")()
-            if opcode < 8 and self._assemble and not self._msg_comp:
-                self._buf = self._mbuf
-            else:
-                self._buf = bytearray()
-            if opcode < 8:
-                if self._msg_comp:
-                    self._msg_wire += length
-                else:
-                    self._msg_size += length
-            if length == 0:
-                self._end_frame(events)
-                if self.close_received:
-                    break
-            else:
-                self._in_payload = True
+                    self._in_payload = True
+        finally:
+            self.frames_in += frames
+            self.messages_in += messages
         self._offset = base + pos
         if pos < n and not self.close_received:
+            # an incomplete header (at most 13 bytes): keep it
             self._hdr = data[pos:]
 
     def _payload_piece(self, data: bytes, start: int, end: int, at: int) -> None:
-        """Unmask ``data[start:end]``, a piece of the current frame's payload,
+        """Unmask ``data[start:end]``, a piece of a buffered frame's payload,
         onto the frame's buffer; validate text as it arrives (fail fast:
         RFC 6455 §8.1 lets us fail at the first bad byte)."""
         buf = self._buf
@@ -546,7 +610,65 @@ class Receiver:
             if text is None:
                 raise err_utf8(at + idx, "text message")
 
+    def _stream_piece(self, data: bytes, start: int, end: int, at: int,
+                      events: list[Any]) -> None:
+        """Deliver ``data[start:end]``, the piece of a streamed data frame
+        (``assemble=False``) that this read brought, at once: nothing of it
+        is kept.  Text carries the code points the piece completes (an
+        incomplete one waits, at most 3 bytes, in the validator), invalid
+        UTF-8 fails at its first byte.  A piece with no data is delivered
+        only when it ends the message (``final=True``)."""
+        key = self._key
+        if key is None:
+            piece: bytes | bytearray = data[start:end]
+        else:
+            piece = _unmask_slice(data, start, end, key, self._got & 3)
+        self._got += end - start
+        fin = self._fin and self._got == self._length
+        utf8 = self._utf8
+        if self._msg_comp:
+            piece = self._inflate(piece if type(piece) is bytes else bytes(piece), fin)
+            if utf8 is not None:
+                text, idx = utf8.feed(piece)
+                if text is None:
+                    raise err_utf8(self._payload_start, "compressed text message")
+                if fin and not utf8.finish():
+                    raise err_utf8_incomplete(self._payload_start, "compressed text message")
+        elif utf8 is not None:
+            text, idx = utf8.feed(piece)
+            if text is None:
+                raise err_utf8(at + idx, "text message")
+            if fin and not utf8.finish():
+                raise err_utf8_incomplete(at + end - start, "text message")
+        if utf8 is not None:
+            if text or fin:
+                events.append(_new(Text, (text, fin)))
+        elif piece or fin:
+            events.append(_new(Binary, (piece if type(piece) is bytes else bytes(piece), fin)))
+        if fin:
+            self._msg_op = 0
+            self._utf8 = None
+            self.messages_in += 1
+
+    def _inflate(self, payload: bytes, fin: bool) -> bytes:
+        """RFC 7692 §7.2.2: inflate compressed payload bytes of the current
+        frame (``fin``: the message's last), bounded while it runs by what is
+        left of max_message_size and of max_frame_size for this frame."""
+        limit = inflate_limit(self._max_msg, self._msg_size, self._max_frame, self._frame_out)
+        try:
+            out: bytes = self._session.decompress(payload, fin, limit)
+        except LimitError:
+            raise err_inflated_too_big(self._payload_start, self._max_msg, self._msg_size,
+                                       self._max_frame, self._frame_out) from None
+        except Exception as exc:  # noqa: BLE001  zlib.error and the session's errors
+            raise err_deflate(exc, self._payload_start) from None
+        self._msg_size += len(out)
+        self._frame_out += len(out)
+        return out
+
     def _end_frame(self, events: list[Any]) -> None:
+        """A buffered frame is complete: a control frame, or a frame of an
+        assembled message (the message's event on its last frame)."""
         opcode = self._opcode
         if opcode >= 8:
             payload = bytes(self._buf)
@@ -559,20 +681,8 @@ class Receiver:
             return
         fin = self._fin
         op = self._msg_op
-        end = self._payload_start + self._length
-        text: Any = None
         if self._msg_comp:
-            # RFC 7692 §7.2.2: inflate each frame, bounded while it runs by
-            # what is left of max_message_size and by max_frame_size
-            limit = inflate_limit(self._max_msg, self._msg_size, self._max_frame)
-            try:
-                piece = self._session.decompress(bytes(self._buf), fin, limit)
-            except LimitError:
-                raise err_inflated_too_big(self._payload_start, self._max_msg, self._msg_size,
-                                           self._max_frame) from None
-            except Exception as exc:  # noqa: BLE001  zlib.error and the session's errors
-                raise err_deflate(exc, self._payload_start) from None
-            self._msg_size += len(piece)
+            piece = self._inflate(bytes(self._buf), fin)
             if op == OP_TEXT:
                 assert self._utf8 is not None
                 text, idx = self._utf8.feed(piece)
@@ -580,34 +690,22 @@ class Receiver:
                     raise err_utf8(self._payload_start, "compressed text message")
                 if fin and not self._utf8.finish():
                     raise err_utf8_incomplete(self._payload_start, "compressed text message")
-            if self._assemble:
-                self._mbuf += piece
+            self._mbuf += piece
+        elif fin and op == OP_TEXT:
+            assert self._utf8 is not None
+            if not self._utf8.finish():
+                raise err_utf8_incomplete(self._payload_start + self._length, "text message")
+        if not fin:
+            return
+        mbuf = self._mbuf
+        self._mbuf = bytearray()
+        if op == OP_TEXT:
+            events.append(_new(Text, (mbuf.decode("utf-8"), True)))
         else:
-            if fin and op == OP_TEXT:
-                assert self._utf8 is not None
-                if not self._utf8.finish():
-                    raise err_utf8_incomplete(end, "text message")
-            piece = self._buf
-        if self._assemble:
-            if not fin:
-                return
-            mbuf = self._mbuf
-            self._mbuf = bytearray()
-            if op == OP_TEXT:
-                events.append(_new(Text, (mbuf.decode("utf-8"), True)))
-            else:
-                events.append(_new(Binary, (bytes(mbuf), True)))
-        elif op == OP_TEXT:
-            if text is None:  # validated already: decode the complete code points
-                text = self._tdec.decode(piece, False)
-            events.append(_new(Text, (text, bool(fin))))
-        else:
-            events.append(_new(Binary, (bytes(piece), bool(fin))))
-        if fin:
-            self._msg_op = 0
-            self._utf8 = None
-            self._tdec = None
-            self.messages_in += 1
+            events.append(_new(Binary, (bytes(mbuf), True)))
+        self._msg_op = 0
+        self._utf8 = None
+        self.messages_in += 1
 
     def _close(self, payload: bytes) -> Close:
         """Parse a Close frame's payload (RFC 6455 §5.5.1, §7.1.5, §7.1.6)."""
@@ -637,4 +735,3 @@ class Connection(ConnectionBase):
     __doc__ = ConnectionBase.__doc__
     _Receiver = Receiver
     _Encoder = Encoder
-    _text_event = Text

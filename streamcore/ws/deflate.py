@@ -32,6 +32,7 @@ parameter without a value.
 
 from __future__ import annotations
 
+import sys
 import zlib
 from collections.abc import Sequence
 
@@ -510,7 +511,8 @@ class DeflateSession:
             decompressor = self._decompressor = zlib.decompressobj(wbits=-_INFLATE_BITS)
         # zlib's max_length=0 means "unlimited"; limit + 1 lets us tell
         # "exactly at the limit" from "over it" without inflating further.
-        max_length = 0 if limit is None else limit + 1
+        # Clamped: zlib takes a Py_ssize_t, and a huge limit must not overflow it.
+        max_length = 0 if limit is None else min(limit + 1, sys.maxsize)
         try:
             if decompressor.eof and len(data):
                 raise ProtocolError(
@@ -532,7 +534,7 @@ class DeflateSession:
             if fin:
                 if not decompressor.eof:
                     if limit is not None:
-                        max_length = limit - len(out) + 1
+                        max_length = min(limit - len(out) + 1, sys.maxsize)
                     more = decompressor.decompress(_TAIL, max_length)
                     if more:
                         out += more
