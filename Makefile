@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 FUZZ_SECONDS ?= 5
 SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 
-.PHONY: test bench bench-e2e fuzz diff lint docs build clean testinstalled
+.PHONY: test system-deps bench bench-e2e fuzz diff lint docs build clean testinstalled
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,7 +33,14 @@ $(VENV)/.docs: $(PY) requirements/docs.txt
 build: $(VENV)/.test
 	STREAMCORE_REQUIRE_EXTENSIONS=1 $(PY) setup.py -q build_ext --inplace
 
-test: build
+# Debian packages the integration tests run for real (redis-server); CI runs as root
+system-deps:
+	@command -v redis-server >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
+	  else echo "redis-server is missing: install Debian's redis-server for the Redis tests"; fi; }
+
+test: build system-deps
 	$(PY) -m pytest tests -q -p no:cacheprovider
 	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
 

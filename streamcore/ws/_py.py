@@ -526,6 +526,7 @@ class Receiver:
                 if self._fin and opcode != OP_CONT and opcode < 8 and not self._rsv1 and \
                         n - pos >= length:
                     key = self._key
+                    payload: bytes | bytearray
                     if key is None:
                         payload = data[pos : pos + length]
                     elif length < _MASK_TRANSLATE_MIN:

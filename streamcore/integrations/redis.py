@@ -1,0 +1,384 @@
+"""Broadcast SSE and WebSocket messages across workers through Redis streams.
+
+Theory of operation: one Redis stream per channel is the replay log; the
+stream entry id is the SSE event id.  :meth:`Broadcaster.publish` appends
+with ``XADD`` (capped by ``maxlen`` or ``minid_age``).  Each worker process
+runs one reader task per channel, whatever its number of clients (every
+blocked ``XREAD`` makes each ``XADD`` pay), and fans each entry out to its
+subscribers: a :class:`Message` is built, and its SSE frame encoded, once
+per worker; every client gets the same object and the same bytes.
+
+A subscriber has a bounded queue.  When it is full (a slow client), the
+``policy`` decides: ``"drop"`` ends that subscription (iteration raises
+:class:`Overflow`; close the client with a code or end its stream), ``"skip"``
+empties the queue and delivers one :data:`GAP` message, then live ones.
+A slow client never slows the others or grows memory.
+
+Resume: ``subscribe(channel, last_event_id=id)`` delivers the entries after
+``id`` from the log, then live ones, with no gap and no duplicate: live
+entries are held while the log is read, and those already read are
+dropped.  When entries after ``id`` were already trimmed from the log, the
+first message is a :data:`GAP`.
+
+Redis restarts: the reader reconnects with exponential backoff and resumes
+``XREAD`` from the last id it saw, so nothing inside the log window is
+lost (run Redis with persistence, e.g. ``appendonly yes``, for the log to
+survive a restart).  ``publish`` retries too, and an append whose reply was
+lost is found again by its nonce instead of being written twice.
+
+Needs redis-py's asyncio client: ``pip install streamcore[redis]``.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Any, NamedTuple
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from ..sse import encode_event
+
+__all__ = ["GAP", "Broadcaster", "Message", "Overflow", "Subscription"]
+
+_RETRY = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
+
+
+class Message(NamedTuple):
+    """One broadcast entry: ``id`` is the Redis stream id (the SSE event id),
+    ``data`` and ``event`` what was published, ``sse`` the SSE frame,
+    encoded once per worker and shared by every client."""
+
+    id: str
+    data: str
+    event: str | None
+    sse: bytes
+
+
+#: the ``event`` of the message that stands for entries a client missed
+GAP = "streamcore.gap"
+
+
+class Overflow(Exception):
+    """A ``policy="drop"`` subscription fell ``max_queue`` messages behind."""
+
+
+def _gap(after: str) -> Message:
+    return Message(after, "", GAP, encode_event("", event=GAP, id=after))
+
+
+def _id_tuple(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Subscription:
+    """An async iterator of :class:`Message` for one client; made by
+    :meth:`Broadcaster.subscribe`.  Leave it with ``async with`` or
+    :meth:`close` so the worker stops fanning out to it."""
+
+    def __init__(self, reader: _Reader, max_queue: int, policy: str,
+                 last_event_id: str | None) -> None:
+        self._reader = reader
+        self._max_queue = max_queue
+        self._policy = policy
+        self._queue: deque[Message] = deque()
+        self._wake = asyncio.Event()
+        self._overflowed = False
+        self._closed = False
+        self._resume_from = last_event_id
+        self._held: list[Message] | None = [] if last_event_id is not None else None
+        self.last_id = last_event_id  # the id of the last message delivered
+
+    # -- fed by the reader -------------------------------------------------
+
+    def _offer(self, message: Message) -> None:
+        if self._closed or self._overflowed:
+            return
+        if self._held is not None:  # the log is being read: hold live entries
+            self._held.append(message)
+            return
+        self._push(message)
+
+    def _push(self, message: Message) -> None:
+        if len(self._queue) >= self._max_queue:
+            if self._policy == "drop":
+                self._overflowed = True
+                self._queue.clear()
+            else:
+                self._queue.clear()
+                self._queue.append(_gap(self.last_id or "0-0"))
+                self._queue.append(message)
+        else:
+            self._queue.append(message)
+        self._wake.set()
+
+    # -- resume ------------------------------------------------------------
+
+    async def _catch_up(self) -> None:
+        after = self._resume_from
+        assert after is not None and self._held is not None
+        await self._reader.started.wait()  # live entries from here on are held
+        redis = self._reader.broadcaster.redis
+        name = self._reader.key
+        info: dict[Any, Any]
+        try:
+            info = await redis.xinfo_stream(name)
+        except redis_errors.ResponseError:  # no such stream yet
+            info = {}
+        if self._missed(info, after):
+            self._push(_gap(after))
+        last = after
+        while True:
+            entries = await redis.xrange(name, min="(" + last, max="+", count=1000)
+            if not entries:
+                break
+            for entry_id, fields in entries:
+                message = self._reader.message(entry_id, fields)
+                self._push(message)
+                last = message.id
+        held, self._held = self._held, None
+        for message in held:
+            if _id_tuple(message.id) > _id_tuple(last):
+                self._push(message)
+
+    @staticmethod
+    def _missed(info: dict[Any, Any], after: str) -> bool:
+        """Whether entries after ``after`` may have left the log (``XINFO
+        STREAM``): some were deleted after it (``max-deleted-entry-id``), or
+        the log was trimmed and now starts after it.  Conservative: a client
+        whose id was the very last one trimmed gets a gap it did not need."""
+        def field(name: str) -> Any:
+            value = info.get(name, info.get(name.encode()))
+            return value.decode() if isinstance(value, bytes) else value
+
+        deleted = field("max-deleted-entry-id")
+        if deleted is not None and _id_tuple(deleted) > _id_tuple(after):
+            return True
+        first = field("recorded-first-entry-id")
+        if first is None:
+            entry = info.get("first-entry", info.get(b"first-entry"))
+            first = field("_") if entry is None else entry[0]
+            first = first.decode() if isinstance(first, bytes) else first
+        added, length = field("entries-added"), field("length")
+        trimmed = added is not None and length is not None and int(added) > int(length)
+        return bool(trimmed and first is not None and _id_tuple(first) > _id_tuple(after))
+
+    # -- the iterator --------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[Message]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Message]:
+        if self._held is not None:
+            await self._catch_up()
+        while True:
+            while not self._queue:
+                if self._overflowed:
+                    raise Overflow(f"fell {self._max_queue} messages behind")
+                if self._closed:
+                    return
+                self._wake.clear()
+                await self._wake.wait()
+            message = self._queue.popleft()
+            if message.event != GAP:
+                self.last_id = message.id
+            yield message
+
+    def close(self) -> None:
+        """Stop receiving: the iteration ends after what is queued."""
+        if not self._closed:
+            self._closed = True
+            self._wake.set()
+            self._reader.remove(self)
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _Reader:
+    """The one task of a worker that reads a channel's stream."""
+
+    def __init__(self, broadcaster: Broadcaster, channel: str) -> None:
+        self.broadcaster = broadcaster
+        self.channel = channel
+        self.key = broadcaster.prefix + channel
+        self.subscribers: set[Subscription] = set()
+        self.last_id: str | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.started = asyncio.Event()
+        self.closed = False  # redis-py may turn our cancellation into a ConnectionError
+
+    def message(self, entry_id: Any, fields: dict[Any, Any]) -> Message:
+        entry_id = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+        data = fields.get(b"d", fields.get("d", b""))
+        event = fields.get(b"e", fields.get("e"))
+        data = data.decode() if isinstance(data, bytes) else data
+        event = event.decode() if isinstance(event, bytes) else event
+        return Message(entry_id, data, event or None,
+                       encode_event(data, event=event or None, id=entry_id))
+
+    def add(self, subscription: Subscription) -> None:
+        self.subscribers.add(subscription)
+        if self.task is None:
+            self.task = asyncio.create_task(self.run())
+
+    def remove(self, subscription: Subscription) -> None:
+        self.subscribers.discard(subscription)
+
+    async def tail(self) -> str:
+        last = await self.broadcaster.redis.xrevrange(self.key, count=1)
+        if not last:
+            return "0-0"
+        entry_id = last[0][0]
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    async def run(self) -> None:
+        b = self.broadcaster
+        delay = b.backoff[0]
+        while self.last_id is None:  # where the log ends now: live starts after it
+            try:
+                self.last_id = await self.tail()
+            except _RETRY:
+                b.reconnects += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, b.backoff[1])
+        self.started.set()
+        delay = b.backoff[0]
+        while not self.closed:
+            try:
+                reply = await b.redis.xread({self.key: self.last_id}, block=b.block_ms,
+                                            count=b.count)
+            except _RETRY:
+                if self.closed:
+                    return
+                b.reconnects += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, b.backoff[1])
+                continue
+            delay = b.backoff[0]
+            for _stream, entries in reply or ():
+                for entry_id, fields in entries:
+                    message = self.message(entry_id, fields)
+                    self.last_id = message.id
+                    for subscriber in list(self.subscribers):
+                        subscriber._offer(message)  # noqa: SLF001
+
+
+class Broadcaster:
+    """Publish to and subscribe to channels, one Redis stream each.
+
+    ``redis``: a ``redis.asyncio.Redis`` client (its connection pool is
+    shared by the readers and ``publish``).  ``maxlen``: entries kept per
+    channel (approximate trimming, ``MAXLEN ~``), or ``minid_age``: seconds
+    of history kept (``MINID ~``); at least one bounds the log.
+    ``block_ms`` and ``count``: each reader's ``XREAD BLOCK`` and ``COUNT``.
+    ``backoff``: first and largest delay between reconnection attempts.
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        maxlen: int | None = 10_000,
+        minid_age: float | None = None,
+        prefix: str = "streamcore:",
+        block_ms: int = 5000,
+        count: int = 512,
+        backoff: tuple[float, float] = (0.05, 2.0),
+    ) -> None:
+        if maxlen is None and minid_age is None:
+            raise ValueError("bound the log: give maxlen or minid_age")
+        self.redis: Any = redis  # redis-py's reply types are too loose to check
+        self.maxlen = maxlen
+        self.minid_age = minid_age
+        self.prefix = prefix
+        self.block_ms = block_ms
+        self.count = count
+        self.backoff = backoff
+        self.reconnects = 0
+        self._readers: dict[str, _Reader] = {}
+
+    async def publish(self, channel: str, data: str, *, event: str | None = None,
+                      retries: int = 50) -> str:
+        """Append a message to ``channel``; return its id.  Retries through a
+        Redis restart; an append whose reply was lost is not written twice."""
+        key = self.prefix + channel
+        nonce = os.urandom(8).hex()
+        fields: dict[str, str] = {"d": data, "n": nonce}
+        if event is not None:
+            fields["e"] = event
+        trim: dict[str, Any] = {"approximate": True}
+        if self.minid_age is not None:
+            now_ms = int((await self._time()) * 1000)
+            trim["minid"] = str(now_ms - int(self.minid_age * 1000))
+        else:
+            trim["maxlen"] = self.maxlen
+        delay = self.backoff[0]
+        ambiguous = False
+        for _ in range(retries):
+            try:
+                if ambiguous:
+                    found = await self._find(key, nonce)
+                    if found is not None:
+                        return found
+                entry_id = await self.redis.xadd(key, fields, **trim)
+                return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            except _RETRY:
+                ambiguous = True  # the append may have happened
+                self.reconnects += 1
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.backoff[1])
+        raise ConnectionError(f"could not publish to {channel!r} after {retries} attempts")
+
+    async def _find(self, key: str, nonce: str) -> str | None:
+        for entry_id, fields in await self.redis.xrevrange(key, count=100):
+            if fields.get(b"n", fields.get("n")) in (nonce, nonce.encode()):
+                return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+        return None
+
+    async def _time(self) -> float:
+        seconds, micros = await self.redis.time()
+        return float(seconds) + float(micros) / 1e6
+
+    def subscribe(self, channel: str, *, last_event_id: str | None = None,
+                  max_queue: int = 1024, policy: str = "drop") -> Subscription:
+        """A :class:`Subscription` to ``channel``: live messages, or with
+        ``last_event_id`` (the SSE ``Last-Event-ID``) what came after it
+        first.  ``policy``: ``"drop"`` or ``"skip"`` when ``max_queue``
+        messages wait (see the module docstring)."""
+        if policy not in ("drop", "skip"):
+            raise ValueError(f"policy must be 'drop' or 'skip', not {policy!r}")
+        if max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+        reader = self._readers.get(channel)
+        if reader is None:
+            reader = self._readers[channel] = _Reader(self, channel)
+        subscription = Subscription(reader, max_queue, policy, last_event_id)
+        reader.add(subscription)
+        return subscription
+
+    async def ready(self, channel: str) -> None:
+        """Wait until this worker's reader of ``channel`` has found where the
+        log ends (messages published afterwards reach live subscribers)."""
+        reader = self._readers.get(channel)
+        if reader is not None:
+            await reader.started.wait()
+
+    async def close(self) -> None:
+        """Stop every reader and end every subscription."""
+        for reader in self._readers.values():
+            for subscription in list(reader.subscribers):
+                subscription.close()
+            reader.closed = True
+            while reader.task is not None and not reader.task.done():
+                # redis-py can absorb a cancellation that lands while a
+                # blocked XREAD winds down: insist until the task ends
+                reader.task.cancel()
+                await asyncio.wait([reader.task], timeout=0.1)
+        self._readers.clear()
