@@ -13,6 +13,7 @@ FACES = {
     "streamcore.ws": "ws.md",
     "streamcore.integrations.asyncio": "core.md",
     "streamcore.integrations.asgi": "core.md",
+    "streamcore.integrations.uvicorn": "core.md",
 }
 
 

@@ -134,8 +134,11 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     Honours ``ws_max_size``, ``ws_max_queue``, ``ws_ping_interval``,
     ``ws_ping_timeout``, ``ws_per_message_deflate``, ``root_path``, the
     ``server``/``date`` headers and the lifespan state.  ``close_timeout``
-    (seconds, default 10) bounds the wait for the peer's Close.
+    (seconds, default 10; a subclass may change it) bounds the wait for the
+    peer's Close.
     """
+
+    close_timeout: float = 10.0
 
     def __init__(
         self,
@@ -158,7 +161,6 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.max_queue = max(1, int(config.ws_max_queue))
         self.ping_interval: float | None = config.ws_ping_interval
         self.ping_timeout: float | None = config.ws_ping_timeout
-        self.close_timeout = 10.0
 
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.server: tuple[str, int | None] | None = None
