@@ -565,3 +565,42 @@ def test_send_waits_while_the_client_does_not_read() -> None:
 
     run(main())
     assert len(sent) == count
+
+
+@pytest.mark.parametrize("failure", ["bad accept header", "raise after start"])
+def test_app_errors_before_any_answer_give_a_500(failure: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        if failure == "bad accept header":  # h11 refuses to write it
+            await send({"type": "websocket.accept", "headers": [(b"x-bad", b"a\r\nb")]})
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": []})
+        raise RuntimeError("the application fails")
+
+    async def main() -> None:
+        async with serving(app) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(upgrade_request())
+            response = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert response.startswith(b"HTTP/1.1 500 ")
+            assert response.endswith(b"\r\n\r\nInternal Server Error")
+
+    run(main())
+
+
+@pytest.mark.parametrize("client_bits", [None, 10])
+def test_deflate_with_any_client_window(client_bits: int | None) -> None:
+    # an offer without client_max_window_bits cannot be limited: accepted
+    # with the client's window unlimited; a smaller one is kept
+    async def main() -> None:
+        async with serving(echo_app) as server:
+            offer = ClientPerMessageDeflateFactory(client_max_window_bits=client_bits)
+            async with connect(server.url, extensions=[offer], compression=None) as client:
+                agreed = client.response.headers["sec-websocket-extensions"]
+                assert "server_max_window_bits=12" in agreed
+                assert ("client_max_window_bits=10" in agreed) is (client_bits == 10)
+                message = "zz" * 50000
+                await client.send(message)
+                assert await client.recv() == message
+
+    run(main())

@@ -357,7 +357,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     def _refuse(self, status: int, body: bytes) -> None:
         # h11 cannot answer a request it could not parse: the bytes by hand
         self.handshake_complete = self.close_sent = True
-        reason = {400: b"Bad Request"}.get(status, b"")
+        reason = {400: b"Bad Request", 500: b"Internal Server Error"}[status]
         self.transport.write(
             b"HTTP/1.1 %d %s\r\ncontent-type: text/plain; charset=utf-8\r\n"
             b"content-length: %d\r\nconnection: close\r\n\r\n%s"
@@ -429,11 +429,11 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         return out
 
     def _send_500(self) -> None:
+        # by hand: h11 may be in its error state (the application's headers
+        # made it raise), and nothing of a response has been written yet
         if self.handshake_complete or self.disconnected:
             return
-        self.handshake_complete = self.close_sent = True
-        headers = [(b"content-type", b"text/plain; charset=utf-8")]
-        self.transport.write(self._response(500, headers, _INTERNAL_ERROR))
+        self._refuse(500, _INTERNAL_ERROR)
 
     def _deny(self, message: Message) -> None:
         status = message["status"]
@@ -442,13 +442,13 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         headers = list(self.server_state.default_headers) + [
             (bytes(n), bytes(v)) for n, v in message.get("headers") or []]
         self._log(str(status))
-        self.handshake_complete = True
-        self._denying = True
-        self._denial_status = status
         if any(n.lower() in (b"content-length", b"transfer-encoding") for n, _ in headers):
             self.transport.write(self._response(status, headers, None))  # framing known
         else:
             self._denial = headers  # a one-piece body gets a Content-Length
+        self.handshake_complete = True
+        self._denying = True
+        self._denial_status = status
 
     def _deny_body(self, message: Message) -> None:
         body = bytes(message.get("body", b""))
