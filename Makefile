@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 FUZZ_SECONDS ?= 5
 SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 
-.PHONY: test system-deps bench bench-e2e fuzz diff lint docs build clean testinstalled
+.PHONY: test test-uvicorn system-deps bench bench-e2e fuzz diff lint docs build clean testinstalled
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,13 @@ system-deps:
 
 test: build system-deps
 	$(PY) -m pytest tests -q -p no:cacheprovider
+	$(PY) tests/uvicorn_suite/run.py
 	$(PY) fuzz/run.py --seconds $(FUZZ_SECONDS)
+
+# uvicorn's own tests/protocols/test_websocket.py (the pinned sdist, downloaded
+# into build/) against streamcore.integrations.uvicorn (tests/uvicorn_suite/)
+test-uvicorn: build
+	$(PY) tests/uvicorn_suite/run.py
 
 fuzz: build
 	$(PY) fuzz/run.py --seconds $${FUZZ_SECONDS:-600}

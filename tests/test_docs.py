@@ -14,6 +14,7 @@ FACES = {
     "streamcore.integrations.asyncio": "core.md",
     "streamcore.integrations.asgi": "core.md",
     "streamcore.integrations.redis": "core.md",
+    "streamcore.integrations.uvicorn": "core.md",
 }
 
 

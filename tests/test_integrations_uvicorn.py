@@ -1,0 +1,606 @@
+"""streamcore.integrations.uvicorn.WebSocketProtocol as uvicorn's ``--ws``
+class: a real uvicorn.Server on 127.0.0.1 (in-process), driven by the
+websockets client and by a raw socket for what no client library does.
+Every test runs on both codec twins (the protocol's Connection is swapped)."""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import struct
+from collections.abc import AsyncIterator, Awaitable
+from contextlib import asynccontextmanager
+from types import ModuleType
+from typing import Any
+
+import pytest
+import uvicorn
+import websockets
+from helpers import twin_fixture
+from websockets.asyncio.client import connect
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from ws_helpers import close_payload, frame
+
+from streamcore.integrations import uvicorn as integration
+from streamcore.integrations.uvicorn import WebSocketProtocol
+
+pytestmark = pytest.mark.interop
+
+ws = twin_fixture("ws")
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+
+
+@pytest.fixture(autouse=True)
+def _twin(ws: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(integration, "Connection", ws.Connection)
+
+
+def run(coro: Awaitable[Any]) -> Any:
+    return asyncio.run(asyncio.wait_for(coro, 20))
+
+
+class Server:
+    """A running uvicorn with our class; ``url``, ``port``, ``protocols()``."""
+
+    def __init__(self, server: uvicorn.Server, port: int) -> None:
+        self.server = server
+        self.port = port
+        self.url = f"ws://127.0.0.1:{port}"
+
+    def protocols(self) -> list[WebSocketProtocol]:
+        return [p for p in self.server.server_state.connections if isinstance(p, WebSocketProtocol)]
+
+
+@asynccontextmanager
+async def serving(app: Any, ws_class: type | str = WebSocketProtocol, **options: Any) -> AsyncIterator[Server]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, ws=ws_class, lifespan="off", log_level="warning", **options)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield Server(server, port)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+async def echo_app(scope: Any, receive: Any, send: Any) -> None:
+    assert scope["type"] == "websocket"
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        elif message["type"] == "websocket.receive":
+            if message.get("text") is not None:
+                await send({"type": "websocket.send", "text": message["text"]})
+            else:
+                await send({"type": "websocket.send", "bytes": message["bytes"]})
+        else:
+            return
+
+
+def upgrade_request(path: str = "/", extra: bytes = b"") -> bytes:
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {KEY}\r\n"
+        "Sec-WebSocket-Version: 13\r\n"
+    ).encode() + extra + b"\r\n"
+
+
+async def raw_open(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    """A raw client past the 101: (reader, writer, the 101's head)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(upgrade_request())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return reader, writer, head
+
+
+async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One unmasked server frame: (opcode, payload)."""
+    b0, b1 = await reader.readexactly(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", await reader.readexactly(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", await reader.readexactly(8))[0]
+    return b0 & 0x0F, await reader.readexactly(n)
+
+
+# -- messages ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20])
+def test_echo_sizes(size: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    reads = []
+    original = WebSocketProtocol.buffer_updated
+
+    def counting(self: WebSocketProtocol, nbytes: int) -> None:
+        reads.append(nbytes)
+        original(self, nbytes)
+
+    monkeypatch.setattr(WebSocketProtocol, "buffer_updated", counting)
+    payload = os.urandom(size)
+    text = "é" * (size // 2)
+
+    async def main() -> None:
+        async with serving(echo_app, ws_max_size=32 << 20) as server:
+            async with connect(server.url, max_size=None, compression=None) as client:
+                await client.send(payload)
+                assert await client.recv() == payload
+                await client.send(text)
+                assert await client.recv() == text
+
+    run(main())
+    assert reads  # after the hand-over, reads go into the shared buffer
+
+
+def test_fragmented_messages_are_assembled() -> None:
+    got: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        for _ in range(2):
+            message = await receive()
+            got.append(message.get("text", message.get("bytes")))
+        await send({"type": "websocket.close"})
+
+    async def main() -> None:
+        async with serving(app) as server:
+            async with connect(server.url, compression=None) as client:
+                # a code point split across fragments, then binary fragments
+                await client.send(["ab\u00e9", "\u20ac" * 1000, "z"])
+                await client.send([b"\x00" * 3000, b"\xff" * 5, b""])
+                with pytest.raises(websockets.ConnectionClosedOK):
+                    await client.recv()
+
+    run(main())
+    assert got == ["ab\u00e9" + "\u20ac" * 1000 + "z", b"\x00" * 3000 + b"\xff" * 5]
+
+
+def test_ping_is_answered_and_keepalive_pings_are_sent() -> None:
+    async def main() -> None:
+        async with serving(echo_app, ws_ping_interval=0.05, ws_ping_timeout=1.0) as server:
+            async with connect(server.url, ping_interval=None) as client:
+                await asyncio.wait_for(await client.ping(b"hello"), 5)
+                protocol = server.protocols()[0]
+                while protocol.ping_sent_at == 0.0:
+                    await asyncio.sleep(0.02)
+                await asyncio.sleep(0.3)  # several keepalive rounds, each answered
+                await client.send("still here")
+                assert await client.recv() == "still here"
+
+    run(main())
+
+
+def test_keepalive_timeout_closes_with_1011() -> None:
+    async def main() -> None:
+        async with serving(echo_app, ws_ping_interval=0.05, ws_ping_timeout=0.1) as server:
+            reader, writer, _ = await raw_open(server.port)
+            opcode, payload = await read_frame(reader)
+            assert opcode == 0x9 and len(payload) == 4  # the keepalive Ping, never answered
+            opcode, payload = await read_frame(reader)
+            assert (opcode, payload) == (0x8, close_payload(1011, b"keepalive ping timeout"))
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # the server half-closed
+            writer.close()
+
+    run(main())
+
+
+# -- closing -----------------------------------------------------------------------
+
+
+def test_app_close_code_and_reason_reach_the_client() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 4001, "reason": "bye \u00e9"})
+        assert await receive() == {"type": "websocket.disconnect", "code": 4001,
+                                   "reason": "bye \u00e9"}
+
+    async def main() -> None:
+        async with serving(app) as server:
+            async with connect(server.url) as client:
+                with pytest.raises(websockets.ConnectionClosed):
+                    await client.recv()
+            assert (client.close_code, client.close_reason) == (4001, "bye \u00e9")
+
+    run(main())
+
+
+def test_client_close_code_and_reason_reach_the_app() -> None:
+    got: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        got.append(await receive())
+        got.append(await receive())  # every later call says the same
+        with pytest.raises(OSError):  # ASGI 2.4: send after the close
+            await send({"type": "websocket.send", "text": "late"})
+        got.append("raised")
+
+    async def main() -> None:
+        async with serving(app) as server:
+            async with connect(server.url) as client:
+                await client.close(4002, "ciao")
+            while len(got) < 3:
+                await asyncio.sleep(0.01)
+
+    run(main())
+    disconnect = {"type": "websocket.disconnect", "code": 4002, "reason": "ciao"}
+    assert got == [disconnect, disconnect, "raised"]
+
+
+def test_close_without_a_code_is_1005_and_is_echoed() -> None:
+    got: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        got.append(await receive())
+
+    async def main() -> None:
+        async with serving(app) as server:
+            reader, writer, _ = await raw_open(server.port)
+            writer.write(frame(0x8, b""))
+            assert await read_frame(reader) == (0x8, b"")  # the echo: no code either
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # then the server closes
+            writer.close()
+
+    run(main())
+    assert got == [{"type": "websocket.disconnect", "code": 1005, "reason": ""}]
+
+
+def test_server_waits_for_the_echo_before_closing_tcp() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "last"})
+        await send({"type": "websocket.close", "code": 1000})
+
+    async def main() -> None:
+        async with serving(app) as server:
+            reader, writer, _ = await raw_open(server.port)
+            assert await read_frame(reader) == (0x1, b"last")
+            assert await read_frame(reader) == (0x8, close_payload(1000))
+            with pytest.raises(asyncio.TimeoutError):  # still open: waiting for our echo
+                await asyncio.wait_for(reader.read(1), 0.3)
+            writer.write(frame(0x8, close_payload(1000)))
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # now the server closes
+            writer.close()
+
+    run(main())
+
+
+class QuickClose(WebSocketProtocol):
+    close_timeout = 0.2
+
+
+def test_close_timeout_drops_a_silent_peer() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.close", "code": 1001})
+
+    async def main() -> None:
+        async with serving(app, ws_class=QuickClose) as server:
+            reader, writer, _ = await raw_open(server.port)
+            assert await read_frame(reader) == (0x8, close_payload(1001))
+            await asyncio.wait_for(reader.read(), 5)  # never echoed: dropped after 0.2 s
+            writer.close()
+            while server.protocols():
+                await asyncio.sleep(0.01)
+
+    run(main())
+
+
+def test_close_resumes_reads_paused_by_a_full_queue() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await asyncio.sleep(0.2)  # one unread message fills ws_max_queue=1
+        await send({"type": "websocket.close", "code": 1000})
+
+    async def main() -> None:
+        async with serving(app, ws_max_queue=1) as server:
+            async with connect(server.url) as client:
+                await client.send("unread")
+                await asyncio.sleep(0.1)
+                assert server.protocols()[0]._read_paused
+                with pytest.raises(websockets.ConnectionClosedOK):
+                    await asyncio.wait_for(client.recv(), 5)
+            assert client.close_code == 1000
+
+    run(main())
+
+
+def test_oversize_message_closes_with_1009() -> None:
+    got: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        got.append(await receive())
+        got.append(await receive())
+
+    async def main() -> None:
+        async with serving(app, ws_max_size=1000) as server:
+            async with connect(server.url, compression=None) as client:
+                await client.send(b"x" * 1000)  # at the limit: delivered
+                await client.send(b"x" * 1001)
+                with pytest.raises(websockets.ConnectionClosedError):
+                    await asyncio.wait_for(client.recv(), 5)
+            assert client.close_code == 1009
+
+    run(main())
+    assert got[0] == {"type": "websocket.receive", "bytes": b"x" * 1000}
+    assert got[1]["type"] == "websocket.disconnect" and got[1]["code"] == 1009
+
+
+def test_shutdown_sends_1012() -> None:
+    got: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        got.append(await receive())
+
+    async def main() -> None:
+        async with serving(app) as server:
+            async with connect(server.url) as client:
+                await server.server.shutdown()
+                with pytest.raises(websockets.ConnectionClosed):
+                    await asyncio.wait_for(client.recv(), 5)
+            assert client.close_code == 1012
+            assert not server.protocols()
+
+    run(main())
+    assert got == [{"type": "websocket.disconnect", "code": 1012}]
+
+
+# -- the handshake -----------------------------------------------------------------------
+
+
+def test_subprotocol_and_headers() -> None:
+    scopes: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        scopes.append(scope)
+        await receive()
+        await send({"type": "websocket.accept", "subprotocol": "b",
+                    "headers": [(b"x-extra", b"1")]})
+        await receive()
+
+    async def main() -> None:
+        # the class named as on uvicorn's command line (--ws module:Class)
+        name = "streamcore.integrations.uvicorn:WebSocketProtocol"
+        async with serving(app, ws_class=name, root_path="/root") as server:
+            async with connect(server.url + "/a%2Fb?q=1", subprotocols=["a", "b"]) as client:
+                assert client.subprotocol == "b"
+                assert client.response.headers["x-extra"] == "1"
+                assert client.response.headers["server"] == "uvicorn"
+
+    run(main())
+    scope = scopes[0]
+    assert scope["subprotocols"] == ["a", "b"]
+    assert (scope["path"], scope["raw_path"], scope["query_string"]) == (
+        "/root/a/b", b"/root/a%2Fb", b"q=1")
+    assert scope["asgi"]["spec_version"] == "2.4"
+
+
+def test_bad_upgrades_are_refused_before_the_app_runs() -> None:
+    called: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        called.append(scope)  # pragma: no cover
+
+    async def main() -> None:
+        async with serving(app) as server:
+            for request, status in (
+                (upgrade_request().replace(b"Version: 13", b"Version: 8"), b"426"),
+                (upgrade_request().replace(KEY.encode(), b"short"), b"400"),
+            ):
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+                writer.write(request)
+                response = await asyncio.wait_for(reader.read(), 5)
+                assert response.split(b" ")[1] == status, response
+                writer.close()
+
+    run(main())
+    assert called == []
+
+
+@pytest.mark.parametrize("deflate", [True, False])
+def test_permessage_deflate_on_and_off(deflate: bool) -> None:
+    async def main() -> None:
+        async with serving(echo_app, ws_per_message_deflate=deflate) as server:
+            async with connect(server.url, extensions=[ClientPerMessageDeflateFactory()],
+                               compression=None) as client:
+                names = [ext.name for ext in client.protocol.extensions]
+                assert names == (["permessage-deflate"] if deflate else [])
+                if deflate:
+                    agreed = client.response.headers["sec-websocket-extensions"]
+                    assert "server_max_window_bits=12" in agreed
+                message = "compressible " * 5000
+                for _ in range(3):  # the compression context carries over
+                    await client.send(message)
+                    assert await client.recv() == message
+                protocol = server.protocols()[0]
+                stats = protocol.conn.stats
+                assert (stats.bytes_out < len(message)) is deflate  # 3 messages sent
+
+    run(main())
+
+
+# -- the denial response (websocket.http.response) -------------------------------------------
+
+
+@pytest.mark.parametrize("pieces", [1, 3])
+def test_denial_response_streams_a_binary_body(pieces: int) -> None:
+    body = bytes(range(256)) * 40
+    got: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert "websocket.http.response" in scope["extensions"]
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 401,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        step = len(body) // pieces + 1
+        for k in range(pieces):
+            await send({"type": "websocket.http.response.body",
+                        "body": body[k * step:(k + 1) * step], "more_body": k < pieces - 1})
+        got.append(await receive())
+
+    async def main() -> None:
+        async with serving(app) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(upgrade_request())
+            response = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            head, _, rest = response.partition(b"\r\n\r\n")
+            lines = head.lower().split(b"\r\n")
+            assert lines[0].startswith(b"http/1.1 401 ")
+            if pieces == 1:  # known in one piece: a Content-Length
+                assert b"content-length: %d" % len(body) in lines
+                assert rest == body
+            else:  # streamed: chunked
+                assert b"transfer-encoding: chunked" in lines
+                decoded = b""
+                while True:
+                    size_line, _, rest = rest.partition(b"\r\n")
+                    size = int(size_line, 16)
+                    if size == 0:
+                        break
+                    decoded, rest = decoded + rest[:size], rest[size + 2:]
+                assert decoded == body
+
+    run(main())
+    assert got == [{"type": "websocket.disconnect", "code": 1006}]
+
+
+def test_close_before_accept_is_403() -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.close"})
+
+    async def main() -> None:
+        async with serving(app) as server:
+            with pytest.raises(websockets.InvalidStatus) as info:
+                await connect(server.url)
+            assert info.value.response.status_code == 403
+
+    run(main())
+
+
+# -- flow control ------------------------------------------------------------------------------
+
+
+def test_max_queue_pauses_reading() -> None:
+    size = 64 << 10
+    count = 100
+    release = asyncio.Event()
+    got: list[bytes] = []
+    observed: list[Any] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await release.wait()
+        for _ in range(count):
+            got.append((await receive())["bytes"])
+        await send({"type": "websocket.close"})
+
+    async def main() -> None:
+        async with serving(app, ws_max_queue=4) as server:
+            async with connect(server.url, compression=None, max_queue=None) as client:
+                sender = asyncio.gather(*(client.send(bytes([k]) * size) for k in range(count)))
+                await asyncio.sleep(0.5)
+                protocol = server.protocols()[0]
+                observed.append((protocol._read_paused, len(protocol._messages)))
+                release.set()
+                await sender
+                with pytest.raises(websockets.ConnectionClosedOK):
+                    await asyncio.wait_for(client.recv(), 10)
+
+    run(main())
+    paused, queued = observed[0]
+    # paused once 4 wait; one read (256 KiB) may complete a few more
+    assert paused and 4 <= queued <= 4 + integration.READ_SIZE // size + 1
+    assert got == [bytes([k]) * size for k in range(count)]
+
+
+def test_send_waits_while_the_client_does_not_read() -> None:
+    size = 64 << 10
+    count = 512  # 32 MiB: more than loopback's socket buffers hold
+    sent: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        for k in range(count):
+            await send({"type": "websocket.send", "bytes": bytes([k % 256]) * size})
+            sent.append(k)
+        await send({"type": "websocket.close"})
+
+    async def main() -> None:
+        async with serving(app) as server:
+            reader, writer, _ = await raw_open(server.port)
+            await asyncio.sleep(0.5)
+            stalled = len(sent)
+            assert stalled < count  # send() is waiting on the write buffer
+            for k in range(count):
+                assert await read_frame(reader) == (0x2, bytes([k % 256]) * size)
+            assert await read_frame(reader) == (0x8, close_payload(1000))
+            writer.write(frame(0x8, close_payload(1000)))
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+
+    run(main())
+    assert len(sent) == count
+
+
+@pytest.mark.parametrize("failure", ["bad accept header", "raise after start"])
+def test_app_errors_before_any_answer_give_a_500(failure: str) -> None:
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        if failure == "bad accept header":  # h11 refuses to write it
+            await send({"type": "websocket.accept", "headers": [(b"x-bad", b"a\r\nb")]})
+        await send({"type": "websocket.http.response.start", "status": 404, "headers": []})
+        raise RuntimeError("the application fails")
+
+    async def main() -> None:
+        async with serving(app) as server:
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            writer.write(upgrade_request())
+            response = await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            assert response.startswith(b"HTTP/1.1 500 ")
+            assert response.endswith(b"\r\n\r\nInternal Server Error")
+
+    run(main())
+
+
+@pytest.mark.parametrize("client_bits", [None, 10])
+def test_deflate_with_any_client_window(client_bits: int | None) -> None:
+    # an offer without client_max_window_bits cannot be limited: accepted
+    # with the client's window unlimited; a smaller one is kept
+    async def main() -> None:
+        async with serving(echo_app) as server:
+            offer = ClientPerMessageDeflateFactory(client_max_window_bits=client_bits)
+            async with connect(server.url, extensions=[offer], compression=None) as client:
+                agreed = client.response.headers["sec-websocket-extensions"]
+                assert "server_max_window_bits=12" in agreed
+                assert ("client_max_window_bits=10" in agreed) is (client_bits == 10)
+                message = "zz" * 50000
+                await client.send(message)
+                assert await client.recv() == message
+
+    run(main())
