@@ -3,7 +3,9 @@
 The oracle (as in h11's fuzz README): every input is either accepted, or
 refused with streamcore's documented errors.  Anything else — another
 exception type, a crash, or the two twins disagreeing on events, error,
-offset, state or stats — is a bug.
+offset, state or stats — is a bug.  A fuzz byte chooses the buffer kinds
+(fuzz/kinds.py): the compiled twin on plain bytes is the reference, and both
+twins fed the same pieces as those kinds must match it exactly.
 
     python fuzz/fuzz_chunked.py -max_total_time=60 fuzz/corpus/chunked
 """
@@ -15,6 +17,9 @@ import sys
 import atheris
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import kinds  # noqa: E402
 
 with atheris.instrument_imports():
     from streamcore import ProtocolError, StateError
@@ -36,9 +41,11 @@ def outcome(mod, pieces, kw):
             error = (type(exc).__name__, str(exc), exc.offset)
         except StateError as exc:  # fed after the end: our own misuse, documented
             error = (type(exc).__name__, str(exc), None)
-        seen.append([(type(e).__name__, getattr(e, "data", None), getattr(e, "chunk_start", None),
-                      getattr(e, "chunk_end", None), getattr(e, "extensions", None),
-                      getattr(e, "headers", None)) for e in events])
+        # the data's type too: events carry bytes whatever kind was fed
+        seen.append([(type(e).__name__, getattr(e, "data", None), type(getattr(e, "data", None)),
+                      getattr(e, "chunk_start", None), getattr(e, "chunk_end", None),
+                      getattr(e, "extensions", None), getattr(e, "headers", None))
+                     for e in events])
         if error:
             break
     if error is None:
@@ -58,6 +65,7 @@ def TestOneInput(data: bytes) -> None:
         "coalesce": fdp.ConsumeBool(),
     }
     cuts = sorted(fdp.ConsumeIntInRange(0, 64) for _ in range(fdp.ConsumeIntInRange(0, 6)))
+    selector = fdp.ConsumeInt(1)
     body = fdp.ConsumeBytes(fdp.remaining_bytes())
     pieces, last = [], 0
     for cut in cuts:
@@ -65,10 +73,7 @@ def TestOneInput(data: bytes) -> None:
         pieces.append(body[last:cut])
         last = max(last, cut)
     pieces.append(body[last:])
-    py = outcome(PY, pieces, kw)
-    c = outcome(C, pieces, kw)
-    if py != c:
-        raise AssertionError(f"twins disagree on {pieces!r} {kw}:\n{py}\n{c}")
+    kinds.agree(lambda mod, buffers: outcome(mod, buffers, kw), PY, C, pieces, selector)
 
 
 if __name__ == "__main__":

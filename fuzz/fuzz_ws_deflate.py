@@ -13,7 +13,9 @@ output is already over the limit in one call, while a frame that ends just
 before that code is over the limit first (and a Connection feeds whole
 frames, so network splits never change the outcome).  The module is pure
 Python on both twins (zlib does the work), so split invariance is the
-differential here.
+differential here, with buffer kinds: each kind gives exactly what bytes
+give.  The payload is also compressed as bytes and as the chosen kind, which
+must give the same output and count the same bytes.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ import atheris
 
 # run from anywhere in a checkout: the package is the parent folder's
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import kinds  # noqa: E402
 
 with atheris.instrument_imports():
     from streamcore import LimitError, ProtocolError
@@ -33,12 +38,13 @@ with atheris.instrument_imports():
 LIMITS = (None, 0, 1, 100, 4096, 1 << 20)
 
 
-def inflate(bits: int, pieces: list[bytes], limit: int | None) -> tuple[object, ...]:
+def inflate(bits: int, pieces: list[object], limit: int | None) -> tuple[object, ...]:
     session = DeflateSession(remote_bits=bits)
     out = []
     try:
         for i, piece in enumerate(pieces):
             got = session.decompress(piece, i == len(pieces) - 1, limit)
+            assert type(got) is bytes
             out.append(got)
             if limit is not None:
                 limit -= len(got)
@@ -55,17 +61,29 @@ def inflate(bits: int, pieces: list[bytes], limit: int | None) -> tuple[object, 
 
 
 def TestOneInput(data: bytes) -> None:
-    if len(data) < 3:
+    if len(data) < 4:
         return
     limit = LIMITS[data[0] % len(LIMITS)]
     bits = 8 + (data[0] >> 4) % 8
     cuts = sorted({data[1] % 64, data[2] % 128})
-    payload = data[3:]
+    selector = data[3]
+    payload = data[4:]
     pieces = [payload[a:b] for a, b in zip([0, *cuts], [*cuts, len(payload)])]
     whole = inflate(bits, [payload], limit)
     split = inflate(bits, pieces, limit)
     if whole[0] == "ok" or split[0] == "ok" or limit is None:
         assert whole == split, (whole, split)
+    # the same pieces as other buffer kinds: exactly what bytes gave
+    wrapped = kinds.wrap_all(pieces, selector)
+    assert inflate(bits, wrapped, limit) == split, (kinds.pick(selector, 0), pieces)
+    kinds.untouched(wrapped, pieces)
+    one = kinds.wrap_all([payload], selector)
+    assert inflate(bits, one, limit) == whole, (kinds.pick(selector, 0), payload)
+    # and compressing: the same stream, the same counters, whatever the kind
+    plain, other = DeflateSession(local_bits=bits), DeflateSession(local_bits=bits)
+    assert other.compress(one[0]) == plain.compress(payload)
+    assert other.bytes_before_compression == plain.bytes_before_compression == len(payload)
+    kinds.untouched(one, [payload])
 
 
 if __name__ == "__main__":

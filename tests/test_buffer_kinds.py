@@ -4,7 +4,9 @@ bytearray, any memoryview, contiguous or not, any item size -- and lengths
 and limits count bytes).
 
 Every entry point that takes bytes is driven with inputs split at random
-points, each piece wrapped in a kind drawn from ``helpers.BUFFER_KINDS``.
+points, each piece wrapped in a kind drawn from ``helpers.BUFFER_KINDS`` or
+the two more kinds here (``array``: an ``array.array``, not a memoryview;
+``2d``: a two-dimensional view), as fuzz/kinds.py does for the harnesses.
 The oracle has two halves, checked on every call:
 
 1. the two twins give the same outcome for the same wrapped pieces;
@@ -31,7 +33,7 @@ from test_ws_props import messages, mutated, send_all
 from ws_helpers import close_payload, frame, parse_frames
 
 from streamcore import StreamError
-from streamcore.ws.deflate import PerMessageDeflate
+from streamcore.ws.deflate import DeflateSession, PerMessageDeflate
 
 CHUNKED = both_twins("chunked")
 SSE = both_twins("sse")
@@ -39,7 +41,26 @@ WS = both_twins("ws")
 TWIN_NAMES = ("python", "cython")
 ROLES = ("client", "server")
 
-kinds = st.sampled_from(BUFFER_KINDS)
+#: beyond helpers.BUFFER_KINDS: a buffer that is not a memoryview, with
+#: 4-byte items when the length allows; a 2-D C-contiguous view
+EXTRA_KINDS = ("array", "2d")
+ALL_KINDS = BUFFER_KINDS + EXTRA_KINDS
+
+
+def as_any_buffer(data: bytes, kind: str) -> Any:
+    """``helpers.as_buffer``, and the extra kinds, with the same bytes in order."""
+    if kind == "array":
+        out = array("I" if len(data) % 4 == 0 else "B")
+        out.frombytes(data)
+        return out
+    if kind == "2d":
+        if len(data) < 2 or len(data) % 2:
+            return memoryview(data)  # a shape may not hold a zero; odd: one row
+        return memoryview(data).cast("B", shape=[2, len(data) // 2])
+    return as_buffer(data, kind)
+
+
+kinds = st.sampled_from(ALL_KINDS)
 
 # -- the oracle, shared by every protocol ---------------------------------------------
 
@@ -63,7 +84,7 @@ def assert_kinds_agree(run: Any, twins: tuple[ModuleType, ModuleType], pieces: l
     assert not any(isinstance(x, tuple) and x[:1] == ("BUG",) for x in _flat(plain)), plain
     for name, twin in zip(TWIN_NAMES, twins):
         # wrapped afresh for each run: a twin must not depend on (or change) the caller's buffer
-        buffers = [as_buffer(p, k) for p, k in zip(pieces, piece_kinds)]
+        buffers = [as_any_buffer(p, k) for p, k in zip(pieces, piece_kinds)]
         got = run(twin, buffers, **kw)
         assert got == plain, f"{name} twin, kinds {piece_kinds}, pieces {pieces!r}"
     return plain
@@ -392,7 +413,7 @@ MSGS = frame(0x1, b"caf\xc3\xa9", fin=False) + frame(0x9, b"ping") + \
 WIRE = {"server": MSGS, "client": b"".join(
     frame(f[2], f[3], fin=f[0], mask=None) for f in parse_frames(MSGS))}
 
-every_kind = pytest.mark.parametrize("kind", BUFFER_KINDS)
+every_kind = pytest.mark.parametrize("kind", ALL_KINDS)
 every_split = pytest.mark.parametrize("step", [1, 3, 1 << 20], ids=["bytewise", "by3", "whole"])
 
 
@@ -462,3 +483,54 @@ def test_control_payload_limit_counts_bytes_not_items(twin: ModuleType, method: 
     with pytest.raises(ValueError, match="125 bytes"):
         getattr(conn, method)(payload)
     assert conn.stats.frames_out == 0
+
+
+# -- permessage-deflate: the session's own entry points --------------------------------------
+
+
+@every_kind
+def test_deflate_session_takes_every_kind(kind: str) -> None:
+    # DeflateSession is pure Python, shared by both twins.  Failed before: a
+    # strided view raised BufferError (zlib wants contiguous memory), and a
+    # view of 4-byte items counted len() items, not bytes, in the counters.
+    message = bytes(range(40)) * 3  # 120 bytes: a real "I" view for itemsize4
+    sender, plain_sender = DeflateSession(), DeflateSession()
+    wire = sender.compress(as_any_buffer(message, kind))
+    assert wire == plain_sender.compress(message)
+    assert sender.bytes_before_compression == len(message)
+    assert sender.bytes_after_compression == len(wire)
+    receiver = DeflateSession()
+    half = len(wire) // 2 // 4 * 4  # keep "itemsize4" pieces a multiple of 4 where it can
+    out = receiver.decompress(as_any_buffer(wire[:half], kind), False, None)
+    out += receiver.decompress(as_any_buffer(wire[half:], kind), True, None)
+    assert type(out) is bytes and out == message
+    assert receiver.bytes_before_decompression == len(wire)
+    assert receiver.bytes_after_decompression == len(message)
+
+
+@pytest.mark.parametrize("twin", WS, ids=TWIN_NAMES)
+@every_kind
+def test_deflate_connection_round_trip_takes_every_kind(twin: ModuleType, kind: str) -> None:
+    # the same through a negotiated pair of Connections on each twin: what
+    # the sender counts is bytes, and the receiver gets the message back
+    message = bytes(range(64)) * 4
+    client = deflate_connection(twin, "client")
+    server = deflate_connection(twin, "server")
+    wire = client.send_binary(as_any_buffer(message, kind))
+    assert client.stats.bytes_before_compression == len(message)
+    events = server.receive_data(as_any_buffer(wire, kind))
+    assert [(type(e).__name__, e.data) for e in events] == [("Binary", message)]
+
+
+@pytest.mark.parametrize("twin", CHUNKED, ids=TWIN_NAMES)
+@every_kind
+def test_chunked_extension_and_trailer_bytes_take_every_kind(twin: ModuleType, kind: str) -> None:
+    # names and values may be given as bytes (or str): any buffer, in order
+    def b(value: bytes) -> Any:
+        return as_any_buffer(value, kind)
+
+    enc = twin.ChunkedEncoder()
+    head = enc.encode(b"ab", [(b(b"name"), b(b"va l")), (b(b"flag"), None)])
+    tail = enc.finish([(b(b"x-t"), b(b"1234"))], [(b(b"e1"), b(b"tokn"))])
+    assert head == b'2;name="va l";flag\r\nab\r\n'
+    assert tail == b"0;e1=tokn\r\nx-t: 1234\r\n\r\n"

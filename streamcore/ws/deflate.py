@@ -36,6 +36,7 @@ import sys
 import zlib
 from collections.abc import Sequence
 
+from .._contract import byte_view
 from .._errors import LimitError, ProtocolError
 
 __all__ = ["PerMessageDeflate", "NegotiatedDeflate", "DeflateSession", "EXTENSION_NAME"]
@@ -465,6 +466,8 @@ class DeflateSession:
         context takeover on our side the compressor is dropped after the
         message, so no compression state stays allocated between messages.
         """
+        if type(data) is not bytes:
+            data = byte_view(data)  # any buffer: in order, lengths in bytes
         compressor = self._compressor
         if compressor is None:
             compressor = zlib.compressobj(
@@ -498,6 +501,8 @@ class DeflateSession:
         deflate block, raises :class:`~streamcore.ProtocolError` with close
         code 1007.  After an error the session must not be used again.
         """
+        if type(data) is not bytes:
+            data = byte_view(data)  # any buffer: in order, lengths in bytes
         if not len(data) and not self._inflating:
             # A message with no payload at all (RSV1, empty frames): it
             # carries no deflate data, so the inflater is not touched; feeding
