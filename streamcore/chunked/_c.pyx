@@ -307,7 +307,7 @@ cdef extern from *:
         if (old != o) {
             Py_INCREF(o);
             *slot = o;
-            Py_XDECREF(old);  /* never the last reference */
+            Py_XDECREF(old);  /* True, False or (): freeing one runs no code */
         }
     }
 
