@@ -35,10 +35,12 @@ def split(data: bytes, size: int) -> list[bytes]:
 
 PAYLOAD = random.Random(7).randbytes(1 << 20)
 SMALL = split(PAYLOAD[: 20_000 * 24], 24)  # 20,000 chunks of 24 bytes
+TINY = split(PAYLOAD[: 20_000 * 16], 16)  # 20,000 chunks of 16 bytes
 LARGE = split(PAYLOAD, 64 * 1024)  # 1 MiB as 64 KiB chunks
 MEDIUM = split(PAYLOAD, 4 * 1024)  # 1 MiB as 4 KiB chunks
 
 SMALL_READS = split(wire_of(SMALL), 4096)
+TINY_READS = split(wire_of(TINY), 4096)
 SMALL_EXT_READS = split(wire_of(SMALL, b";name=value"), 4096)
 LARGE_READS = split(wire_of(LARGE), 64 * 1024)
 MEDIUM_READS = split(wire_of(MEDIUM), 16391)
@@ -62,6 +64,13 @@ def decode(mod: ModuleType, reads: list[bytes], coalesce: bool = False) -> int:
 def test_decode_size_lines(benchmark, twin):
     """Size-line scanning: 20,000 chunks of 24 bytes in 4 KiB reads (one event each)."""
     assert benchmark(decode, twin, SMALL_READS) == 20_000 * 24
+
+
+def test_decode_tiny_chunks(benchmark, twin):
+    """Per-event cost: 20,000 chunks of 16 bytes in 4 KiB reads (one Data each).
+
+    The figure docs/design.md ("Twins") quotes for the event freelist."""
+    assert benchmark(decode, twin, TINY_READS) == 20_000 * 16
 
 
 def test_decode_size_lines_coalesce(benchmark, twin):

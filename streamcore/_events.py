@@ -1,14 +1,15 @@
 """The one event idiom of the three protocols.
 
-Every SSE ``Event`` and WebSocket ``Text``/``Binary``/``Ping``/``Pong``/``Close``
-is a subclass of a ``NamedTuple``, defined once in pure Python in the
-protocol's ``_common.py``
-and built by both twins (the compiled ones through ``tp_alloc`` and item
-stores, the Python ones through ``tuple.__new__``), so ``isinstance`` holds
-across twins.  :func:`event` gives such a class equality that compares the
-class as well as the fields (``Ping(b"") != Pong(b"")``, an event never
-equals a plain tuple) and a hash to match.  Chunked events are the measured
-exception (per-twin freelist classes; see docs/design.md, "Twins").
+Every chunked ``Data``/``Trailers``/``EndOfMessage``, SSE ``Event`` and
+WebSocket ``Text``/``Binary``/``Ping``/``Pong``/``Close`` is a subclass of a
+``NamedTuple``, defined once in pure Python in the protocol's ``_common.py``
+and built by both twins (the Python ones through ``tuple.__new__``, the
+compiled ones through ``tp_alloc`` and item stores, or for chunked events
+from a freelist of their own: see ``chunked/_c.pyx`` and docs/design.md,
+"Twins"), so ``isinstance`` holds across twins.  :func:`event` gives such a
+class equality that compares the class as well as the fields
+(``Ping(b"") != Pong(b"")``, an event never equals a plain tuple) and a hash
+to match.
 """
 from __future__ import annotations
 

@@ -3,28 +3,12 @@ from collections.abc import Callable
 from typing import Any
 
 from ._common import ChunkedStats as ChunkedStats
-from ._common import Extensions
+from ._common import Data as Data
+from ._common import EndOfMessage as EndOfMessage
+from ._common import Event
+from ._common import Trailers as Trailers
 
 Buffer = bytes | bytearray | memoryview
-
-class Data:
-    data: bytes
-    chunk_start: bool
-    chunk_end: bool
-    extensions: Extensions
-    def __init__(
-        self, data: bytes, chunk_start: bool, chunk_end: bool, extensions: Extensions = ()
-    ) -> None: ...
-
-class Trailers:
-    headers: list[tuple[bytes, bytes]]
-    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None: ...
-
-class EndOfMessage:
-    extensions: Extensions
-    def __init__(self, extensions: Extensions = ()) -> None: ...
-
-Event = Data | Trailers | EndOfMessage
 
 class ChunkedDecoder:
     def __init__(

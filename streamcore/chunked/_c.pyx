@@ -9,7 +9,8 @@ copied once (straight from the caller's buffer into the event's bytes, or
 not at all when a whole ``bytes`` feed is one piece), and coalesced data is
 gathered as spans and copied once into a bytes object of exact size.
 """
-cimport cython
+import atexit
+
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
@@ -17,7 +18,7 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
 
 from . import _common as _c
-from ._common import ChunkedStats
+from ._common import ChunkedStats, Data, EndOfMessage, Trailers
 from .._contract import byte_view, check_limit, raise_again, stored_error
 from .._errors import IncompleteError, LimitError, ProtocolError, StateError
 from .._trace import safe_trace
@@ -72,80 +73,299 @@ cdef object _format_extensions = _c.format_extensions
 cdef object _format_trailers = _c.format_trailers
 
 
-@cython.freelist(512)
-cdef class Data:
-    """A piece of chunk data, emitted as soon as it arrives (see the Python twin)."""
+cdef extern from *:
+    """
+    /* Fast allocation of the shared chunked events.
 
-    cdef readonly bytes data
-    cdef readonly bint chunk_start
-    cdef readonly bint chunk_end
-    cdef readonly tuple extensions
+       Data, Trailers and EndOfMessage are NamedTuple subclasses defined in
+       pure Python (_common.py) and built by both twins.  Allocated through
+       tp_alloc and freed by subtype_dealloc, as the SSE and WebSocket events
+       are, a small Data costs ~80 % more decoding time than a cdef class
+       with a freelist (docs/design.md, "Twins").  So at import this module
+       gives each of the three classes (not their subclasses) a tp_dealloc
+       of its own and keeps a freelist of their memory blocks, as CPython
+       does for exact tuples:
 
-    def __init__(self, bytes data, bint chunk_start, bint chunk_end, tuple extensions=()):
-        self.data = data
-        self.chunk_start = chunk_start
-        self.chunk_end = chunk_end
-        self.extensions = extensions
+       - sc_install first checks that the class adds nothing to tuple's
+         layout (__slots__ = (): no __dict__, no weakref slot, no
+         finalizer, generic alloc and free), so a block of it is a tuple
+         block, whoever allocated it (this module, the Python twin's
+         tuple.__new__, a pickle load).
+       - sc_data_dealloc / sc_event1_dealloc take the fast path only for an
+         instance of exactly the class, of the right length, whose items
+         are the usual ones (bytes, bools, exact tuples and lists): untrack
+         it from the GC, park the block on the class's list, then release
+         the items.  No trashcan (the guard against deep recursion when
+         freeing nested containers) is needed there: bytes hold nothing,
+         and tuples and lists have their own.  A parked block keeps its
+         class reference and any True, False or empty tuple it held (they
+         refer to nothing and the interpreter keeps them alive anyway), so
+         reusing it changes none of their refcounts: that is most of the
+         saving over tp_alloc.  It is untracked, so the GC never sees it.
+       - Everything else takes sc_event_dealloc_slow, which does what
+         subtype_dealloc and tuple's dealloc would: run a __del__ given to
+         the class after the install (the class then loses its freelist:
+         a finalized block carries the GC's "finalized" bit), untrack,
+         trashcan, clear the items, tp_free, release the class.  A subclass instance reaches it from
+         its own subtype_dealloc (which calls the nearest base tp_dealloc
+         that is not subtype_dealloc: ours), which leaves the class
+         reference to us as it does to any heap-type base.
+       - sc_block revives a parked block (refcount 1; its type and length
+         are intact) or calls tp_alloc when the list is empty; the builders
+         store the items (sc_put skips an item already there) and track it.
+       - At interpreter exit (atexit) the lists are emptied and parking
+         stops, so no block outlives the interpreter; the class references
+         held in sc_lists are kept, since atexit handlers registered earlier
+         may still decode.  The code stays mapped (CPython never unloads an
+         extension module), and Cython refuses a second interpreter.
+       - A free-threaded build (Py_GIL_DISABLED) keeps the plain tp_alloc /
+         subtype_dealloc path: the lists rely on the GIL.
+    */
+    #define SC_FREE_MAX 512
+    typedef struct {
+        PyTypeObject *tp;   /* a strong reference, NULL until installed */
+        Py_ssize_t n;       /* the tuple length of a well-formed event */
+        int max;            /* 0 until installed and once parking stops */
+        int count;
+        PyObject *blocks[SC_FREE_MAX];
+    } sc_freelist;
 
-    def __repr__(self):
-        return (f"Data(data={self.data!r}, chunk_start={self.chunk_start}, "
-                f"chunk_end={self.chunk_end}, extensions={self.extensions!r})")
+    static sc_freelist sc_lists[3];  /* Data, Trailers, EndOfMessage */
 
-    def __eq__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        cdef Data o = <Data>other
-        return (self.data, self.chunk_start, self.chunk_end, self.extensions) == (
-            o.data, o.chunk_start, o.chunk_end, o.extensions)
+    /* Stop parking blocks of `tp` and free those parked. */
+    static void sc_disable(PyTypeObject *tp)
+    {
+        int k;
+        Py_ssize_t i;
+        for (k = 0; k < 3; k++) {
+            sc_freelist *fl = &sc_lists[k];
+            if (fl->tp != tp) continue;
+            fl->max = 0;
+            while (fl->count > 0) {
+                PyObject *op = fl->blocks[--fl->count];
+                for (i = 0; i < fl->n; i++) Py_CLEAR(((PyTupleObject *)op)->ob_item[i]);
+                PyObject_GC_Del(op);
+                Py_DECREF(tp);  /* the parked block's class reference */
+            }
+        }
+    }
 
-    __hash__ = None
+    /* Everything but the fast paths below: an event with unusual items,
+       a subclass instance (reached from its subtype_dealloc), a class
+       given a __del__, a full list.  `self` is the class's own dealloc:
+       the trashcan, which may defer the work and later call tp_dealloc
+       again, is only used when that is it (as tuple's dealloc does). */
+    static void sc_event_dealloc_slow(PyObject *op, destructor self)
+    {
+        int exact = Py_TYPE(op)->tp_dealloc == self;
+        PyTypeObject *tp = Py_TYPE(op);
+        Py_ssize_t i;
+        if (exact && tp->tp_finalize != NULL) {
+            /* A __del__ given to the class after the install: the class
+               loses its freelist for good (a finalized object's block
+               carries the GC's "finalized" bit, and must not be reused). */
+            sc_disable(tp);
+            if (PyObject_CallFinalizerFromDealloc(op) < 0) return;  /* resurrected */
+        }
+        PyObject_GC_UnTrack(op);
+        Py_TRASHCAN_BEGIN(op, self)
+        for (i = Py_SIZE(op) - 1; i >= 0; i--) Py_CLEAR(((PyTupleObject *)op)->ob_item[i]);
+        tp->tp_free(op);
+        Py_DECREF(tp);
+        Py_TRASHCAN_END
+    }
+
+    static int sc_is_bool(PyObject *o) { return o == Py_True || o == Py_False; }
+
+    /* Data: (bytes, bool, bool, exact tuple) is parked with no trashcan
+       (bytes hold nothing, a tuple has its own); it keeps its bools and an
+       empty tuple, so reusing it costs no refcount changes for them. */
+    static void sc_data_dealloc(PyObject *op)
+    {
+        PyTypeObject *tp = Py_TYPE(op);
+        sc_freelist *fl = &sc_lists[0];
+        PyObject **it = ((PyTupleObject *)op)->ob_item;
+        PyObject *data, *exts;
+        if (tp != fl->tp) {
+            sc_event_dealloc_slow(op, sc_data_dealloc);
+            return;
+        }
+        if (Py_SIZE(op) != 4 || fl->count >= fl->max || tp->tp_finalize != NULL
+                || it[0] == NULL || !PyBytes_CheckExact(it[0])
+                || it[1] == NULL || !sc_is_bool(it[1]) || it[2] == NULL || !sc_is_bool(it[2])
+                || it[3] == NULL || !PyTuple_CheckExact(it[3])) {
+            sc_event_dealloc_slow(op, sc_data_dealloc);
+            return;
+        }
+        PyObject_GC_UnTrack(op);
+        data = it[0];
+        it[0] = NULL;
+        exts = it[3];
+        if (PyTuple_GET_SIZE(exts) != 0) it[3] = NULL; else exts = NULL;
+        fl->blocks[fl->count++] = op;  /* keeps its class reference */
+        /* after parking: these may run code that revives blocks */
+        Py_DECREF(data);
+        Py_XDECREF(exts);
+    }
+
+    /* Trailers (a list) and EndOfMessage (a tuple, kept when empty). */
+    static void sc_event1_dealloc(PyObject *op)
+    {
+        PyTypeObject *tp = Py_TYPE(op);
+        sc_freelist *fl = tp == sc_lists[1].tp ? &sc_lists[1] : tp == sc_lists[2].tp ? &sc_lists[2] : NULL;
+        PyObject **it = ((PyTupleObject *)op)->ob_item;
+        PyObject *item;
+        if (fl == NULL) {
+            sc_event_dealloc_slow(op, sc_event1_dealloc);
+            return;
+        }
+        if (Py_SIZE(op) != 1 || fl->count >= fl->max || tp->tp_finalize != NULL || it[0] == NULL
+                || !(PyList_CheckExact(it[0]) || PyTuple_CheckExact(it[0]))) {
+            sc_event_dealloc_slow(op, sc_event1_dealloc);
+            return;
+        }
+        PyObject_GC_UnTrack(op);
+        item = it[0];
+        if (PyTuple_CheckExact(item) && PyTuple_GET_SIZE(item) == 0) item = NULL; else it[0] = NULL;
+        fl->blocks[fl->count++] = op;
+        Py_XDECREF(item);
+    }
+
+    /* Give `type` the freelist dealloc; 0, or -1 with TypeError if its
+       layout is not the plain one the deallocs assume. */
+    static int sc_install(int k, PyObject *type, Py_ssize_t n)
+    {
+        PyTypeObject *tp = (PyTypeObject *)type;
+        sc_freelist *fl = &sc_lists[k];
+        if (fl->tp != NULL) return 0;
+        if (!PyType_Check(type) || !(tp->tp_flags & Py_TPFLAGS_HEAPTYPE)
+                || !(tp->tp_flags & Py_TPFLAGS_HAVE_GC)
+                || tp->tp_base == NULL || !PyType_IsSubtype(tp, &PyTuple_Type)
+                || tp->tp_basicsize != PyTuple_Type.tp_basicsize
+                || tp->tp_itemsize != PyTuple_Type.tp_itemsize
+                || tp->tp_dictoffset != 0 || tp->tp_weaklistoffset != 0
+                || tp->tp_finalize != NULL || tp->tp_del != NULL
+                || tp->tp_alloc != PyType_GenericAlloc || tp->tp_free != PyObject_GC_Del
+                || tp->tp_dealloc != tp->tp_base->tp_dealloc) {
+            PyErr_Format(PyExc_TypeError, "%R is not a tuple subclass with __slots__ = ()", type);
+            return -1;
+        }
+        Py_INCREF(type);
+        fl->tp = tp;
+        fl->n = n;
+        fl->count = 0;
+    #ifdef Py_GIL_DISABLED
+        fl->max = 0;
+    #else
+        fl->max = SC_FREE_MAX;
+        tp->tp_dealloc = n == 4 ? sc_data_dealloc : sc_event1_dealloc;
+    #endif
+        return 0;
+    }
+
+    /* Empty the lists and stop parking (at interpreter exit). */
+    static void sc_close(void)
+    {
+        int k;
+        for (k = 0; k < 3; k++) {
+            if (sc_lists[k].tp != NULL) sc_disable(sc_lists[k].tp);
+        }
+    }
+
+    static int sc_parked(int k) { return sc_lists[k].count; }
+
+    /* A block for an event of list `fl`: a parked one, alive again with
+       refcount 1 (its type and length are intact), or a new one from
+       tp_alloc (NULL on error).  Its items are NULL or what a parked block
+       keeps; *parked says which. */
+    static inline PyObject *sc_block(sc_freelist *fl, int *parked)
+    {
+        PyObject *op;
+        *parked = fl->count > 0 && fl->tp->tp_finalize == NULL;
+        if (*parked) {
+            op = fl->blocks[--fl->count];
+    #if PY_VERSION_HEX < 0x030D0000
+            _Py_NewReference(op);
+    #else
+            (void)PyObject_InitVar((PyVarObject *)op, fl->tp, fl->n);
+            Py_DECREF(fl->tp);  /* the class reference it kept while parked */
+    #endif
+        } else {
+            op = fl->tp->tp_alloc(fl->tp, fl->n);  /* tracked already */
+            if (op == NULL) return NULL;
+        }
+    #if PY_VERSION_HEX >= 0x030E0000
+        ((PyTupleObject *)op)->ob_hash = -1;  /* tuples cache their hash from 3.14 */
+    #endif
+        return op;
+    }
+
+    /* Store `o` in an item that holds NULL or what a parked block keeps
+       (True, False, an empty tuple): often the very object already there,
+       and then no refcount changes. */
+    static inline void sc_put(PyObject **slot, PyObject *o)
+    {
+        PyObject *old = *slot;
+        if (old != o) {
+            Py_INCREF(o);
+            *slot = o;
+            Py_XDECREF(old);  /* True, False or (): freeing one runs no code */
+        }
+    }
+
+    static PyObject *sc_data(PyObject *data, int start, int end, PyObject *exts)
+    {
+        int parked;
+        PyObject *op = sc_block(&sc_lists[0], &parked), **items;
+        if (op == NULL) return NULL;
+        items = ((PyTupleObject *)op)->ob_item;
+        Py_INCREF(data);
+        items[0] = data;  /* parked blocks never keep it */
+        sc_put(&items[1], start ? Py_True : Py_False);
+        sc_put(&items[2], end ? Py_True : Py_False);
+        sc_put(&items[3], exts);
+        if (parked) PyObject_GC_Track(op);
+        return op;
+    }
+
+    /* A Trailers (k = 1) or an EndOfMessage (k = 2). */
+    static PyObject *sc_event1(int k, PyObject *a)
+    {
+        int parked;
+        PyObject *op = sc_block(&sc_lists[k], &parked);
+        if (op == NULL) return NULL;
+        sc_put(&((PyTupleObject *)op)->ob_item[0], a);
+        if (parked) PyObject_GC_Track(op);
+        return op;
+    }
+    """
+    int sc_install(int k, object type, Py_ssize_t n) except -1
+    void sc_close()
+    int sc_parked(int k)
+    object sc_data(object data, bint start, bint end, object exts)
+    object sc_event1(int k, object a)
+
+# freelist 0: Data, 1: Trailers, 2: EndOfMessage (see the comment above)
+sc_install(0, Data, 4)
+sc_install(1, Trailers, 1)
+sc_install(2, EndOfMessage, 1)
 
 
-cdef inline Data _data(bytes data, bint start, bint end, tuple exts):
-    cdef Data ev = Data.__new__(Data)
-    ev.data = data
-    ev.chunk_start = start
-    ev.chunk_end = end
-    ev.extensions = exts
-    return ev
+def _close_freelists():
+    """Empty the event freelists and stop filling them (run at exit)."""
+    sc_close()
 
 
-cdef class Trailers:
-    """The trailer fields, names lowercased (only when there are some)."""
-
-    cdef readonly list headers
-
-    def __init__(self, list headers):
-        self.headers = headers
-
-    def __repr__(self):
-        return f"Trailers(headers={self.headers!r})"
-
-    def __eq__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.headers == (<Trailers>other).headers
-
-    __hash__ = None
+atexit.register(_close_freelists)
 
 
-cdef class EndOfMessage:
-    """The body is complete.  ``extensions`` are those of the last-chunk."""
+def _parked():
+    """(Data, Trailers, EndOfMessage) blocks parked on the freelists, for tests."""
+    return (sc_parked(0), sc_parked(1), sc_parked(2))
 
-    cdef readonly tuple extensions
 
-    def __init__(self, tuple extensions=()):
-        self.extensions = extensions
-
-    def __repr__(self):
-        return f"EndOfMessage(extensions={self.extensions!r})" if self.extensions else "EndOfMessage()"
-
-    def __eq__(self, other):
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.extensions == (<EndOfMessage>other).extensions
-
-    __hash__ = None
+cdef inline object _data(bytes data, bint start, bint end, tuple exts):
+    return sc_data(data, start, end, exts)
 
 
 cdef int64_t _limit(object value, str name) except -2:
@@ -404,8 +624,8 @@ cdef class ChunkedDecoder:
                         events.append(_data(self._gather(obj, p, n), cstart, cend,
                                             tuple(cexts) if cexts else ()))
                     if self._headers:
-                        events.append(Trailers(self._headers))
-                    events.append(EndOfMessage(_parse_extensions(self._exts) if self._exts else ()))
+                        events.append(sc_event1(1, self._headers))
+                    events.append(sc_event1(2, _parse_extensions(self._exts) if self._exts else ()))
                     self._exts = b""
                     self._unused = PyBytes_FromStringAndSize(<const char*>p + pos, n - pos)
                     return 0

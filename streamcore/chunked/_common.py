@@ -35,9 +35,10 @@ before the colon; no control characters but HTAB in values.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
 from .._errors import ProtocolError
+from .._events import event
 
 # -- character classes ------------------------------------------------------
 TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -340,6 +341,66 @@ def format_trailers(trailers: object) -> bytes:
             raise ValueError(f"trailer field value {bvalue!r} has surrounding whitespace")
         lines.append(bname + b": " + bvalue + b"\r\n")
     return b"".join(lines)
+
+
+# -- events ---------------------------------------------------------------------
+#
+# The idiom of every streamcore event (see streamcore._events): NamedTuple
+# subclasses defined once here and built by both twins (the Python one with
+# ``tuple.__new__``, the compiled one from a freelist of its own, see
+# ``_c.pyx``), so ``isinstance`` holds across twins and equality compares the
+# class too.
+
+
+class _Data(NamedTuple):
+    data: bytes
+    chunk_start: bool
+    chunk_end: bool
+    extensions: Extensions = ()
+
+
+@event
+class Data(_Data):
+    """A piece of chunk data, emitted as soon as it arrives.
+
+    ``chunk_start`` is true on the first piece of a chunk, ``chunk_end`` on
+    its last piece; ``extensions`` (on the first piece only) are the chunk's
+    ``(name, value or None)`` pairs, quoted values unquoted.
+    """
+
+    __slots__ = ()
+
+
+class _Trailers(NamedTuple):
+    headers: list[tuple[bytes, bytes]]
+
+
+@event
+class Trailers(_Trailers):
+    """The trailer fields, names lowercased (only when there are some).
+
+    ``headers`` is a list, so a Trailers, unlike the other events, is not
+    hashable.
+    """
+
+    __slots__ = ()
+
+
+class _EndOfMessage(NamedTuple):
+    extensions: Extensions = ()
+
+
+@event
+class EndOfMessage(_EndOfMessage):
+    """The body is complete.  ``extensions`` are those of the last-chunk."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"EndOfMessage(extensions={self.extensions!r})" if self.extensions else "EndOfMessage()"
+
+
+Event = Union[Data, Trailers, EndOfMessage]
 
 
 class ChunkedStats(NamedTuple):

@@ -17,13 +17,13 @@ takes a regex fast path that accepts exactly what the automaton accepts.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Union
+from typing import Any
 
 from .._contract import Buffer, byte_view, check_limit, raise_again, stored_error
 from .._errors import IncompleteError, LimitError, ProtocolError, StateError
 from .._trace import safe_trace
 from . import _common as _c
-from ._common import ChunkedStats, Extensions
+from ._common import ChunkedStats, Data, EndOfMessage, Event, Extensions, Trailers
 
 __all__ = ["ChunkedDecoder", "ChunkedEncoder", "ChunkedStats", "Data", "EndOfMessage", "Trailers"]
 
@@ -33,76 +33,7 @@ LINE, DATA, DATA_CR, DATA_LF, TRAILER, DONE = range(6)
 _HEX = b"0123456789abcdefABCDEF"
 
 
-class Data:
-    """A piece of chunk data, emitted as soon as it arrives.
-
-    ``chunk_start`` is true on the first piece of a chunk, ``chunk_end`` on
-    its last piece; ``extensions`` (on the first piece only) are the chunk's
-    ``(name, value or None)`` pairs, quoted values unquoted.
-    """
-
-    __slots__ = ("data", "chunk_start", "chunk_end", "extensions")
-
-    def __init__(
-        self, data: bytes, chunk_start: bool, chunk_end: bool, extensions: Extensions = ()
-    ) -> None:
-        self.data = data
-        self.chunk_start = chunk_start
-        self.chunk_end = chunk_end
-        self.extensions = extensions
-
-    def __repr__(self) -> str:
-        return (f"Data(data={self.data!r}, chunk_start={self.chunk_start}, "
-                f"chunk_end={self.chunk_end}, extensions={self.extensions!r})")
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return (self.data, self.chunk_start, self.chunk_end, self.extensions) == (
-            other.data, other.chunk_start, other.chunk_end, other.extensions)
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class Trailers:
-    """The trailer fields, names lowercased (only when there are some)."""
-
-    __slots__ = ("headers",)
-
-    def __init__(self, headers: list[tuple[bytes, bytes]]) -> None:
-        self.headers = headers
-
-    def __repr__(self) -> str:
-        return f"Trailers(headers={self.headers!r})"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.headers == other.headers
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-class EndOfMessage:
-    """The body is complete.  ``extensions`` are those of the last-chunk."""
-
-    __slots__ = ("extensions",)
-
-    def __init__(self, extensions: Extensions = ()) -> None:
-        self.extensions = extensions
-
-    def __repr__(self) -> str:
-        return f"EndOfMessage(extensions={self.extensions!r})" if self.extensions else "EndOfMessage()"
-
-    def __eq__(self, other: object) -> bool:
-        if type(other) is not type(self):
-            return NotImplemented
-        return self.extensions == other.extensions
-
-    __hash__ = None  # type: ignore[assignment]
-
-
-Event = Union[Data, Trailers, EndOfMessage]
+_new = tuple.__new__
 
 
 class ChunkedDecoder:
@@ -274,8 +205,8 @@ class ChunkedDecoder:
                         cexts.extend(_c.parse_extensions(self._exts))
                     cend = end
                 else:
-                    events.append(Data(piece, self._start, end,
-                                       _c.parse_extensions(self._exts) if self._exts else ()))
+                    events.append(_new(Data, (piece, self._start, end,
+                                              _c.parse_extensions(self._exts) if self._exts else ())))
                 self._start = False
                 self._exts = b""
             elif state == DATA_CR:
@@ -317,18 +248,18 @@ class ChunkedDecoder:
                 pos = self._read_trailers(buf, pos, n)
                 if self._state == DONE:
                     if pieces:
-                        events.append(Data(b"".join(pieces), cstart, cend, tuple(cexts)))
+                        events.append(_new(Data, (b"".join(pieces), cstart, cend, tuple(cexts))))
                         pieces = []
                     if self._headers:
-                        events.append(Trailers(self._headers))
-                    events.append(EndOfMessage(_c.parse_extensions(self._exts) if self._exts else ()))
+                        events.append(_new(Trailers, (self._headers,)))
+                    events.append(_new(EndOfMessage, (_c.parse_extensions(self._exts) if self._exts else (),)))
                     self._exts = b""
                     self._unused = buf[pos:]
                     return
             else:  # pragma: no cover - DONE returns above
                 break
         if pieces:
-            events.append(Data(b"".join(pieces), cstart, cend, tuple(cexts)))
+            events.append(_new(Data, (b"".join(pieces), cstart, cend, tuple(cexts))))
 
     def _read_line(self, buf: bytes, pos: int, n: int) -> int:
         """Consume chunk-size line bytes; return the new position."""
