@@ -23,7 +23,7 @@ from .._contract import Buffer, byte_view, check_limit, raise_again, stored_erro
 from .._errors import IncompleteError, LimitError, ProtocolError, StateError
 from .._trace import safe_trace
 from . import _common as _c
-from ._common import ChunkedStats, Data, EndOfMessage, Event, Extensions, Trailers
+from ._common import ChunkedStats, Data, EndOfMessage, Event, Trailers
 
 __all__ = ["ChunkedDecoder", "ChunkedEncoder", "ChunkedStats", "Data", "EndOfMessage", "Trailers"]
 
