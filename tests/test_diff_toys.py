@@ -546,3 +546,20 @@ TOYS = {
     "WS.INCOMPLETE": IncompleteWS, "WS.CODE": Code, "WS.VALID": ValidWS, "WS.MESSAGES": Messages,
     "WS.SPLIT": SplitWS,
 }
+
+
+# --------------------------------------------- toys outside the class table
+
+class Seven(_CC):  # CHUNKED.SPLIT only when a read before the last is exactly 7 bytes
+    def change(self, out: Outcome, chunks: list[bytes]) -> Outcome:
+        if len(chunks) > 1 and any(len(c) == 7 for c in chunks[:-1]):
+            return Outcome(ERROR, None, None, "Toy")
+        return out
+
+
+class WrongShape:  # returns an Outcome whose value is not (body, trailers)
+    name = "toy-wrongshape"
+    protocol = "chunked"
+
+    def parse(self, chunks: list[bytes]) -> Outcome:
+        return Outcome(OK, b"".join(chunks)[:3])
