@@ -153,3 +153,9 @@ def test_a_case_for_an_unavailable_peer_skips_and_out_is_cleared(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", d],
                           capture_output=True, text=True, env=env, cwd=str(tmp_path), timeout=120)
     assert "1 skipped" in proc.stdout, proc.stdout[-2000:]
+
+
+def test_a_bare_cr_in_an_extension_is_named_for_what_the_peer_did():
+    # h11 keeps the CR inside the extension: its body is "6g"
+    assert check("chunked", "h11", b"2;\rxx\r\n6g\r\n0\r\n\r\n") == ["TERM.EXT.SWALLOW"]
+    assert check("chunked", _spec(toys.TermExtEnd), b"2;a\nxx\r\n0\r\n\r\n") == ["TERM.EXT.END"]

@@ -119,9 +119,12 @@ def evaluate(peers: Peers, data: bytes, seed: int = 0, only: str | None = None,
         elif len(bad) < len(diffs) and what != "crash":
             cls = SPLIT_CLASS[protocol]
         else:
-            reparse = None
+            reparse: Callable[[bytes], bool] | None = None
+            if protocol == "chunked":
+                def reparse(fixed: bytes, out: Outcome = out) -> bool:
+                    return _differs(protocol, _parse(ref, [fixed]), out, False) is None
             if protocol == "sse":
-                def reparse(fixed: bytes, mname: str = mname, adapter: Any = adapter) -> bool:
+                def reparse(fixed: bytes, mname: str = mname, adapter: Any = adapter) -> bool:  # noqa: F811
                     chunks = mode_chunks(fixed, "bytewise" if mname == "bytewise" else "whole")
                     return _differs(protocol, _parse(ref, chunks), _parse(adapter, chunks), False) is None
             later = False
