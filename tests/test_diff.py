@@ -159,3 +159,14 @@ def test_a_bare_cr_in_an_extension_is_named_for_what_the_peer_did():
     # h11 keeps the CR inside the extension: its body is "6g"
     assert check("chunked", "h11", b"2;\rxx\r\n6g\r\n0\r\n\r\n") == ["TERM.EXT.SWALLOW"]
     assert check("chunked", _spec(toys.TermExtEnd), b"2;a\nxx\r\n0\r\n\r\n") == ["TERM.EXT.END"]
+
+
+def test_minimising_does_not_pick_up_a_second_leniency():
+    from streamcore.diff.core import Peers, minimise
+    spec = _spec(toys.PrefixLF)
+    data = b"0x5\r\nabcde\r\n0\r\n\r\n"
+    assert check("chunked", spec, data) == ["INT.PREFIX"]
+    assert check("chunked", spec, b"0x5\nabcde\n0\n\n") == ["INT.PREFIX"]  # the toy takes bare LF too
+    small = minimise(Peers("chunked", [spec]), data, "INT.PREFIX", "toy-prefixlf", 5.0)
+    assert check("chunked", spec, small) == ["INT.PREFIX"]
+    assert b"\r\n" in small and small.count(b"\n") == small.count(b"\r\n"), small

@@ -577,3 +577,8 @@ class WrongShape:  # returns an Outcome whose value is not (body, trailers)
 
     def parse(self, chunks: list[bytes]) -> Outcome:
         return Outcome(OK, b"".join(chunks)[:3])
+
+
+class PrefixLF(_C):  # INT.PREFIX, and a bare LF read as CRLF too (two leniencies)
+    rewrite = _sub(rb"(?:(?<=^)|(?<=\n))0[xX](?=[0-9a-fA-F])|(?<!\r)\n",
+                   lambda m: b"\r\n" if m.group() == b"\n" else b"")

@@ -196,6 +196,11 @@ def _shorter_frame(frame: bytes) -> bytes | None:
     return head + frame[hdr:hdr + masked] + payload[:n]
 
 
+def _bare_ends(data: bytes) -> int:
+    """Bare CRs and LFs (not part of a CRLF)."""
+    return data.count(b"\r") + data.count(b"\n") - 2 * data.count(b"\r\n")
+
+
 def _classes(peers: Peers, data: bytes, peer: str, seed: int) -> set[str]:
     """The classes ``peer`` shows for ``data``, known quirks left out."""
     quirks = getattr(peers.peers[peer], "quirks", {})
@@ -215,10 +220,15 @@ def minimise(peers: Peers, data: bytes, cls: str, peer: str, budget: float = 1.0
     deadline = time.monotonic() + budget
     tries = 0
     allowed = _classes(peers, data, peer, seed) | {cls}
+    # a class names an input's first violation only: a chunked shrink must
+    # not add bare line ends either (a CRLF cut to LF is a second leniency)
+    bare = _bare_ends(data) if peers.protocol == "chunked" and not cls.startswith("TERM.") else None
 
     def keeps(candidate: bytes) -> bool:
         nonlocal tries
         tries += 1
+        if bare is not None and _bare_ends(candidate) > bare:
+            return False
         found = _classes(peers, candidate, peer, seed)
         return cls in found and found <= allowed
 
