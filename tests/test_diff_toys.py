@@ -121,8 +121,21 @@ class Junk(_C):  # INT.JUNK: strtol: the digits up to the first non-hex byte (an
         return re.sub(rb"(^|\r\n)([0-9a-fA-F]+)[g-zG-Z]+(?=[;\r])", rb"\1\2", data)
 
 
-class TermExt(_C):  # TERM.EXT: a bare CR or LF ends the extension
+class TermExtEnd(_C):  # TERM.EXT.END: a bare CR or LF ends the extension and the line
     rewrite = _sub(rb"(;[^\r\n]*)(?:\r(?!\n)|(?<!\r)\n)", rb"\1\r\n")
+
+
+class TermExtSwallow(_C):  # TERM.EXT.SWALLOW: a bare CR or LF is kept in the extension
+    rewrite = _sub(rb"(;[^\r\n]*)(?:\r(?!\n)|\n)(?:[^\r]|\r(?!\n))*", rb"\1")
+
+
+class TermExt(TermExtEnd):  # TERM.EXT: ends the line, then loses the last byte of the body
+    def parse(self, chunks: list[bytes]) -> Outcome:
+        out = super().parse(chunks)
+        data = b"".join(chunks)
+        if out.status == OK and out.value[0] and self.rewrite(data) != data:
+            return dataclasses.replace(out, value=(out.value[0][:-1], out.value[1]))
+        return out
 
 
 class TermLF(_C):  # TERM.LF: every bare LF is a line end
@@ -531,7 +544,8 @@ class PrefixQuirk(Prefix):
 #: class -> toy (its name in this module)
 TOYS = {
     "INT.PREFIX": Prefix, "INT.SIGN": Sign, "INT.UNDERSCORE": Underscore, "INT.EMPTY": Empty,
-    "INT.OVERFLOW": Overflow, "INT.SPACE": Space, "INT.JUNK": Junk, "TERM.EXT": TermExt, "TERM.LF": TermLF,
+    "INT.OVERFLOW": Overflow, "INT.SPACE": Space, "INT.JUNK": Junk, "TERM.EXT": TermExt, "TERM.EXT.END": TermExtEnd,
+    "TERM.EXT.SWALLOW": TermExtSwallow, "TERM.LF": TermLF,
     "TERM.CR": TermCR, "TERM.SPILL": Spill, "EXT.SYNTAX": ExtSyntax, "TRAILER.FRAMING": TrailerFraming,
     "TRAILER.FOLD": TrailerFold, "TRAILER.SYNTAX": TrailerSyntax, "CHUNKED.INCOMPLETE": Incomplete,
     "CHUNKED.VALID": Valid, "CHUNKED.BODY": Body, "CHUNKED.TRAILERS": Trailers, "CHUNKED.END": End,
@@ -546,3 +560,25 @@ TOYS = {
     "WS.INCOMPLETE": IncompleteWS, "WS.CODE": Code, "WS.VALID": ValidWS, "WS.MESSAGES": Messages,
     "WS.SPLIT": SplitWS,
 }
+
+
+# --------------------------------------------- toys outside the class table
+
+class Seven(_CC):  # CHUNKED.SPLIT only when a read before the last is exactly 7 bytes
+    def change(self, out: Outcome, chunks: list[bytes]) -> Outcome:
+        if len(chunks) > 1 and any(len(c) == 7 for c in chunks[:-1]):
+            return Outcome(ERROR, None, None, "Toy")
+        return out
+
+
+class WrongShape:  # returns an Outcome whose value is not (body, trailers)
+    name = "toy-wrongshape"
+    protocol = "chunked"
+
+    def parse(self, chunks: list[bytes]) -> Outcome:
+        return Outcome(OK, b"".join(chunks)[:3])
+
+
+class PrefixLF(_C):  # INT.PREFIX, and a bare LF read as CRLF too (two leniencies)
+    rewrite = _sub(rb"(?:(?<=^)|(?<=\n))0[xX](?=[0-9a-fA-F])|(?<!\r)\n",
+                   lambda m: b"\r\n" if m.group() == b"\n" else b"")

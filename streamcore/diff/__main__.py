@@ -55,8 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minimise-seconds", type=float, default=2.0)
     ap.add_argument("--inputs", type=int, default=None,
                     help="stop each worker after this many inputs (a run then depends on --seed only)")
+    ap.add_argument("--exit-zero", action="store_true",
+                    help="exit 0 even when there are findings (default: 1 when any is written)")
     ns = ap.parse_args(argv)
     names = [n for n in ns.against.split(",") if n] or adapters.default_peers(ns.protocol)
+    for n in names:  # mistakes in --against are usage errors, before any work
+        try:
+            adapters.load(ns.protocol, n)
+        except adapters.Unavailable:
+            pass
+        except Exception as exc:
+            ap.error(f"--against: {exc}")
     jobs = ns.jobs or os.cpu_count() or 1
     engine = ns.engine
     if engine == "auto":
@@ -70,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table(result))
     print(f"{jobs} worker{'s' if jobs > 1 else ''}, seeds {ns.seed}..{ns.seed + jobs - 1}")
     print(f"{len(written)} findings written under {ns.out}/{ns.protocol}/")
-    return 0
+    return 1 if written and not ns.exit_zero else 0
 
 
 if __name__ == "__main__":

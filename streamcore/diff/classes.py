@@ -36,7 +36,9 @@ DESCRIPTIONS = {
     "INT.OVERFLOW": "chunk-size past 2**63-1 accepted (truncated or wrapped)",
     "INT.SPACE": "whitespace before or after chunk-size accepted",
     "INT.JUNK": "non-hex bytes in chunk-size accepted",
-    "TERM.EXT": "bare LF or CR inside a chunk extension ends the line",
+    "TERM.EXT.END": "a bare LF or CR inside a chunk extension accepted as the end of the line",
+    "TERM.EXT.SWALLOW": "a bare LF or CR inside a chunk extension accepted as part of it (the line ends at CRLF)",
+    "TERM.EXT": "a bare LF or CR inside a chunk extension accepted (read neither as a line end nor as part of it)",
     "TERM.LF": "bare LF accepted as a line terminator",
     "TERM.CR": "bare CR accepted as a line terminator",
     "TERM.SPILL": "bytes after chunk data that are not CRLF accepted (data longer than size)",
@@ -481,15 +483,41 @@ def classify_sse(data: bytes, agree: Callable[[bytes], bool]) -> str:
 
 # ---------------------------------------------------------------- dispatch
 
+def _term_ext(data: bytes, agree: Callable[[bytes], bool] | None) -> str:
+    """What the peer did with a bare CR or LF inside a chunk extension:
+    the reference, given the input with that line ended there (``END``) or
+    with the rest of the extension up to the CRLF dropped (``SWALLOW``),
+    reads what the peer read (``agree``)."""
+    if agree is None:
+        return "TERM.EXT"
+    for m in re.finditer(rb";[^\r\n]*(?:\r(?!\n)|\n)", data):
+        if m.end() >= 2 and data[m.end() - 2:m.end()] == b"\r\n":
+            continue
+        p, e = m.start(), m.end() - 1
+        crlf = data.find(b"\r\n", e)
+        if crlf >= 0 and agree(data[:p] + data[crlf:]):
+            return "TERM.EXT.SWALLOW"
+        if agree(data[:p] + b"\r\n" + data[e + 1:]):
+            return "TERM.EXT.END"
+        break
+    return "TERM.EXT"
+
+
 def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
              reparse: Callable[[bytes], bool] | None = None, later: bool = False) -> str:
     """Name the class of one difference (``what`` from :func:`differs`);
-    ``later``: fed byte by byte, the peer failed after the reference did."""
+    ``later``: fed byte by byte, the peer failed after the reference did.
+    ``reparse``: for SSE, do both agree on a repaired input; for chunked,
+    does the reference read from a repaired input what the peer read from
+    this one."""
     if what == "crash":
         return "ADAPTER.CRASH"
     if protocol == "chunked":
         if what == "status" and not ref.accepted:
-            return explain_chunked(data) or "CHUNKED.VALID"
+            cls = explain_chunked(data)
+            if cls == "TERM.EXT":
+                return _term_ext(data, reparse)
+            return cls or "CHUNKED.VALID"
         if what == "status":
             return "CHUNKED.VALID"
         return {"value": "CHUNKED.BODY", "trailers": "CHUNKED.TRAILERS"}.get(what, "CHUNKED.END")

@@ -113,11 +113,16 @@ def differs(protocol: str, ref: Outcome, out: Outcome, exact: bool = False) -> s
 
 # ---------------------------------------------------------------- feeding modes
 
-def modes(data: bytes, seed: int = 0) -> list[tuple[str, list[bytes]]]:
+def modes(data: bytes, seed: int = 0, splits: Sequence[int] | None = None) -> list[tuple[str, list[bytes]]]:
     """The ways one input is fed: whole, byte by byte, at random splits and,
     when the input holds a CR, split just after every CR (the SSE read
-    boundary case).  Deterministic for a given data and seed."""
+    boundary case).  Deterministic for a given data and seed.  ``splits``:
+    explicit split points (a recorded finding's) fed as one more mode,
+    ``split:<points>``, before the random ones."""
     out: list[tuple[str, list[bytes]]] = [("whole", [data])]
+    if splits is not None and len(data) > 1:
+        pts = sorted({c for c in splits if 0 < c < len(data)})
+        out.append(("split:" + ",".join(map(str, pts)), cut(data, pts)))
     if len(data) > 1:
         out.append(("bytewise", [data[i:i + 1] for i in range(len(data))]))
         rng = random.Random(hash((seed, len(data))) & 0xFFFFFFFF)
@@ -137,6 +142,14 @@ def cut(data: bytes, cuts: Sequence[int]) -> list[bytes]:
         last = c
     pieces.append(data[last:])
     return [p for p in pieces if p]
+
+
+def mode_splits(mode: str) -> list[int] | None:
+    """The split points a mode name spells (``split0:3,7`` -> [3, 7]), or
+    None for whole and bytewise feeding."""
+    if ":" not in mode:
+        return None
+    return [int(c) for c in mode.split(":", 1)[1].split(",") if c]
 
 
 def mode_chunks(data: bytes, mode: str) -> list[bytes]:

@@ -60,7 +60,9 @@ REFERENCE = "streamcore-py"
 def load(protocol: str, spec: str) -> Any:
     """Build the adapter named ``spec`` (a built-in name or ``module:callable``).
 
-    Raises :class:`Unavailable` when its package is missing.
+    Raises :class:`Unavailable` when a built-in peer's package is missing,
+    ValueError for an unknown name, a user module that cannot be imported
+    or an attribute it does not have.
     """
     builtin = BUILTIN[protocol].get(spec)
     if builtin is not None:
@@ -77,9 +79,11 @@ def load(protocol: str, spec: str) -> Any:
     modname, _, attr = spec.partition(":")
     try:
         module = importlib.import_module(modname)
-    except ImportError as exc:
-        raise Unavailable(f"{spec}: {exc}") from exc
-    factory = getattr(module, attr)
+    except ImportError as exc:  # a user's module: a mistake, not a missing peer
+        raise ValueError(f"{spec}: cannot import {modname!r}: {exc}") from exc
+    factory = getattr(module, attr, None)
+    if factory is None:
+        raise ValueError(f"{spec}: module {modname!r} has no attribute {attr!r}")
     adapter = factory if hasattr(factory, "parse") and not isinstance(factory, type) else factory()
     if not hasattr(adapter, "name"):
         adapter.name = spec
