@@ -127,6 +127,8 @@ def dfa_accepts(line: bytes) -> bool:
     state = common.L_START
     size = 0
     for b in line + b"\r\n":
+        if state == common.L_DONE:
+            return False  # the line ended before its last byte (b"0\r\n0")
         state = common.LINE_TABLE[state * 256 + b]
         if state >= common.ERROR:
             return False
@@ -136,6 +138,7 @@ def dfa_accepts(line: bytes) -> bool:
 
 
 @given(line=grammar_bytes)
+@example(line=b"0\r\n0")
 @example(line=b"5 ;a")
 @example(line=b'1;a="\\\\"')
 @example(line=b"1;a ; b = c")
