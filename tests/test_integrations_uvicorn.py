@@ -382,7 +382,7 @@ def test_subprotocol_and_headers() -> None:
     async def main() -> None:
         # the class named as on uvicorn's command line (--ws module:Class)
         name = "streamcore.integrations.uvicorn:WebSocketProtocol"
-        async with serving(app, ws_class=name, root_path="/root") as server:
+        async with serving(app, ws_class=name, root_path="/mount") as server:
             async with connect(server.url + "/a%2Fb?q=1", subprotocols=["a", "b"]) as client:
                 assert client.subprotocol == "b"
                 assert client.response.headers["x-extra"] == "1"
@@ -392,7 +392,7 @@ def test_subprotocol_and_headers() -> None:
     scope = scopes[0]
     assert scope["subprotocols"] == ["a", "b"]
     assert (scope["path"], scope["raw_path"], scope["query_string"]) == (
-        "/root/a/b", b"/root/a%2Fb", b"q=1")
+        "/mount/a/b", b"/mount/a%2Fb", b"q=1")
     assert scope["asgi"]["spec_version"] == "2.4"
 
 
