@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 FUZZ_SECONDS ?= 5
 SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 
-.PHONY: test test-uvicorn system-deps bench bench-e2e fuzz diff lint docs build clean testinstalled
+.PHONY: test test-uvicorn system-deps demo screenshots bench bench-e2e fuzz diff lint docs build clean testinstalled
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,12 +33,21 @@ $(VENV)/.docs: $(PY) requirements/docs.txt
 build: $(VENV)/.test
 	STREAMCORE_REQUIRE_EXTENSIONS=1 $(PY) setup.py -q build_ext --inplace
 
-# Debian packages the integration tests run for real (redis-server); CI runs as root
+# Debian packages the integration and browser tests run for real (redis-server,
+# chromium driven by Playwright: never a browser download); CI runs as root
 system-deps:
-	@command -v redis-server >/dev/null || { \
+	@for pkg in redis-server chromium; do command -v $$pkg >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null; \
-	  else echo "redis-server is missing: install Debian's redis-server for the Redis tests"; fi; }
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$pkg >/dev/null; \
+	  else echo "$$pkg is missing: install Debian's $$pkg for the Redis and browser tests"; fi; }; done
+
+# redis-server and two uvicorn workers of examples/demo/app.py; prints the URLs
+demo: build system-deps
+	$(PY) examples/demo/run.py
+
+# docs/img/demo-*.png, taken by headless Chromium against the demo
+screenshots: build system-deps
+	$(PY) examples/demo/screenshots.py
 
 test: build system-deps
 	$(PY) -m pytest tests -q -p no:cacheprovider
