@@ -174,7 +174,7 @@ def test_minimising_does_not_pick_up_a_second_leniency():
 
 def test_an_empty_size_and_a_bare_cr_are_named_for_what_the_peer_did():
     assert check("chunked", _spec(toys.EmptyZero), b";a\r\n\r\n") == ["INT.EMPTY.ZERO"]
-    assert check("chunked", _spec(toys.EmptySkip), b"\r\n2\r\nxx\r\n0\r\n\r\n") == ["INT.EMPTY.SKIP"]
+    assert check("chunked", _spec(toys.EmptySkip), b"2\r\nxx\r\n\r\n0\r\n\r\n") == ["INT.EMPTY.SKIP"]
     assert check("chunked", _spec(toys.Empty), b"\r\n\r\n") == ["INT.EMPTY"]
     assert check("chunked", _spec(toys.TermCREnd), b"2\rxx\r\n0\r\n\r\n") == ["TERM.CR.END"]
     assert check("chunked", _spec(toys.TermCRSwallow), b"2\rxx\r\nab\r\n0\r\n\r\n") == ["TERM.CR.SWALLOW"]

@@ -100,12 +100,36 @@ class Underscore(_C):  # INT.UNDERSCORE: underscores between digits skipped
     rewrite = _sub(rb"(^|\r\n)([0-9a-fA-F]+)_(?=[0-9a-fA-F])", rb"\1\2")
 
 
-class EmptyZero(_C):  # INT.EMPTY.ZERO: an empty first size read as 0
-    rewrite = _sub(rb"^(?=[;\r])", b"0")
+def _empty_size_line(data: bytes) -> tuple[int, int] | None:
+    """Where the first size line with an empty chunk-size starts and ends
+    (after its CRLF), walking the chunks by their sizes; None if none."""
+    pos = 0
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        size = data[pos:end].split(b";")[0].strip(b" \t")
+        if not size:
+            return pos, end + 2
+        try:
+            n = int(size, 16)
+        except ValueError:
+            return None
+        if n <= 0:
+            return None
+        pos = end + 2 + n + 2
 
 
-class EmptySkip(_C):  # INT.EMPTY.SKIP: a first line with an empty size skipped
-    rewrite = _sub(rb"^(?:[ \t]*;[^\r\n]*)?\r\n", b"")
+class EmptyZero(_C):  # INT.EMPTY.ZERO: an empty size read as 0
+    def rewrite(self, data: bytes) -> bytes:
+        at = _empty_size_line(data)
+        return data if at is None else data[:at[0]] + b"0" + data[at[0]:]
+
+
+class EmptySkip(_C):  # INT.EMPTY.SKIP: a line with an empty size skipped
+    def rewrite(self, data: bytes) -> bytes:
+        at = _empty_size_line(data)
+        return data if at is None else data[:at[0]] + data[at[1]:]
 
 
 class Empty(EmptyZero):  # INT.EMPTY: read as 0, with a stray byte in the body
