@@ -493,38 +493,39 @@ def classify_sse(data: bytes, agree: Callable[[bytes], bool]) -> str:
 
 # ---------------------------------------------------------------- dispatch
 
-def _term_ext(data: bytes, agree: Callable[[bytes], bool] | None) -> str:
+def _term_ext(data: bytes, agree: Callable[..., bool] | None) -> str:
     """What the peer did with a bare CR or LF inside a chunk extension:
-    the reference, given the input with that line ended there (``END``) or
-    with the rest of the extension up to the CRLF dropped (``SWALLOW``),
+    the reference, given the input with the rest of the extension up to the
+    CRLF dropped (``SWALLOW``) or with that line ended there (``END``),
     reads what the peer read (``agree``)."""
-    if agree is None:
-        return "TERM.EXT"
     for m in re.finditer(rb";[^\r\n]*(?:\r(?!\n)|\n)", data):
         if m.end() >= 2 and data[m.end() - 2:m.end()] == b"\r\n":
             continue
         p, e = m.start(), m.end() - 1
         crlf = data.find(b"\r\n", e)
-        if crlf >= 0 and agree(data[:p] + data[crlf:]):
-            return "TERM.EXT.SWALLOW"
-        if agree(data[:p] + b"\r\n" + data[e + 1:]):
-            return "TERM.EXT.END"
-        break
+        return _reading(data, agree, "TERM.EXT", [
+            ("SWALLOW", data[:p] + data[crlf:] if crlf >= 0 else None),
+            ("END", data[:p] + b"\r\n" + data[e + 1:]),
+        ])
     return "TERM.EXT"
 
 
-def _reading(data: bytes, agree: Callable[[bytes], bool] | None, cls: str,
+def _reading(data: bytes, agree: Callable[..., bool] | None, cls: str,
              readings: list[tuple[str, bytes | None]]) -> str:
     """``cls.<name>`` for the first reading the reference reads as the peer
-    read ``data`` (``agree``), else ``cls``."""
-    if agree is not None:
+    read ``data`` (``agree``); failing that (the input holds a second
+    leniency the reference rejects), the first the peer itself reads as it
+    read ``data`` (``agree(..., peer=True)``); else ``cls``."""
+    if agree is None:
+        return cls
+    for peer in (False, True):
         for name, fixed in readings:
-            if fixed is not None and fixed != data and agree(fixed):
+            if fixed is not None and fixed != data and (agree(fixed, peer=True) if peer else agree(fixed)):
                 return f"{cls}.{name}"
     return cls
 
 
-def _int_empty(data: bytes, pos: int, nxt: int, agree: Callable[[bytes], bool] | None) -> str:
+def _int_empty(data: bytes, pos: int, nxt: int, agree: Callable[..., bool] | None) -> str:
     """What the peer did with an empty chunk-size: read it as 0 (``ZERO``:
     the last chunk), or skipped the line and read the next one as the size
     line (``SKIP``)."""
@@ -538,7 +539,7 @@ def _int_empty(data: bytes, pos: int, nxt: int, agree: Callable[[bytes], bool] |
     ])
 
 
-def _term_cr(data: bytes, pos: int, nxt: int, agree: Callable[[bytes], bool] | None) -> str:
+def _term_cr(data: bytes, pos: int, nxt: int, agree: Callable[..., bool] | None) -> str:
     """What the peer did with a bare CR ending a line: took it as the line
     end (``END``), or kept it, with what follows up to the next CRLF, in the
     line and read only what came before it (``SWALLOW``)."""
@@ -553,7 +554,7 @@ def _term_cr(data: bytes, pos: int, nxt: int, agree: Callable[[bytes], bool] | N
 
 
 def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
-             reparse: Callable[[bytes], bool] | None = None, later: bool = False) -> str:
+             reparse: Callable[..., bool] | None = None, later: bool = False) -> str:
     """Name the class of one difference (``what`` from :func:`differs`);
     ``later``: fed byte by byte, the peer failed after the reference did.
     ``reparse``: for SSE, do both agree on a repaired input; for chunked,
