@@ -170,3 +170,12 @@ def test_minimising_does_not_pick_up_a_second_leniency():
     small = minimise(Peers("chunked", [spec]), data, "INT.PREFIX", "toy-prefixlf", 5.0)
     assert check("chunked", spec, small) == ["INT.PREFIX"]
     assert b"\r\n" in small and small.count(b"\n") == small.count(b"\r\n"), small
+
+
+def test_an_empty_size_and_a_bare_cr_are_named_for_what_the_peer_did():
+    assert check("chunked", _spec(toys.EmptyZero), b";a\r\n\r\n") == ["INT.EMPTY.ZERO"]
+    assert check("chunked", _spec(toys.EmptySkip), b"2\r\nxx\r\n\r\n0\r\n\r\n") == ["INT.EMPTY.SKIP"]
+    assert check("chunked", _spec(toys.Empty), b"\r\n\r\n") == ["INT.EMPTY"]
+    assert check("chunked", _spec(toys.TermCREnd), b"2\rxx\r\n0\r\n\r\n") == ["TERM.CR.END"]
+    assert check("chunked", _spec(toys.TermCRSwallow), b"2\rxx\r\nab\r\n0\r\n\r\n") == ["TERM.CR.SWALLOW"]
+    assert check("chunked", _spec(toys.TermCR), b"2\rxx\r\n0\r\n\r\n") == ["TERM.CR"]

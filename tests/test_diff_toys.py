@@ -100,8 +100,45 @@ class Underscore(_C):  # INT.UNDERSCORE: underscores between digits skipped
     rewrite = _sub(rb"(^|\r\n)([0-9a-fA-F]+)_(?=[0-9a-fA-F])", rb"\1\2")
 
 
-class Empty(_C):  # INT.EMPTY: an empty first size read as 0
-    rewrite = _sub(rb"^(?=[;\r])", b"0")
+def _empty_size_line(data: bytes) -> tuple[int, int] | None:
+    """Where the first size line with an empty chunk-size starts and ends
+    (after its CRLF), walking the chunks by their sizes; None if none."""
+    pos = 0
+    while True:
+        end = data.find(b"\r\n", pos)
+        if end < 0:
+            return None
+        size = data[pos:end].split(b";")[0].strip(b" \t")
+        if not size:
+            return pos, end + 2
+        try:
+            n = int(size, 16)
+        except ValueError:
+            return None
+        if n <= 0:
+            return None
+        pos = end + 2 + n + 2
+
+
+class EmptyZero(_C):  # INT.EMPTY.ZERO: an empty size read as 0
+    def rewrite(self, data: bytes) -> bytes:
+        at = _empty_size_line(data)
+        return data if at is None else data[:at[0]] + b"0" + data[at[0]:]
+
+
+class EmptySkip(_C):  # INT.EMPTY.SKIP: a line with an empty size skipped
+    def rewrite(self, data: bytes) -> bytes:
+        at = _empty_size_line(data)
+        return data if at is None else data[:at[0]] + data[at[1]:]
+
+
+class Empty(EmptyZero):  # INT.EMPTY: read as 0, with a stray byte in the body
+    def parse(self, chunks: list[bytes]) -> Outcome:
+        out = super().parse(chunks)
+        data = b"".join(chunks)
+        if out.status == OK and self.rewrite(data) != data:
+            return dataclasses.replace(out, value=(out.value[0] + b"?", out.value[1]))
+        return out
 
 
 class Overflow(_C):  # INT.OVERFLOW: a size kept in 64 bits (wraps)
@@ -142,8 +179,21 @@ class TermLF(_C):  # TERM.LF: every bare LF is a line end
     rewrite = _sub(rb"(?<!\r)\n", b"\r\n")
 
 
-class TermCR(_C):  # TERM.CR: every bare CR is a line end
+class TermCREnd(_C):  # TERM.CR.END: every bare CR is a line end
     rewrite = _sub(rb"\r(?!\n)", b"\r\n")
+
+
+class TermCRSwallow(_C):  # TERM.CR.SWALLOW: a size line is read up to a bare CR; the rest to CRLF dropped
+    rewrite = _sub(rb"(^|\r\n)([0-9a-fA-F]+)\r(?!\n)(?:[^\r]|\r(?!\n))*(?=\r\n)", rb"\1\2")
+
+
+class TermCR(TermCREnd):  # TERM.CR: ends the line, then loses the last byte of the body
+    def parse(self, chunks: list[bytes]) -> Outcome:
+        out = super().parse(chunks)
+        data = b"".join(chunks)
+        if out.status == OK and out.value[0] and self.rewrite(data) != data:
+            return dataclasses.replace(out, value=(out.value[0][:-1], out.value[1]))
+        return out
 
 
 class Spill(_C):  # TERM.SPILL: bytes between the chunk data and CRLF skipped
@@ -544,9 +594,11 @@ class PrefixQuirk(Prefix):
 #: class -> toy (its name in this module)
 TOYS = {
     "INT.PREFIX": Prefix, "INT.SIGN": Sign, "INT.UNDERSCORE": Underscore, "INT.EMPTY": Empty,
+    "INT.EMPTY.ZERO": EmptyZero, "INT.EMPTY.SKIP": EmptySkip,
     "INT.OVERFLOW": Overflow, "INT.SPACE": Space, "INT.JUNK": Junk, "TERM.EXT": TermExt, "TERM.EXT.END": TermExtEnd,
     "TERM.EXT.SWALLOW": TermExtSwallow, "TERM.LF": TermLF,
-    "TERM.CR": TermCR, "TERM.SPILL": Spill, "EXT.SYNTAX": ExtSyntax, "TRAILER.FRAMING": TrailerFraming,
+    "TERM.CR": TermCR, "TERM.CR.END": TermCREnd, "TERM.CR.SWALLOW": TermCRSwallow,
+    "TERM.SPILL": Spill, "EXT.SYNTAX": ExtSyntax, "TRAILER.FRAMING": TrailerFraming,
     "TRAILER.FOLD": TrailerFold, "TRAILER.SYNTAX": TrailerSyntax, "CHUNKED.INCOMPLETE": Incomplete,
     "CHUNKED.VALID": Valid, "CHUNKED.BODY": Body, "CHUNKED.TRAILERS": Trailers, "CHUNKED.END": End,
     "CHUNKED.SPLIT": Split, "ADAPTER.CRASH": Crash, "TWIN.DRIFT": Drift,

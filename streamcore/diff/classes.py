@@ -32,7 +32,9 @@ DESCRIPTIONS = {
     "INT.PREFIX": "chunk-size with a 0x/0X prefix accepted",
     "INT.SIGN": "chunk-size with a + or - sign accepted",
     "INT.UNDERSCORE": "chunk-size with an underscore accepted",
-    "INT.EMPTY": "empty chunk-size accepted (read as 0)",
+    "INT.EMPTY.ZERO": "an empty chunk-size accepted and read as 0 (the last chunk)",
+    "INT.EMPTY.SKIP": "a line with an empty chunk-size skipped (the next line read as the size line)",
+    "INT.EMPTY": "an empty chunk-size accepted (read neither as 0 nor skipped)",
     "INT.OVERFLOW": "chunk-size past 2**63-1 accepted (truncated or wrapped)",
     "INT.SPACE": "whitespace before or after chunk-size accepted",
     "INT.JUNK": "non-hex bytes in chunk-size accepted",
@@ -40,7 +42,9 @@ DESCRIPTIONS = {
     "TERM.EXT.SWALLOW": "a bare LF or CR inside a chunk extension accepted as part of it (the line ends at CRLF)",
     "TERM.EXT": "a bare LF or CR inside a chunk extension accepted (read neither as a line end nor as part of it)",
     "TERM.LF": "bare LF accepted as a line terminator",
-    "TERM.CR": "bare CR accepted as a line terminator",
+    "TERM.CR.END": "a bare CR accepted as the end of the line",
+    "TERM.CR.SWALLOW": "a bare CR accepted as part of the line (the line ends at CRLF; what follows the CR is dropped)",
+    "TERM.CR": "a bare CR accepted (read neither as a line end nor as part of the line)",
     "TERM.SPILL": "bytes after chunk data that are not CRLF accepted (data longer than size)",
     "EXT.SYNTAX": "malformed chunk extension accepted",
     "TRAILER.FRAMING": "Content-Length or Transfer-Encoding in trailers accepted",
@@ -183,6 +187,12 @@ def _ext_ok(ext: bytes) -> bool:
 def explain_chunked(data: bytes) -> str | None:
     """The class of the first RFC 9112 violation in a chunked body, or
     ``CHUNKED.INCOMPLETE`` when it ends early, or None when it is valid."""
+    return _explain_chunked(data)[0]
+
+
+def _explain_chunked(data: bytes) -> tuple[str | None, int, int]:
+    """:func:`explain_chunked`, with where the line of the violation starts
+    and where its (bad) terminator ends (-1, -1 when not at a line)."""
     pos = 0
     while True:
         line = _line(data, pos)
@@ -193,8 +203,8 @@ def explain_chunked(data: bytes) -> str | None:
             size = text if semi < 0 else text[:semi]
             if b"\n" not in text:
                 cls = _size_class(size.rstrip(b" \t")) if size and semi < 0 else None
-                return cls or "CHUNKED.INCOMPLETE"
-            return "CHUNKED.INCOMPLETE"
+                return (cls or "CHUNKED.INCOMPLETE"), -1, -1
+            return "CHUNKED.INCOMPLETE", -1, -1
         content, nxt, bad = line
         semi = content.find(b";")
         size_text = content if semi < 0 else content[:semi]
@@ -205,53 +215,53 @@ def explain_chunked(data: bytes) -> str | None:
         else:
             cls = _size_class(size_text)
         if bad and ext:
-            return "TERM.EXT"
+            return "TERM.EXT", pos, nxt
         if cls:
-            return cls
+            return cls, pos, nxt
         if ext and not _ext_ok(ext):
-            return "TERM.EXT" if b"\n" in ext or b"\r" in ext else "EXT.SYNTAX"
+            return ("TERM.EXT" if b"\n" in ext or b"\r" in ext else "EXT.SYNTAX"), pos, nxt
         if bad:
-            return bad
+            return bad, pos, nxt
         length = int(size_text.rstrip(b" \t"), 16)
         pos = nxt
         if length == 0:
             break
         if len(data) < pos + length:
-            return "CHUNKED.INCOMPLETE"
+            return "CHUNKED.INCOMPLETE", -1, -1
         pos += length
         after = data[pos:pos + 2]
         if after == b"\r\n":
             pos += 2
             continue
         if len(after) < 2 and b"\r\n".startswith(after):
-            return "CHUNKED.INCOMPLETE"
+            return "CHUNKED.INCOMPLETE", -1, -1
         if after[:1] == b"\n":
-            return "TERM.LF"
-        return "TERM.SPILL"
+            return "TERM.LF", -1, -1
+        return "TERM.SPILL", -1, -1
     # trailer section: *( field-line CRLF ) CRLF
     while True:
         line = _line(data, pos)
         if line is None:
-            return "CHUNKED.INCOMPLETE"
+            return "CHUNKED.INCOMPLETE", -1, -1
         content, nxt, bad = line
         if bad:
-            return bad
+            return bad, pos, nxt
         pos = nxt
         if not content:
-            return None
+            return None, -1, -1
         if content[:1] in (b" ", b"\t"):
-            return "TRAILER.FOLD"
+            return "TRAILER.FOLD", -1, -1
         # a field value followed by an obs-fold continuation line
         follow = _line(data, pos)
         if follow is not None and follow[0][:1] in (b" ", b"\t"):
-            return "TRAILER.FOLD"
+            return "TRAILER.FOLD", -1, -1
         name, colon, value = content.partition(b":")
         if not colon or not name or not all(b in _TCHAR for b in name):
-            return "TRAILER.SYNTAX"
+            return "TRAILER.SYNTAX", -1, -1
         if any(b in (0, 10, 13) or (b < 32 and b != 9) or b == 127 for b in value):
-            return "TRAILER.SYNTAX"
+            return "TRAILER.SYNTAX", -1, -1
         if name.lower() in (b"content-length", b"transfer-encoding"):
-            return "TRAILER.FRAMING"
+            return "TRAILER.FRAMING", -1, -1
 
 
 # ---------------------------------------------------------------- WebSocket
@@ -483,28 +493,68 @@ def classify_sse(data: bytes, agree: Callable[[bytes], bool]) -> str:
 
 # ---------------------------------------------------------------- dispatch
 
-def _term_ext(data: bytes, agree: Callable[[bytes], bool] | None) -> str:
+def _term_ext(data: bytes, agree: Callable[..., bool] | None) -> str:
     """What the peer did with a bare CR or LF inside a chunk extension:
-    the reference, given the input with that line ended there (``END``) or
-    with the rest of the extension up to the CRLF dropped (``SWALLOW``),
+    the reference, given the input with the rest of the extension up to the
+    CRLF dropped (``SWALLOW``) or with that line ended there (``END``),
     reads what the peer read (``agree``)."""
-    if agree is None:
-        return "TERM.EXT"
     for m in re.finditer(rb";[^\r\n]*(?:\r(?!\n)|\n)", data):
         if m.end() >= 2 and data[m.end() - 2:m.end()] == b"\r\n":
             continue
         p, e = m.start(), m.end() - 1
         crlf = data.find(b"\r\n", e)
-        if crlf >= 0 and agree(data[:p] + data[crlf:]):
-            return "TERM.EXT.SWALLOW"
-        if agree(data[:p] + b"\r\n" + data[e + 1:]):
-            return "TERM.EXT.END"
-        break
+        return _reading(data, agree, "TERM.EXT", [
+            ("SWALLOW", data[:p] + data[crlf:] if crlf >= 0 else None),
+            ("END", data[:p] + b"\r\n" + data[e + 1:]),
+        ])
     return "TERM.EXT"
 
 
+def _reading(data: bytes, agree: Callable[..., bool] | None, cls: str,
+             readings: list[tuple[str, bytes | None]]) -> str:
+    """``cls.<name>`` for the first reading the reference reads as the peer
+    read ``data`` (``agree``); failing that (the input holds a second
+    leniency the reference rejects), the first the peer itself reads as it
+    read ``data`` (``agree(..., peer=True)``); else ``cls``."""
+    if agree is None:
+        return cls
+    for peer in (False, True):
+        for name, fixed in readings:
+            if fixed is not None and fixed != data and (agree(fixed, peer=True) if peer else agree(fixed)):
+                return f"{cls}.{name}"
+    return cls
+
+
+def _int_empty(data: bytes, pos: int, nxt: int, agree: Callable[..., bool] | None) -> str:
+    """What the peer did with an empty chunk-size: read it as 0 (``ZERO``:
+    the last chunk), or skipped the line and read the next one as the size
+    line (``SKIP``)."""
+    if pos < 0:
+        return "INT.EMPTY"
+    content = _line(data, pos)
+    rest = content[0] if content else b""
+    return _reading(data, agree, "INT.EMPTY", [
+        ("ZERO", data[:pos] + b"0" + rest.lstrip(b" \t") + b"\r\n" + data[nxt:]),
+        ("SKIP", data[:pos] + data[nxt:]),
+    ])
+
+
+def _term_cr(data: bytes, pos: int, nxt: int, agree: Callable[..., bool] | None) -> str:
+    """What the peer did with a bare CR ending a line: took it as the line
+    end (``END``), or kept it, with what follows up to the next CRLF, in the
+    line and read only what came before it (``SWALLOW``)."""
+    if pos < 0 or data[nxt - 1:nxt] != b"\r":
+        return "TERM.CR"
+    cr = nxt - 1
+    crlf = data.find(b"\r\n", nxt)
+    return _reading(data, agree, "TERM.CR", [
+        ("SWALLOW", data[:cr] + data[crlf:] if crlf >= 0 else None),
+        ("END", data[:cr] + b"\r\n" + data[nxt:]),
+    ])
+
+
 def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
-             reparse: Callable[[bytes], bool] | None = None, later: bool = False) -> str:
+             reparse: Callable[..., bool] | None = None, later: bool = False) -> str:
     """Name the class of one difference (``what`` from :func:`differs`);
     ``later``: fed byte by byte, the peer failed after the reference did.
     ``reparse``: for SSE, do both agree on a repaired input; for chunked,
@@ -514,9 +564,13 @@ def classify(protocol: str, data: bytes, ref: Outcome, out: Outcome, what: str,
         return "ADAPTER.CRASH"
     if protocol == "chunked":
         if what == "status" and not ref.accepted:
-            cls = explain_chunked(data)
+            cls, pos, nxt = _explain_chunked(data)
             if cls == "TERM.EXT":
                 return _term_ext(data, reparse)
+            if cls == "INT.EMPTY":
+                return _int_empty(data, pos, nxt, reparse)
+            if cls == "TERM.CR":
+                return _term_cr(data, pos, nxt, reparse)
             return cls or "CHUNKED.VALID"
         if what == "status":
             return "CHUNKED.VALID"

@@ -119,9 +119,13 @@ def evaluate(peers: Peers, data: bytes, seed: int = 0, only: str | None = None,
         elif len(bad) < len(diffs) and what != "crash":
             cls = SPLIT_CLASS[protocol]
         else:
-            reparse: Callable[[bytes], bool] | None = None
+            reparse: Callable[..., bool] | None = None
             if protocol == "chunked":
-                def reparse(fixed: bytes, out: Outcome = out) -> bool:
+                def reparse(fixed: bytes, out: Outcome = out, adapter: Any = adapter, peer: bool = False) -> bool:
+                    # peer: the peer itself reads the repaired input as it read this one
+                    # (the reading for an input with a second leniency the reference rejects)
+                    if peer:
+                        return out.accepted and _differs(protocol, _parse(adapter, [fixed]), out, False) is None
                     return _differs(protocol, _parse(ref, [fixed]), out, False) is None
             if protocol == "sse":
                 def reparse(fixed: bytes, mname: str = mname, adapter: Any = adapter) -> bool:  # noqa: F811

@@ -69,7 +69,7 @@ def chunked(rng: Any) -> bytes:
         if rng.random() < MUTATE:  # data longer or shorter than the size
             data = data + _payload(rng, rng.randint(1, 3)) if rng.random() < 0.5 else data[:-1]
         out.append(data)
-        out.append(_pick(rng, _CRLF, _BAD_EOL + [b"", b"XX", b" \r\n", b"\r\r"]))
+        out.append(_pick(rng, _CRLF, _BAD_EOL + [b"", b"XX", b" \r\n", b"\r\r", b"\r\n\r\n"]))
     out.append(_pick(rng, [b"0", b"00", b"000"], [b"0x0", b"", b" 0", b"-0", b"0_0", b"1" * 17]))
     if rng.random() < 0.2:
         out.append(_pick(rng, _EXT_OK, _EXT_BAD, 0.4))
