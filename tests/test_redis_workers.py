@@ -4,8 +4,9 @@ on a free 127.0.0.1 port in a temp dir (append-only file, so the log
 survives a restart).  SSE and WebSocket clients on each worker.
 
 Fault tests (marked ``fault`` in their names): Redis killed and restarted
-mid-stream; a worker killed and restarted; a slow client hitting its bound
-(drop and skip policies).  Each checks that no event is lost or doubled.
+mid-stream; a worker killed and restarted; a stalled client (bounded
+queue, ended) while the others keep their latency.  Each checks that no
+event is lost or doubled for the clients that keep up.
 Every test runs with the workers on each codec twin."""
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -386,7 +387,7 @@ def drain(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
         sock.close()
 
 
-def test_fault_slow_client_hits_its_bound(workers: list[Worker],
+def test_fault_stalled_client_is_ended_and_others_keep_latency(workers: list[Worker],
                                           redis_server: RedisServer) -> None:
     async def main() -> None:
         b = broadcaster(redis_server)
@@ -397,9 +398,6 @@ def test_fault_slow_client_hits_its_bound(workers: list[Worker],
         ids = []
         for i in range(400):
             ids.append(await b.publish("c", f"{i}:{time.time()}:{body}"))
-            if i == 20:  # a skip-policy client that stops reading
-                skipping = await stalled_sse(workers[0].port,
-                                             "max_queue=8&policy=skip&send_timeout=0")
             await asyncio.sleep(0.001)
         await wait_all(fast, 400)
         items = [str(i) for i in range(400)]
@@ -407,19 +405,11 @@ def test_fault_slow_client_hits_its_bound(workers: list[Worker],
         latencies = sorted(t - float(d.split(":")[1]) for c in fast for _, d, t in c.got)
         p50, p99 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.99)]
         assert p50 < 0.1 and p99 < 0.5, (p50, p99)
-        # the stalled drop-policy client was ended: fewer events, then end of stream
+        # the stalled client was ended (its write timed out, send_timeout=1 s,
+        # its subscription bounded at 8 meanwhile): fewer events, then end of stream
         sent, ended = await asyncio.to_thread(drain, dropped, 5)
         assert ended
         assert 0 < sent.count(b"\nid: ") + sent.startswith(b"id: ") < 400
-        # the skip-policy client reads again: one gap event, then up to the last
-        sent, ended = await asyncio.to_thread(drain, skipping, 3)
-        assert not ended
-        frames = [f for f in sent.split(b"\n\n") if b"id: " in f]
-        events = [f.split(b"data: ", 1)[1].partition(b":")[0] if b"data: " in f else b"gap"
-                  for f in frames if b"event: " + GAP.encode() in f or b"data: " in f]
-        assert b"gap" in events and len(events) < 380, (len(events), len(sent))
-        after = [int(e) for e in events[events.index(b"gap") + 1:]]
-        assert after == sorted(after) and after and after[-1] == 399
         for c in fast:
             c.stop()
         await b.close()
