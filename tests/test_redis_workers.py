@@ -4,7 +4,7 @@ on a free 127.0.0.1 port in a temp dir (append-only file, so the log
 survives a restart).  SSE and WebSocket clients on each worker.
 
 Fault tests (marked ``fault`` in their names): Redis killed and restarted
-mid-stream; a worker killed and restarted; stalled clients hitting their
+mid-stream; stalled clients hitting their
 bound (``drop``: end of stream; ``skip``: one gap event, then live ones)
 while the others keep their latency.  Each checks that no event is lost or
 doubled for the clients that keep up.
