@@ -339,6 +339,33 @@ def test_fault_redis_killed_and_restarted_mid_stream(workers: list[Worker],
     run(main())
 
 
+async def stalled_sse(port: int, query: str) -> socket.socket:
+    """An SSE client that connects and then does not read (until drained).
+    (Not a shrunken SO_RCVBUF: a tiny TCP window stalls the stream for
+    reasons of TCP's own, even once the client reads again.)"""
+    sock = socket.socket()
+    sock.connect(("127.0.0.1", port))
+    sock.sendall(f"GET /events?{query} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    await asyncio.sleep(0.2)
+    return sock
+
+
+def drain(sock: socket.socket, timeout: float) -> tuple[bytes, bool]:
+    """What the stalled client had been sent, and whether the server ended it."""
+    sock.settimeout(timeout)
+    chunks = []
+    try:
+        while True:
+            chunk = sock.recv(1 << 20)
+            if not chunk:
+                return b"".join(chunks), True
+            chunks.append(chunk)
+    except (socket.timeout, ConnectionResetError):
+        return b"".join(chunks), False
+    finally:
+        sock.close()
+
+
 def test_fault_slow_clients_hit_their_bound_others_keep_latency(workers: list[Worker],
                                           redis_server: RedisServer) -> None:
     async def main() -> None:
