@@ -123,17 +123,18 @@ def test_a_huge_announced_chunk_holds_nothing(chunked: ModuleType) -> None:
 
 
 def test_many_small_chunks_hold_a_constant(chunked: ModuleType) -> None:
-    stream = b"3;e=1\r\nabc\r\n" * (1 << 12)
-    chunked.ChunkedDecoder().feed(stream)  # fills CPython's tuple free lists first
+    stream = b"3;e=1\r\nabc\r\n" * (1 << 14)
+    chunked.ChunkedDecoder().feed(stream)  # fills CPython's free lists first
     samples = held_while_feeding(chunked.ChunkedDecoder(), big_reads(stream, 1 << 12))
-    # Seen on 2026-12-03 in both twins and with Cython 3.2 and 3.3: ~12 KB held
-    # after the first 4 KiB read, then ~200 B more per 4 KiB read, traced to
-    # the `re` matches of parse_extensions (cause not yet understood; the test
-    # held <= 4 KiB before).  A decoder that kept its 341 chunks per read would
-    # add >= 10 KB per read: still caught by the growth bound.
-    (first_received, first), (last_received, last) = samples[0], samples[-1]
-    assert first <= 4 * SLACK, samples
-    assert last - first <= (last_received - first_received) // 8, samples
+    # What tracemalloc reports here is not all the decoder's: blocks parked on
+    # CPython's free lists stay traced at the site that first allocated them
+    # (the `re` matches of parse_extensions), and fill up over the first
+    # reads: 7-30 KB seen, varying from run to run, then flat.  A decoder that
+    # kept anything per chunk (16,384 chunks here, 56 bytes for the smallest
+    # tuple) would hold >= 900 KB at the end; half the bytes received is
+    # far above the noise and far below that.
+    received, held = samples[-1]
+    assert held <= 4 * SLACK + received // 2, samples
 
 
 @pytest.mark.parametrize("reads", ["byte by byte", "one read"])
