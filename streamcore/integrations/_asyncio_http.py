@@ -118,13 +118,17 @@ class Request:
     bytes pairs, names lowercase, in order), ``http_version`` (``"1.1"``),
     ``body`` (bytes, read whole before the handler runs, at most
     ``max_body_size``), ``last_event_id`` (the ``Last-Event-ID`` header,
-    None when absent), ``client`` (the peer's address).
+    None when absent), ``client`` (the peer's address), ``connection``
+    (the :class:`HTTPConnection`, whose ``transport`` is there for
+    ``get_extra_info`` and ``get_write_buffer_size``).
     """
 
     __slots__ = ("method", "target", "path", "query", "headers", "http_version", "body",
-                 "last_event_id", "client")
+                 "last_event_id", "client", "connection")
 
-    def __init__(self, event: h11.Request, body: bytes, client: Any) -> None:
+    def __init__(self, event: h11.Request, body: bytes, client: Any,
+                 connection: HTTPConnection | None = None) -> None:
+        self.connection = connection
         self.method = event.method.decode("ascii")
         self.target = event.target.decode("ascii", "replace")
         path, _, query = self.target.partition("?")
@@ -435,7 +439,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
             elif kind is h11.EndOfMessage:
                 assert self._request is not None
                 request = Request(self._request, bytes(self._body),
-                                  transport.get_extra_info("peername"))
+                                  transport.get_extra_info("peername"), self)
                 self._request = None
                 self._body = bytearray()
                 self._task = self._loop.create_task(self._respond(request))
