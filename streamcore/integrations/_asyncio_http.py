@@ -346,8 +346,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
     # -- the transport's callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
         transport.set_write_buffer_limits(high=self._write_limit)
 
     def get_buffer(self, sizehint: int) -> memoryview:
@@ -662,8 +661,7 @@ class ClientResponse(asyncio.BufferedProtocol):
     # -- the transport's callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
         transport.write(self._head_out)
 
     def get_buffer(self, sizehint: int) -> memoryview:

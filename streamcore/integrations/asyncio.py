@@ -255,8 +255,8 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- the transport's callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check
+        self._transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self._write_limit)
         if isinstance(self._handshake, ClientHandshake):
             transport.write(self._handshake.send())
