@@ -40,7 +40,7 @@ import sys
 import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Union, cast
 
 import h11
 
@@ -346,18 +346,27 @@ class HTTPConnection(asyncio.BufferedProtocol):
     # -- the transport's callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        transport.set_write_buffer_limits(high=self._write_limit)
+        # uvloop's transports are no asyncio.Transport subclasses: a cast, not a check
+        self.transport = cast(asyncio.Transport, transport)
+        self.transport.set_write_buffer_limits(high=self._write_limit)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        http = self.http
         try:
-            self.http.receive_data(bytes(self._buffer[:nbytes]))
+            http.receive_data(self._buffer[:nbytes])  # type: ignore[arg-type]  # h11 copies it
         except RuntimeError:  # data after h11 was told the input ended
             return
-        self._next()
+        if self._task is None:
+            self._next()
+        elif len(http.trailing_data[0]) > MAX_HEAD and not self._read_paused:
+            # a client piling up pipelined requests while we answer one: stop
+            # reading until it is answered (h11 would hold them all)
+            self._read_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
 
     def eof_received(self) -> bool:
         if self._task is not None:
@@ -409,12 +418,8 @@ class HTTPConnection(asyncio.BufferedProtocol):
             if event is h11.NEED_DATA:
                 return
             if event is h11.PAUSED:
-                if len(http.trailing_data[0]) > MAX_HEAD and not self._read_paused:
-                    self._read_paused = True  # a client piling up pipelined requests
-                    transport.pause_reading()
                 return
-            kind = type(event)
-            if kind is h11.Request:
+            if isinstance(event, h11.Request):
                 if self._websocket is not None and _is_websocket(event):
                     ws = self._websocket()
                     transport.set_protocol(ws)
@@ -428,21 +433,21 @@ class HTTPConnection(asyncio.BufferedProtocol):
                 self._request = event
                 self._body.clear()
                 if http.client_is_waiting_for_100_continue:
-                    transport.write(http.send(h11.InformationalResponse(status_code=100)) or b"")
-            elif kind is h11.Data:
+                    transport.write(http.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+            elif isinstance(event, h11.Data):
                 self._body += event.data
                 limit = self._max_body_size
                 if limit is not None and len(self._body) > limit:
                     self._refuse(413, "request body too large")
                     return
-            elif kind is h11.EndOfMessage:
+            elif isinstance(event, h11.EndOfMessage):
                 assert self._request is not None
                 request = Request(self._request, bytes(self._body),
                                   transport.get_extra_info("peername"), self)
                 self._request = None
                 self._body = bytearray()
                 self._task = self._loop.create_task(self._respond(request))
-            elif kind is h11.ConnectionClosed:
+            elif isinstance(event, h11.ConnectionClosed):
                 transport.close()
                 return
 
@@ -625,21 +630,22 @@ class ClientResponse(asyncio.BufferedProtocol):
     ``trailers`` once a chunked body has ended.  An async context manager:
     leaving it closes the connection."""
 
-    def __init__(self, head: bytes, *, method: str, max_buffer: int, max_chunk_size: int | None,
+    def __init__(self, http: h11.Connection, head: bytes, *, method: str, max_buffer: int, max_chunk_size: int | None,
                  max_line_size: int | None, max_trailers_size: int | None,
                  max_event_size: int | None, last_event_id: str, retry: int | None,
                  read_size: int) -> None:
         self._head_out = head
         self._method = method
         self._max_buffer = max_buffer
-        self._chunk_limits = {"max_chunk_size": max_chunk_size, "max_line_size": max_line_size,
-                              "max_trailers_size": max_trailers_size}
-        self._sse_limits = {"max_event_size": max_event_size, "last_event_id": last_event_id,
-                            "retry": retry}
+        self._chunk_limits: dict[str, Any] = {
+            "max_chunk_size": max_chunk_size, "max_line_size": max_line_size,
+            "max_trailers_size": max_trailers_size}
+        self._sse_limits: dict[str, Any] = {
+            "max_event_size": max_event_size, "last_event_id": last_event_id, "retry": retry}
         self._buffer = _read_buffer(read_size)
         self._loop = asyncio.get_running_loop()
         self.transport: asyncio.Transport | None = None
-        self._http = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
+        self._http = http  # it wrote the request; it reads the response head
         self._head_in = bytearray()
         self.status = 0
         self.reason = ""
@@ -661,8 +667,8 @@ class ClientResponse(asyncio.BufferedProtocol):
     # -- the transport's callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]  # uvloop's is no asyncio.Transport
-        transport.write(self._head_out)
+        self.transport = cast(asyncio.Transport, transport)  # uvloop's too
+        self.transport.write(self._head_out)
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer
@@ -670,12 +676,11 @@ class ClientResponse(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self._ended:
             return
-        data = self._buffer[:nbytes]
+        data: memoryview | None = self._buffer[:nbytes]
         if not self._opened.done():
-            data = self._read_head(data)
-            if data is None:
-                return
-        self._body(data)
+            data = self._read_head(self._buffer[:nbytes])
+        if data is not None:
+            self._body(data)
 
     def eof_received(self) -> bool:
         if not self._ended:
@@ -861,13 +866,14 @@ class ClientResponse(asyncio.BufferedProtocol):
     def last_event_id(self) -> str:
         """The SSE decoder's last event ID (what a reconnect sends)."""
         sse = self._sse
-        return sse.last_event_id if sse is not None else self._sse_limits["last_event_id"]
+        return str(sse.last_event_id if sse is not None else self._sse_limits["last_event_id"])
 
     @property
     def retry(self) -> int | None:
         """The SSE decoder's reconnection time in milliseconds, if the stream set one."""
         sse = self._sse
-        return sse.retry if sse is not None else self._sse_limits["retry"]
+        retry: int | None = sse.retry if sse is not None else self._sse_limits["retry"]
+        return retry
 
     def header(self, name: str) -> str | None:
         """The first value of header ``name`` (case-insensitive), or None."""
@@ -938,7 +944,7 @@ async def request(
         head.append((b"last-event-id", last_event_id.encode("utf-8")))
     if body or method in ("POST", "PUT", "PATCH"):
         head.append((b"content-length", b"%d" % len(body)))
-    writer = h11.Connection(h11.CLIENT)
+    writer = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEAD)
     data = writer.send(h11.Request(method=method, target=target, headers=head)) or b""
     if body:
         data += writer.send(h11.Data(data=body)) or b""
@@ -948,7 +954,7 @@ async def request(
     loop = asyncio.get_running_loop()
     _, response = await loop.create_connection(
         lambda: ClientResponse(
-            data, method=method, max_buffer=max_buffer, max_chunk_size=max_chunk_size,
+            writer, data, method=method, max_buffer=max_buffer, max_chunk_size=max_chunk_size,
             max_line_size=max_line_size, max_trailers_size=max_trailers_size,
             max_event_size=max_event_size, last_event_id=last_event_id, retry=retry,
             read_size=read_size),

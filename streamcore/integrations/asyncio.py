@@ -41,7 +41,7 @@ import threading
 import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import h11
 
@@ -255,8 +255,8 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- the transport's callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        # uvloop's transports are not asyncio.Transport subclasses: no isinstance check
-        self._transport = transport  # type: ignore[assignment]
+        # uvloop's transports are no asyncio.Transport subclasses: a cast, not a check
+        transport = self._transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=self._write_limit)
         if isinstance(self._handshake, ClientHandshake):
             transport.write(self._handshake.send())
