@@ -620,3 +620,32 @@ def test_our_client_pauses_reading_while_the_consumer_lags() -> None:
         await server.wait_closed()
 
     run(main())
+
+
+def test_pipelined_requests_are_answered_in_order_and_100_continue_is_sent() -> None:
+    async def app(request: adapter.Request) -> adapter.Response:
+        if request.path == "/slow":
+            await asyncio.sleep(0.05)
+        return adapter.Response(request.path + ":" + request.body.decode())
+
+    async def body(url: str) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n"
+                     b"POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi"
+                     b"GET /c HTTP/1.1\r\nhost: x\r\n\r\n")
+        got = []
+        for _ in range(3):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+            got.append(await reader.readexactly(length))
+        assert got == [b"/slow:", b"/b:hi", b"/c:"]
+        writer.write(b"POST /d HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n"
+                     b"expect: 100-continue\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        writer.write(b"abc")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and await reader.readexactly(6) == b"/d:abc"
+        writer.close()
+
+    run(serving(app, body))
