@@ -209,7 +209,7 @@ class ChunkedResponse:
         encoder = ChunkedEncoder()
         iterator = iterable.__aiter__()
         try:
-            async for piece in _items(iterator):
+            while (piece := await _next(iterator)) is not _DONE:
                 if chunked:
                     buffers = encoder.encode_buffers(piece)
                     if buffers:
@@ -269,7 +269,7 @@ class EventStreamResponse:
         try:
             if self.retry is not None:
                 await conn.writelines(frame(encode_event(retry=self.retry)))
-            async for item in _items(iterator):
+            while (item := await _next(iterator)) is not _DONE:
                 await conn.writelines(frame(_encode(item)))
         finally:
             conn.stop_keepalive()
@@ -289,15 +289,17 @@ def _encode(item: Item) -> bytes:
     return encode_event(**item)
 
 
-async def _items(iterator: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    # the user's iterator without letting it see this generator's aclose
-    # (the caller closes the user's one, in its own finally)
-    while True:
-        try:
-            item = await iterator.__anext__()
-        except StopAsyncIteration:
-            return
-        yield item
+_DONE = object()
+
+
+async def _next(iterator: AsyncIterator[Any]) -> Any:
+    # the user's iterator stepped by hand, not by an ``async for`` over a
+    # generator of ours: a cancelled response leaves no half-run generator
+    # behind for the loop's finalizer to close in a task of its own
+    try:
+        return await iterator.__anext__()
+    except StopAsyncIteration:
+        return _DONE
 
 
 async def _aclose(iterator: Any) -> None:
