@@ -653,3 +653,51 @@ def test_pipelined_requests_are_answered_in_order_and_100_continue_is_sent() -> 
         writer.close()
 
     run(serving(app, body))
+
+
+def test_shutdown_ends_streams_cleanly_after_the_grace_period() -> None:
+    state: dict[str, Any] = {"closed": 0}
+
+    async def forever(early: bool) -> AsyncIterator[Any]:
+        try:
+            for k in range(1_000_000):
+                yield {"data": str(k), "id": str(k)}
+                if early and adapter.shutting_down.is_set():
+                    return  # an iterator that watches the flag ends by itself
+                await asyncio.sleep(0.01)
+        finally:
+            state["closed"] += 1
+
+    async def app(request: adapter.Request) -> adapter.EventStreamResponse:
+        return adapter.EventStreamResponse(forever(request.path == "/early"))
+
+    async def read(url: str, got: list[str]) -> None:
+        async with httpx.AsyncClient() as client:
+            async with aconnect_sse(client, "GET", url) as source:
+                async for e in source.aiter_sse():  # ends without an error
+                    got.append(e.data)
+
+    async def body(url: str) -> None:
+        late: list[str] = []
+        early: list[str] = []
+        readers = [asyncio.create_task(read(url + "/late", late)),
+                   asyncio.create_task(read(url + "/early", early))]
+        await settle(lambda: len(late) >= 3 and len(early) >= 3)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        adapter.shutdown(grace=0.3)
+        await asyncio.wait_for(readers[1], 5)
+        assert loop.time() - started < 0.3  # the watching iterator ended at once
+        await asyncio.wait_for(readers[0], 5)
+        assert loop.time() - started >= 0.3  # the other one had its grace
+        assert late == [str(k) for k in range(len(late))]
+        assert state["closed"] == 2
+        # a stream that starts after shutdown() is ended at once
+        fresh: list[str] = []
+        await asyncio.wait_for(read(url + "/late", fresh), 5)
+        assert state["closed"] == 3 and len(fresh) <= 2
+
+    try:
+        run(serving(app, body))
+    finally:
+        adapter.shutting_down.clear()

@@ -62,6 +62,8 @@ __all__ = [
     "Response",
     "event_source",
     "request",
+    "shutdown",
+    "shutting_down",
 ]
 
 log = logging.getLogger("streamcore.integrations.asyncio")
@@ -77,6 +79,10 @@ HTTPHandler = Callable[["Request"], Awaitable["Response | ChunkedResponse | Even
 MAX_HEAD = 16384
 #: a keep-alive comment: the client dispatches nothing
 PING = b":\n\n"
+
+#: set by :func:`shutdown`; iterators may wait on it to end early
+shutting_down = asyncio.Event()
+_answering: set[HTTPConnection] = set()  # connections running a handler
 
 
 def _read_buffer(size: int) -> memoryview:
@@ -216,6 +222,8 @@ class ChunkedResponse:
                         await conn.writelines(buffers)
                 elif piece:
                     await conn.write(piece)
+        except asyncio.CancelledError:
+            conn.absorb_shutdown()  # re-raises unless shutdown() ended the stream
         finally:
             await _aclose(iterator)
         trailers = self.trailers() if callable(self.trailers) else self.trailers
@@ -271,6 +279,8 @@ class EventStreamResponse:
                 await conn.writelines(frame(encode_event(retry=self.retry)))
             while (item := await _next(iterator)) is not _DONE:
                 await conn.writelines(frame(_encode(item)))
+        except asyncio.CancelledError:
+            conn.absorb_shutdown()  # re-raises unless shutdown() ended the stream
         finally:
             conn.stop_keepalive()
             await _aclose(iterator)
@@ -333,7 +343,8 @@ class HTTPConnection(asyncio.BufferedProtocol):
         self._body = bytearray()
         self._task: asyncio.Task[None] | None = None
         self._gone = False
-        self._cancelled = False  # we cancelled the task because the client went away
+        self._ending: str | None = None  # why we cancelled the task: "gone", "shutdown"
+        self._shutdown_timer: asyncio.TimerHandle | None = None
         self._write_paused = False
         self._read_paused = False
         self._drainers: list[asyncio.Future[None]] = []
@@ -470,15 +481,20 @@ class HTTPConnection(asyncio.BufferedProtocol):
         transport.close()
 
     async def _respond(self, request: Request) -> None:
+        _answering.add(self)
+        if shutting_down.is_set():
+            self._schedule_shutdown(0.0)
         try:
             try:
                 response = await self._handler(request)
                 await response._send(self, request)  # noqa: SLF001
             except asyncio.CancelledError:
-                if not self._cancelled:
+                if self._ending is None:
                     raise  # the server's cancellation, not ours
                 if sys.version_info >= (3, 11):
                     asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                if self._ending == "shutdown" and self.transport is not None:
+                    self.transport.close()  # cancelled before the response could end
                 return
             except ClientGone:
                 return
@@ -490,6 +506,10 @@ class HTTPConnection(asyncio.BufferedProtocol):
                     self.transport.abort()  # mid-body: the client must see it failed
                 return
         finally:
+            _answering.discard(self)
+            if self._shutdown_timer is not None:
+                self._shutdown_timer.cancel()
+                self._shutdown_timer = None
             self._task = None
             self.send_timeout = 10.0
         self._cycle()
@@ -498,6 +518,9 @@ class HTTPConnection(asyncio.BufferedProtocol):
         transport = self.transport
         assert transport is not None
         if self._gone:
+            return
+        if shutting_down.is_set():
+            transport.close()  # no next request once shutting down
             return
         http = self.http
         if http.our_state is h11.MUST_CLOSE or http.their_state is h11.MUST_CLOSE:
@@ -572,8 +595,29 @@ class HTTPConnection(asyncio.BufferedProtocol):
         task = self._task
         if task is not None and not task.done() and not writing:
             # waiting on the user's iterator (or handler): stop it there
-            self._cancelled = True
+            self._ending = "gone"
             task.cancel()
+
+    # cooperative shutdown
+    def _schedule_shutdown(self, grace: float) -> None:
+        if self._shutdown_timer is None:
+            self._shutdown_timer = self._loop.call_later(grace, self._end_for_shutdown)
+
+    def _end_for_shutdown(self) -> None:
+        self._shutdown_timer = None
+        task = self._task
+        if task is not None and not task.done() and self._ending is None:
+            self._ending = "shutdown"
+            task.cancel()
+
+    def absorb_shutdown(self) -> None:
+        """In a response's ``except CancelledError``: carry on (the body is
+        then ended as usual) when :func:`shutdown` cancelled it; re-raise
+        otherwise."""
+        if self._ending != "shutdown":
+            raise  # noqa: PLE0704 - re-raises the CancelledError being handled
+        if sys.version_info >= (3, 11):
+            asyncio.current_task().uncancel()  # type: ignore[union-attr]
 
     # keep-alive comments, written only when the stream was idle
     def start_keepalive(self, interval: float | None, data: bytes) -> None:
@@ -602,6 +646,20 @@ class HTTPConnection(asyncio.BufferedProtocol):
 
     async def wait_closed(self) -> None:
         await asyncio.shield(self._closed)
+
+
+def shutdown(grace: float = 5.0) -> None:
+    """End every HTTP response this process is answering on the asyncio
+    adapter: each gets ``grace`` seconds to finish by itself (iterators can
+    watch :data:`shutting_down`), then its iterator is closed and the body
+    ended properly (the last chunk), so clients see a complete stream and
+    reconnect, to another process.  Responses that start afterwards get no
+    grace; keep-alive connections close after their response.  Call it from
+    the event loop's thread (a signal handler added with
+    ``loop.add_signal_handler``), after ``server.close()``."""
+    shutting_down.set()
+    for conn in list(_answering):
+        conn._schedule_shutdown(grace)  # noqa: SLF001
 
 
 def _is_websocket(event: h11.Request) -> bool:

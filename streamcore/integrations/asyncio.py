@@ -60,6 +60,8 @@ from ._asyncio_http import (
     Response,
     event_source,
     request,
+    shutdown,
+    shutting_down,
 )
 
 __all__ = [
@@ -79,6 +81,8 @@ __all__ = [
     "event_source",
     "request",
     "serve",
+    "shutdown",
+    "shutting_down",
 ]
 
 log = logging.getLogger("streamcore.integrations.asyncio")
