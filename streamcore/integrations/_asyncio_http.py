@@ -24,6 +24,10 @@ closes its side (EOF or ``connection_lost``) is gone: the handler's task is
 cancelled where it waits, so the user's iterator is closed (its ``finally``
 blocks run) and nothing outlives the connection.
 
+Shutdown: :func:`shutdown` gives every response being answered ``grace``
+seconds, then cancels it the same way; the response then ends its body as
+usual (the last chunk), and keep-alive connections close after it.
+
 Client, theory of operation: :func:`request` sends one request and returns
 a :class:`ClientResponse` once the head has come; the body is decoded as it
 arrives by :class:`~streamcore.chunked.ChunkedDecoder` (chunked), counted

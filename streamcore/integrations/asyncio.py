@@ -1,4 +1,7 @@
-"""streamcore on asyncio (and uvloop): WebSocket servers and clients.
+"""streamcore on asyncio (and uvloop): WebSocket servers and clients, and
+plain HTTP/1.1 beside them (chunked and SSE responses, served and read; that
+part lives in :mod:`streamcore.integrations._asyncio_http` and is
+re-exported here).
 
 Theory of operation: one :class:`WebSocket` is the ``asyncio.BufferedProtocol``
 of one TCP connection.  The event loop reads into one buffer shared by every
