@@ -332,6 +332,14 @@ class HTTPConnection(asyncio.BufferedProtocol):
     handler, not by hand.  Requests are answered in order (keep-alive and
     pipelining through h11)."""
 
+    # no instance dict: the fan-out benchmark holds a thousand of these
+    __slots__ = (
+        "_body", "_buffer", "_closed", "_drainers", "_ending", "_gone", "_handler",
+        "_last_write", "_loop", "_max_body_size", "_ping", "_ping_bytes", "_ping_interval",
+        "_read_paused", "_request", "_shutdown_timer", "_stall", "_task", "_websocket",
+        "_write_limit", "_write_paused", "http", "send_timeout", "transport", "__weakref__",
+    )
+
     def __init__(self, handler: HTTPHandler, *, websocket: Callable[[], WebSocket] | None = None,
                  max_body_size: int | None = 1 << 20, write_limit: int = 1 << 16,
                  read_size: int = 1 << 18) -> None:
@@ -693,6 +701,13 @@ class ClientResponse(asyncio.BufferedProtocol):
     :meth:`aiter_bytes` (any framing) or :meth:`aiter_events` (SSE), and
     ``trailers`` once a chunked body has ended.  An async context manager:
     leaving it closes the connection."""
+
+    __slots__ = (
+        "_buffer", "_chunk_limits", "_decoder", "_ended", "_error", "_head_in", "_head_out",
+        "_http", "_loop", "_max_buffer", "_method", "_opened", "_queue", "_queued",
+        "_read_paused", "_remaining", "_sse", "_sse_limits", "_waiter", "chunked", "headers",
+        "http_version", "reason", "status", "trailers", "transport", "__weakref__",
+    )
 
     def __init__(self, http: h11.Connection, head: bytes, *, method: str, max_buffer: int, max_chunk_size: int | None,
                  max_line_size: int | None, max_trailers_size: int | None,
