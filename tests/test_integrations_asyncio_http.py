@@ -305,7 +305,7 @@ def test_a_client_that_stops_reading_pauses_the_server_then_is_dropped() -> None
             state["closed"] = True
 
     async def app(request: adapter.Request) -> adapter.EventStreamResponse:
-        return adapter.EventStreamResponse(flood(request), send_timeout=0.5)
+        return adapter.EventStreamResponse(flood(request), send_timeout=2.0)
 
     async def main() -> None:
         server = await adapter.serve(http=app, write_limit=limit)
@@ -317,8 +317,14 @@ def test_a_client_that_stops_reading_pauses_the_server_then_is_dropped() -> None
         sock.sendall(b"GET /flood HTTP/1.1\r\nhost: x\r\n\r\n")  # and never read
         loop = asyncio.get_running_loop()
         started = loop.time()
+        await settle(lambda: state["made"] > 0)
+        await asyncio.sleep(0.4)
+        paused_at = state["made"]
+        await asyncio.sleep(0.3)
+        assert not state.get("closed")  # 2 s of send timeout: still paused, not dropped
+        assert state["made"] == paused_at  # the producer waits on the full buffer
         await settle(lambda: state.get("closed", False))
-        assert loop.time() - started >= 0.5  # dropped by the send timeout, not before
+        assert loop.time() - started >= 2.0  # dropped by the send timeout, not before
         await settle(lambda: other_tasks() <= before)  # the handler's task is gone
         made = state["made"]
         await asyncio.sleep(0.2)
