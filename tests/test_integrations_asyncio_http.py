@@ -707,3 +707,16 @@ def test_shutdown_ends_streams_cleanly_after_the_grace_period() -> None:
         run(serving(app, body))
     finally:
         adapter.shutting_down.clear()
+
+
+def test_without_a_websocket_handler_an_upgrade_request_is_plain_http() -> None:
+    async def app(request: adapter.Request) -> adapter.Response:
+        return adapter.Response(f"{request.header('upgrade')} {request.body!r}", status=426)
+
+    async def body(url: str) -> None:
+        async with await adapter.request(url, method="POST", body=b"up",
+                                         headers=[("upgrade", "websocket"),
+                                                  ("connection", "upgrade")]) as r:
+            assert (r.status, await r.read()) == (426, b"websocket b'up'")
+
+    run(serving(app, body))
