@@ -12,7 +12,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ALL = sorted(glob.glob(os.path.join(ROOT, "examples", "*.py")))
 # Examples that run on their own (server and client in one process); the
 # WebSocket server/client pair is run against `websockets` in test_ws_interop.
-SELF_CONTAINED = {"chunked_blocking.py"}
+SELF_CONTAINED = {"chunked_blocking.py", "asyncio_http_sse.py"}
 EXAMPLES = [p for p in ALL if os.path.basename(p) in SELF_CONTAINED]
 
 
