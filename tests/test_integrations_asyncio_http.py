@@ -720,3 +720,24 @@ def test_without_a_websocket_handler_an_upgrade_request_is_plain_http() -> None:
             assert (r.status, await r.read()) == (426, b"websocket b'up'")
 
     run(serving(app, body))
+
+
+def test_malformed_or_oversized_requests_get_4xx_and_a_close() -> None:
+    async def app(request: adapter.Request) -> adapter.Response:
+        return adapter.Response("never")
+
+    async def send(port: int, data: bytes) -> bytes:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(data)
+        answer = await reader.read()  # the server closes
+        writer.close()
+        return answer
+
+    async def body(url: str) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        assert (await send(port, b"GET / HTTP/1.1\r\nbad header\r\n\r\n")).startswith(
+            b"HTTP/1.1 400 ")
+        assert (await send(port, b"GET / HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * 20000)
+                ).startswith(b"HTTP/1.1 431 ")
+
+    run(serving(app, body))
