@@ -691,11 +691,11 @@ def test_shutdown_ends_streams_cleanly_after_the_grace_period() -> None:
         await settle(lambda: len(late) >= 3 and len(early) >= 3)
         loop = asyncio.get_running_loop()
         started = loop.time()
-        adapter.shutdown(grace=0.3)
+        adapter.shutdown(grace=1.0)
         await asyncio.wait_for(readers[1], 5)
-        assert loop.time() - started < 0.3  # the watching iterator ended at once
+        assert loop.time() - started < 1.0  # the watching iterator ended at once
         await asyncio.wait_for(readers[0], 5)
-        assert loop.time() - started >= 0.3  # the other one had its grace
+        assert loop.time() - started >= 1.0  # the other one had its grace
         assert late == [str(k) for k in range(len(late))]
         assert state["closed"] == 2
         # a stream that starts after shutdown() is ended at once
