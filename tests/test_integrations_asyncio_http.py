@@ -741,3 +741,27 @@ def test_malformed_or_oversized_requests_get_4xx_and_a_close() -> None:
                 ).startswith(b"HTTP/1.1 431 ")
 
     run(serving(app, body))
+
+
+def test_an_idle_keep_alive_connection_is_closed_after_the_timeout() -> None:
+    async def app(request: adapter.Request) -> adapter.Response:
+        await asyncio.sleep(0.5)  # longer than the timeout: a running response is not idle
+        return adapter.Response("ok")
+
+    async def body(url: str) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        loop = asyncio.get_running_loop()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and await reader.readexactly(2) == b"ok"
+        answered = loop.time()
+        assert await reader.read() == b""  # then closed, once idle for 0.2 s
+        assert loop.time() - answered >= 0.15
+        writer.close()
+        # a client that sends nothing at all is closed too
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+
+    run(serving(app, body, keep_alive_timeout=0.2))

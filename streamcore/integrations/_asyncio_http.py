@@ -343,12 +343,15 @@ class HTTPConnection(asyncio.BufferedProtocol):
         "_last_write", "_loop", "_max_body_size", "_ping", "_ping_bytes", "_ping_interval",
         "_read_paused", "_request", "_shutdown_timer", "_stall", "_task", "_websocket",
         "_write_limit", "_write_paused", "http", "send_timeout", "transport", "__weakref__",
+        "_idle_timeout", "_idle",
     )
 
     def __init__(self, handler: HTTPHandler, *, websocket: Callable[[], WebSocket] | None = None,
                  max_body_size: int | None = 1 << 20, write_limit: int = 1 << 16,
-                 read_size: int = 1 << 18) -> None:
+                 read_size: int = 1 << 18, idle_timeout: float | None = 5.0) -> None:
         self._handler = handler
+        self._idle_timeout = idle_timeout
+        self._idle: asyncio.TimerHandle | None = None
         self._websocket = websocket
         self._max_body_size = max_body_size
         self._write_limit = write_limit
@@ -379,6 +382,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
         # uvloop's transports are no asyncio.Transport subclasses: a cast, not a check
         self.transport = cast(asyncio.Transport, transport)
         self.transport.set_write_buffer_limits(high=self._write_limit)
+        self._arm_idle()
 
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._buffer
@@ -390,6 +394,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
         except RuntimeError:  # data after h11 was told the input ended
             return
         if self._task is None:
+            self._arm_idle()  # bytes came: the wait for a whole request starts again
             self._next()
         elif len(http.trailing_data[0]) > MAX_HEAD and not self._read_paused:
             # a client piling up pipelined requests while we answer one: stop
@@ -426,6 +431,8 @@ class HTTPConnection(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._client_gone()
+        if self._idle is not None:
+            self._idle.cancel()
         if self._stall is not None:
             self._stall.cancel()
         self.stop_keepalive()
@@ -476,6 +483,9 @@ class HTTPConnection(asyncio.BufferedProtocol):
                                   transport.get_extra_info("peername"), self)
                 self._request = None
                 self._body = bytearray()
+                if self._idle is not None:
+                    self._idle.cancel()
+                    self._idle = None
                 self._task = self._loop.create_task(self._respond(request))
             elif isinstance(event, h11.ConnectionClosed):
                 transport.close()
@@ -548,6 +558,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
             if self._read_paused:
                 self._read_paused = False
                 transport.resume_reading()
+            self._arm_idle()
             self._next()
         else:
             transport.close()
@@ -614,6 +625,22 @@ class HTTPConnection(asyncio.BufferedProtocol):
             # waiting on the user's iterator (or handler): stop it there
             self._ending = "gone"
             task.cancel()
+
+    # the keep-alive (and slow request) timeout
+    def _arm_idle(self) -> None:
+        """(Re)start the wait for a whole request: ``idle_timeout`` seconds
+        without a byte while no response runs closes the connection (an idle
+        keep-alive connection, or a client trickling nothing)."""
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        if self._idle_timeout is not None:
+            self._idle = self._loop.call_later(self._idle_timeout, self._idle_expired)
+
+    def _idle_expired(self) -> None:
+        self._idle = None
+        if self._task is None and self.transport is not None:
+            self.transport.close()
 
     # cooperative shutdown
     def _schedule_shutdown(self, grace: float) -> None:

@@ -663,6 +663,7 @@ async def serve(
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
     http: HTTPHandler | None = None,
     max_body_size: int | None = 1 << 20,
+    keep_alive_timeout: float | None = 5.0,
     options: Options | None = None,
     **server_kwargs: Any,
 ) -> asyncio.Server:
@@ -681,7 +682,9 @@ async def serve(
     :class:`EventStreamResponse`; with a WebSocket ``handler`` or
     ``listener`` too, upgrade requests go to WebSocket and the rest to
     ``http`` (one port for both).  ``max_body_size`` bounds a request body
-    (413 beyond it).
+    (413 beyond it); ``keep_alive_timeout`` is how long a connection may
+    wait for its next request without a byte arriving (uvicorn's default,
+    5 s; None: forever).
 
     ``options`` and the keywords named by its fields (``max_message_size``,
     ``max_queue``, ``write_limit``... see :class:`Options`) are the codec's
@@ -716,7 +719,8 @@ async def serve(
 
         def factory() -> HTTPConnection:
             return HTTPConnection(http, websocket=ws_factory, max_body_size=max_body_size,
-                                  write_limit=opts.write_limit, read_size=opts.read_size)
+                                  write_limit=opts.write_limit, read_size=opts.read_size,
+                                  idle_timeout=keep_alive_timeout)
 
     loop = asyncio.get_running_loop()
     return await loop.create_server(factory, host, port, **server_kwargs)
