@@ -72,6 +72,7 @@ diff: build
 bench: build $(VENV)/.bench
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider -o 'python_files=bench_*.py' --benchmark-only --benchmark-min-rounds=3 --benchmark-max-time=0.2 --benchmark-columns=min,mean,ops
 	$(PY) -m benchmarks.compare
+	$(PY) -m benchmarks.summary
 
 # servers and clients in their own processes over loopback (benchmarks/e2e.py)
 bench-e2e: build $(VENV)/.bench
