@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 FUZZ_SECONDS ?= 5
 SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 
-.PHONY: test test-uvicorn system-deps demo screenshots bench bench-e2e fuzz diff lint docs build clean testinstalled
+.PHONY: test test-uvicorn system-deps demo demo-asyncio demo-trio screenshots bench bench-e2e fuzz diff lint docs build clean testinstalled
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,13 @@ system-deps:
 # redis-server and two uvicorn workers of examples/demo/app.py; prints the URLs
 demo: build system-deps
 	$(PY) examples/demo/run.py
+
+# the demo without uvicorn or Redis: on plain asyncio, and on trio (docs/demo.md)
+demo-asyncio: build
+	$(PY) examples/demo_asyncio.py
+
+demo-trio: build
+	$(PY) examples/trio_ws_sse.py
 
 # docs/img/demo-*.png, taken by headless Chromium against the demo
 screenshots: build system-deps

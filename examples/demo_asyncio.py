@@ -54,24 +54,54 @@ TOKENS = "streamcore streams chunked bodies , server-sent events and websockets"
 PAGE = """<!doctype html>
 <meta charset="utf-8"><title>streamcore on asyncio</title>
 <h1>streamcore on plain asyncio</h1>
-<h2>SSE token stream</h2><ol id="tokens"></ol>
+<h2>SSE token stream</h2>
+<p>reconnections: <span id="reconnects">0</span></p><ol id="tokens"></ol>
 <h2>WebSocket echo</h2>
-<input id="msg" value="hello"><button id="send">send</button><ul id="echoes"></ul>
-<h2>Chunked report</h2><button id="run">run</button><pre id="report"></pre>
+<p>extensions: <code id="extensions"></code></p>
+<input id="echo-input" value="hello"><button id="echo-send">send text</button>
+<button id="echo-binary">send binary</button><ul id="echoes"></ul>
+<h2>Chunked report</h2><button id="report-run">run</button><pre id="report"></pre>
 <script>
+// window.* hold what the page saw, for people and for tests/test_browser_demo_asyncio.py
+window.tokens = []; window.echoes = []; window.echoReady = false; window.reportDone = false;
 const add = (id, text) => {
   const li = document.createElement("li"); li.textContent = text;
   document.getElementById(id).append(li);
 };
 const source = new EventSource("/events");
-source.addEventListener("token", (e) => add("tokens", `${e.lastEventId}: ${e.data}`));
+let opened = 0;
+source.onopen = () => {
+  if (opened++) document.getElementById("reconnects").textContent = opened - 1;
+};
+source.addEventListener("token", (e) => {
+  window.tokens.push({id: e.lastEventId, data: e.data});
+  add("tokens", `${e.lastEventId}: ${e.data}`);
+});
 const ws = new WebSocket(`ws://${location.hostname}:{{ws_port}}/echo`);
-ws.onmessage = (e) => add("echoes", e.data);
-document.getElementById("send").onclick = () => ws.send(document.getElementById("msg").value);
-document.getElementById("run").onclick = async () => {
+ws.binaryType = "arraybuffer";
+ws.onopen = () => {
+  document.getElementById("extensions").textContent = ws.extensions;
+  window.echoReady = true;
+};
+ws.onmessage = (e) => {
+  const text = typeof e.data === "string" ? `text: ${e.data}`
+                                           : `binary: ${new Uint8Array(e.data).join(",")}`;
+  window.echoes.push(text); add("echoes", text);
+};
+document.getElementById("echo-send").onclick = () =>
+  ws.send(document.getElementById("echo-input").value);
+document.getElementById("echo-binary").onclick = () =>
+  ws.send(new Uint8Array([0, 1, 2, 253, 254, 255]));
+document.getElementById("report-run").onclick = async () => {
   const out = document.getElementById("report"); out.textContent = "";
-  const reader = (await fetch("/report")).body.pipeThrough(new TextDecoderStream()).getReader();
-  for (;;) { const {value, done} = await reader.read(); if (done) break; out.textContent += value; }
+  const response = await fetch("/report");
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  for (;;) {
+    const {value, done} = await reader.read();
+    if (done) break;
+    out.textContent += value;
+  }
+  window.reportDone = true;
 };
 </script>
 """
