@@ -8,8 +8,8 @@ Two listeners, because each part uses the layer that fits it:
 
 - ``http://HOST:PORT/``: an ``asyncio.start_server`` loop with h11 reading
   the request heads and streamcore's Sans-I/O codecs writing the bodies.
-  ``/events`` is the SSE token stream (``id``, ``retry``, keep-alive
-  comments; the server drops the connection after ``DROP_EVERY`` events and
+  ``/events`` is the SSE token stream (``id``, ``retry``, a keep-alive
+  comment after each second of silence; the server drops the connection after ``DROP_EVERY`` events and
   the client resumes from its ``Last-Event-ID``), ``/report`` a report
   streamed as it is computed, in chunked transfer coding with a checksum
   trailer.  ``streamcore.integrations.asyncio`` serves WebSocket only today,
@@ -48,7 +48,7 @@ READ_SIZE = 65536
 MAX_REQUEST_HEAD = 16384  # h11's default bound on a request head
 DROP_EVERY = 5  # events per SSE connection before the server drops it
 RETRY_MS = 500  # what the client waits before it reconnects
-KEEPALIVE_S = 1.0  # a comment line at least this often on an idle stream
+KEEPALIVE_S = 1.0  # a comment after this many seconds without a write
 TOKENS = "streamcore streams chunked bodies , server-sent events and websockets".split()
 
 PAGE = """<!doctype html>
@@ -148,18 +148,20 @@ async def events(writer: asyncio.StreamWriter, http: h11.Connection, request: h1
     chunked = ChunkedEncoder()
     writer.write(head(http, 200, response_headers([(b"transfer-encoding", b"chunked")])))
     writer.write(chunked.encode(keepalive("stream open")))  # the client sees the response start
-    idle = 0.0
     for n in range(start, start + DROP_EVERY):
         resumed = "" if last is None else f" (resumed after {last.decode()})"
         block = encode_event(f"{n} {TOKENS[n % len(TOKENS)]}{resumed}", event="token", id=str(n),
                              retry=RETRY_MS if n == start else None)
         writer.writelines(chunked.encode_buffers(block))  # header, payload, CRLF: no copy
         await writer.drain()
-        await asyncio.sleep(interval)
-        idle += interval
-        if idle >= KEEPALIVE_S:  # the tokens are slow today: keep proxies from timing out
+        # Until the next token: a keep-alive comment after every KEEPALIVE_S of
+        # silence, so proxies and clients do not time the stream out.
+        remaining = interval
+        while remaining > KEEPALIVE_S:
+            await asyncio.sleep(KEEPALIVE_S)
+            remaining -= KEEPALIVE_S
             writer.write(chunked.encode(keepalive()))
-            idle = 0.0
+        await asyncio.sleep(remaining)
     writer.write(chunked.finish())
 
 

@@ -55,12 +55,12 @@ URL = re.compile(r"(http|ws)://127\.0\.0\.1:(\d+)/(\w*)")
 class Server:
     """An example run as a server on free loopback ports, with the URLs it printed."""
 
-    def __init__(self, script: str, twin: str) -> None:
+    def __init__(self, script: str, twin: str, interval: float = 0.02) -> None:
         env = dict(os.environ, STREAMCORE_NO_EXTENSIONS=TWINS[twin],
                    PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "examples", script), "--port", "0",
-             "--interval", "0.02"],
+             "--interval", str(interval)],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None
         self.banner = self.proc.stdout.readline()  # printed once listening, flushed
@@ -143,11 +143,30 @@ def test_demo_asyncio_sse_resumes_with_last_event_id(demo: Server) -> None:
     check_sse_resume(demo.http, resumed_note=True)
 
 
-def test_demo_asyncio_sse_sends_keepalive_comments(demo: Server) -> None:
+def test_demo_asyncio_sse_opens_with_a_comment(demo: Server) -> None:
     with httpx.Client(trust_env=False, timeout=10) as client:
         with client.stream("GET", demo.http + "/events") as response:
             text = b"".join(response.iter_raw()).decode()
     assert text.startswith(": stream open\n\n")
+    assert ":\n\n" not in text  # tokens every 0.02 s: never silent long enough
+
+
+@pytest.mark.parametrize("twin", sorted(TWINS))
+def test_demo_asyncio_sse_keepalive_after_a_second_of_silence(twin: str) -> None:
+    server = Server("demo_asyncio.py", twin, interval=1.3)  # one keep-alive per gap
+    try:
+        with httpx.Client(trust_env=False, timeout=10) as client:
+            with client.stream("GET", server.http + "/events") as response:
+                raw = b""
+                for piece in response.iter_raw():
+                    raw += piece
+                    if b"id: 1\n" in raw:
+                        break
+    finally:
+        code, err = server.stop()
+    assert code == 0 and "Traceback" not in err, err
+    between = raw.partition(b"id: 0\n")[2].partition(b"id: 1\n")[0]
+    assert between.count(b":\n\n") == 1, raw
 
 
 def test_demo_asyncio_websocket_echo_with_deflate(demo: Server) -> None:
