@@ -9,10 +9,10 @@ Two listeners, because each part uses the layer that fits it:
 - ``http://HOST:PORT/``: an ``asyncio.start_server`` loop with h11 reading
   the request heads and streamcore's Sans-I/O codecs writing the bodies.
   ``/events`` is the SSE token stream (``id``, ``retry``, a keep-alive
-  comment after each second of silence; the server drops the connection after ``DROP_EVERY`` events and
-  the client resumes from its ``Last-Event-ID``), ``/report`` a report
-  streamed as it is computed, in chunked transfer coding with a checksum
-  trailer.  ``streamcore.integrations.asyncio`` serves WebSocket only today,
+  comment after each second of silence; the server drops the connection
+  after ``DROP_EVERY`` events and the client resumes from its
+  ``Last-Event-ID``), ``/report`` a report streamed as it is computed, in
+  chunked transfer coding with a checksum trailer.  ``streamcore.integrations.asyncio`` serves WebSocket only today,
   so this part is written against the codecs directly (SSE bodies go out in
   chunked coding too: HTTP/1.1 has no other way to stream a body of unknown
   length on a connection that stays well framed).
