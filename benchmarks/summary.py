@@ -14,6 +14,7 @@ import argparse
 import os
 import re
 import sys
+from typing import Any
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "benchmarks", "results")
@@ -93,7 +94,7 @@ def chart(rows: list[tuple[str, str, str, dict[str, float]]], path: str) -> None
 
     labels: list[str] = []
     values: list[float] = []
-    colors: list[str] = []
+    colors: list[Any] = []
     palette = plt.get_cmap("tab10")
     peer_color: dict[str, int] = {}
     for group, workload, _title, peers in reversed(rows):

@@ -30,6 +30,7 @@ import hashlib
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 import h11
 
@@ -183,7 +184,8 @@ async def report(writer: asyncio.StreamWriter, http: h11.Connection, interval: f
     writer.write(chunked.finish(trailers=[("x-sha256", digest.hexdigest())]))
 
 
-def handler(ws_port: int, interval: float):  # noqa: ANN201 (a closure for start_server)
+def handler(ws_port: int, interval: float) -> Callable[
+        [asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
     page = PAGE.replace("{{ws_port}}", str(ws_port)).encode()
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -24,6 +24,7 @@ import argparse
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 
 import h11
 import trio
@@ -160,7 +161,7 @@ async def plain(stream: trio.SocketStream, http: h11.Connection, status: int, bo
     await stream.send_all((http.send(head) or b"") + body)
 
 
-def handler(interval: float):  # noqa: ANN201 (a closure for serve_listeners)
+def handler(interval: float) -> Callable[[trio.SocketStream], Awaitable[None]]:
     async def handle(stream: trio.SocketStream) -> None:
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
         try:
