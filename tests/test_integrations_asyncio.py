@@ -14,6 +14,7 @@ import websockets
 from helpers import twin_fixture
 from websockets.asyncio.client import connect as ws_connect
 from websockets.asyncio.server import serve as ws_serve
+from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from ws_helpers import close_payload, frame
 
 from streamcore.integrations import asyncio as adapter
@@ -359,3 +360,32 @@ def test_frames_right_behind_the_request_are_handled(behind: bytes, expected: li
         writer.close()
 
     run(serving(body, listener=EchoListener))
+
+
+def test_a_prepared_message_is_sent_as_one_shared_frame(ws: ModuleType) -> None:
+    from streamcore.ws import Prepared
+
+    message = Prepared(b"\x00broadcast" * 300)
+    sockets: list[adapter.WebSocket] = []
+    all_in = asyncio.Event()
+
+    async def handler(sock: adapter.WebSocket) -> None:
+        sockets.append(sock)
+        if len(sockets) == 3:
+            all_in.set()
+        await all_in.wait()
+        await sock.send(message)
+        async for _ in sock:
+            pass
+
+    async def body(uri: str) -> None:
+        offer = [ClientPerMessageDeflateFactory(server_no_context_takeover=True)]
+        clients = [await ws_connect(uri, compression=None, extensions=offer) for _ in range(3)]
+        assert [await c.recv() for c in clients] == [message.data] * 3
+        for c in clients:
+            await c.close()
+        stats = [s.connection.stats for s in sockets]
+        assert len({(st.bytes_out, st.bytes_after_compression) for st in stats}) == 1
+        assert 0 < stats[0].bytes_after_compression < len(message.data)
+
+    run(serving(body, handler=handler, deflate=PerMessageDeflate()))

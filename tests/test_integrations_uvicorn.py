@@ -604,3 +604,48 @@ def test_deflate_with_any_client_window(client_bits: int | None) -> None:
                 assert await client.recv() == message
 
     run(main())
+
+
+# -- broadcast frames built once (the streamcore.prepared extension) ------------------------
+
+
+@pytest.mark.parametrize("deflate", [False, True])
+def test_prepared_message_is_one_frame_for_every_connection(
+        ws: ModuleType, deflate: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamcore.ws import Prepared
+
+    message = Prepared("broadcast " * 500)
+    frames: list[bytes] = []
+    original = ws.Connection.send_prepared
+
+    def spying(self: Any, prepared: Any) -> bytes:
+        frames.append(original(self, prepared))
+        return frames[-1]
+
+    monkeypatch.setattr(ws.Connection, "send_prepared", spying)
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert "streamcore.prepared" in scope["extensions"]
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        assert (await receive())["text"] == "go"
+        await send({"type": "websocket.send", "text": message.data, "streamcore.prepared": message})
+        await receive()  # the disconnect
+
+    # server_no_context_takeover: the server's compressor starts afresh each
+    # message, so one compressed frame is right for every connection
+    offer = [ClientPerMessageDeflateFactory(server_no_context_takeover=True)] if deflate else None
+
+    async def main() -> None:
+        async with serving(app, ws_per_message_deflate=deflate) as server:
+            clients = [await connect(server.url, extensions=offer, compression=None) for _ in range(3)]
+            for client in clients:
+                await client.send("go")
+            assert [await client.recv() for client in clients] == [message.data] * 3
+            for client in clients:
+                assert bool(client.protocol.extensions) is deflate
+                await client.close()
+
+    run(main())
+    assert len(frames) == 3 and frames[0] is frames[1] is frames[2]
+    assert (len(frames[0]) < len(message.data)) is deflate

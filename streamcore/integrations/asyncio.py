@@ -45,7 +45,7 @@ from typing import Any, Union
 import h11
 
 from .._errors import ProtocolError, StateError
-from ..ws import Binary, Close, Connection, PerMessageDeflate, Ping, Pong, State, Text
+from ..ws import Binary, Close, Connection, PerMessageDeflate, Ping, Pong, Prepared, State, Text
 from ..ws.handshake import ClientHandshake, HandshakeError, ServerHandshake, Upgrade
 
 __all__ = [
@@ -451,9 +451,10 @@ class WebSocket(asyncio.BufferedProtocol):
 
     # -- sending ---------------------------------------------------------------
 
-    def send_nowait(self, message: Message | bytearray | memoryview) -> None:
+    def send_nowait(self, message: Message | bytearray | memoryview | Prepared) -> None:
         """Send a Text (``str``) or Binary message now, whatever the write
-        buffer holds (for listeners; coroutines use :meth:`send`).  Raises
+        buffer holds (for listeners; coroutines use :meth:`send`); a
+        :class:`streamcore.ws.Prepared` is written as its shared frame.  Raises
         :class:`ConnectionClosed` once our Close is sent or the transport
         is gone."""
         conn = self.connection
@@ -462,13 +463,18 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._closed.done():
             raise ConnectionClosed(self.close_code or 1006, self.close_reason)
         try:
-            frame = conn.send_text(message) if isinstance(message, str) else conn.send_binary(message)
+            if isinstance(message, str):
+                frame = conn.send_text(message)
+            elif isinstance(message, Prepared):
+                frame = conn.send_prepared(message)  # a broadcast's shared frame
+            else:
+                frame = conn.send_binary(message)
         except StateError:
             raise ConnectionClosed(*(self._close_received or (1006, ""))) from None
         assert self._transport is not None
         self._transport.write(frame)
 
-    async def send(self, message: Message | bytearray | memoryview) -> None:
+    async def send(self, message: Message | bytearray | memoryview | Prepared) -> None:
         """Send a message, waiting first while the write buffer is full."""
         await self._drain()
         self.send_nowait(message)

@@ -73,6 +73,11 @@ _DEFLATE = PerMessageDeflate(server_max_window_bits=12, client_max_window_bits=1
 # for clients whose offer cannot limit their own window (no client_max_window_bits)
 _DEFLATE_CLIENT_15 = PerMessageDeflate(server_max_window_bits=12, mem_level=5)
 
+#: ASGI extension (in ``scope["extensions"]``): a ``websocket.send`` message
+#: may carry a :class:`streamcore.ws.Prepared` under this key, written as the
+#: frame it shares with every connection framing it alike (a broadcast encoded
+#: once per worker); its ``text``/``bytes`` stay for servers without it
+PREPARED_EXTENSION = "streamcore.prepared"
 _INTERNAL_ERROR = b"Internal Server Error"
 _REASONS = {1002: "protocol error", 1007: "invalid payload data", 1009: "message too big"}
 
@@ -383,7 +388,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             "headers": list(request.headers),
             "subprotocols": _subprotocols(request),
             "state": self.app_state.copy(),
-            "extensions": {"websocket.http.response": {}},
+            "extensions": {"websocket.http.response": {}, PREPARED_EXTENSION: {}},
         }
         self._messages.append({"type": "websocket.connect"})
         task = self.loop.create_task(self.run_asgi())
@@ -556,6 +561,12 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
                 f"Expected ASGI message 'websocket.send' or 'websocket.close', but got '{kind}'.")
 
     def _send_data(self, message: Message) -> None:
+        prepared = message.get(PREPARED_EXTENSION)
+        if prepared is not None:
+            # a broadcast frame built once per worker (streamcore.ws.Prepared);
+            # the message's own text/bytes are what other servers send
+            self.transport.write(self.conn.send_prepared(prepared))
+            return
         data = message.get("bytes")
         if data is not None:
             frame = self.conn.send_binary(data)

@@ -36,6 +36,7 @@ __all__ = [
     "PerMessageDeflate",
     "Ping",
     "Pong",
+    "Prepared",
     "Role",
     "ServerHandshake",
     "State",
@@ -48,6 +49,7 @@ __all__ = [
     "parse_extensions",
 ]
 
+from ._connection import Prepared
 from .deflate import DeflateSession, NegotiatedDeflate, PerMessageDeflate
 from .handshake import (
     WEBSOCKET_VERSION,

@@ -513,6 +513,12 @@ cdef class Encoder:
         self.messages_out += 1
         return out
 
+    def count_message(self, long long nbytes):
+        """Count a whole message's frame framed elsewhere (a Prepared one)."""
+        self.bytes_out += nbytes
+        self.frames_out += 1
+        self.messages_out += 1
+
 
 # ---------------------------------------------------------------------------
 # Receiving

@@ -61,7 +61,7 @@ from ._common import (
     Text,
     close_code_is_valid,
 )
-from .deflate import NegotiatedDeflate, PerMessageDeflate
+from .deflate import DeflateSession, NegotiatedDeflate, PerMessageDeflate
 
 #: Default message size limit: 1 MiB, as websockets (``max_size=2**20``) and
 #: aiohttp's ``max_msg_size`` (4 MiB) bound messages by default; a bigger
@@ -84,6 +84,59 @@ def _session_of(deflate: object, client: bool) -> Any:
     raise TypeError(
         f"Connection(deflate=...) takes a NegotiatedDeflate or None, not {type(deflate).__name__}"
     )
+
+
+class Prepared:
+    """A data message framed once and sent on many server connections (a
+    broadcast): ``Connection.send_prepared(message)``.
+
+    ``data``: a ``str`` (a Text message) or any buffer (Binary).  Every
+    server connection that frames it alike gets the same ``bytes`` object:
+    uncompressed, or compressed with no context takeover on the server's
+    side (``server_no_context_takeover`` agreed) and the same window bits,
+    level and memory level.  Each such frame is built on its first use and
+    kept, so a message sent to a thousand connections is encoded (and
+    compressed) once per set of parameters.  A connection that cannot share
+    it (a client, which masks every frame with a fresh key, or a server
+    compressing with context takeover, whose output depends on what it sent
+    before) frames the message itself, as ``send_text``/``send_binary``
+    would.
+    """
+
+    __slots__ = ("data", "text", "_payload", "_frames")
+
+    def __init__(self, data: str | Buffer) -> None:
+        if isinstance(data, str):
+            self.text = True
+            self.data: str | bytes = str(data)
+            self._payload = self.data.encode("utf-8")
+        else:
+            self.text = False
+            self._payload = bytes(byte_view(data))  # lengths in bytes, any buffer kind
+            self.data = self._payload
+        # (window bits, level, mem level) or None (uncompressed) ->
+        # (frame, payload bytes on the wire)
+        self._frames: dict[tuple[int, int, int] | None, tuple[bytes, int]] = {}
+
+    def _frame(self, key: tuple[int, int, int] | None, encoder: Any) -> tuple[bytes, int]:
+        # encoder: the twin's Encoder class; a server's frames are unmasked,
+        # so one built by a throwaway encoder is every server's frame
+        built = self._frames.get(key)
+        if built is None:
+            opcode = OP_TEXT if self.text else OP_BINARY
+            if key is None:
+                payload = self._payload
+            else:
+                bits, level, mem = key
+                payload = DeflateSession(local_bits=bits, local_no_context_takeover=True,
+                                         compress_level=level, mem_level=mem).compress(self._payload)
+            built = self._frames[key] = (encoder(False).frame(opcode, payload, True, key is not None),
+                                         len(payload))
+        return built
+
+    def __repr__(self) -> str:
+        kind = "text" if self.text else "binary"
+        return f"<Prepared {kind} message, {len(self._payload)} bytes>"
 
 
 class ConnectionBase:
@@ -282,6 +335,34 @@ class ConnectionBase:
         if self._trace is not None:  # traced once framed: what was really sent
             self._trace(Binary(bytes(data), final))
         return out
+
+    def send_prepared(self, message: Prepared) -> bytes:
+        """Frame a :class:`Prepared` message: on a server connection, the
+        frame it shares with every connection framing it alike (built on
+        first use); on any other, a frame of its own (see :class:`Prepared`).
+        Counted, traced and state-checked as ``send_text``/``send_binary``;
+        a StateError while a fragmented message is being sent."""
+        if not isinstance(message, Prepared):
+            raise TypeError(f"send_prepared() takes a Prepared message, not {type(message).__name__}")
+        self._check_open("send_prepared()")
+        if self._sending_fragmented:
+            raise StateError("send_prepared() while a fragmented message is being sent")
+        session = self._session
+        if self.role is Role.CLIENT or (session is not None and not session.local_no_context_takeover):
+            if message.text:
+                return self.send_text(message.data)  # type: ignore[arg-type]
+            return self.send_binary(message.data)
+        if session is None:
+            frame, _ = message._frame(None, self._Encoder)
+        else:
+            key = (session.local_bits, session.compress_level, session.mem_level)
+            frame, wire = message._frame(key, self._Encoder)
+            session.bytes_before_compression += len(message._payload)
+            session.bytes_after_compression += wire
+        self._tx.count_message(len(frame))
+        if self._trace is not None:
+            self._trace(Text(message.data, True) if message.text else Binary(message.data, True))
+        return frame
 
     def _compressed(self, opcode: int, payload: bytes) -> bytes:
         # RFC 7692 §6: RSV1 on the (only) frame of a compressed message

@@ -272,6 +272,12 @@ class Encoder:
         """A whole text message in one frame."""
         return self.frame(OP_TEXT, text.encode("utf-8"))
 
+    def count_message(self, nbytes: int) -> None:
+        """Count a whole message's frame framed elsewhere (a Prepared one)."""
+        self.bytes_out += nbytes
+        self.frames_out += 1
+        self.messages_out += 1
+
 
 # ---------------------------------------------------------------------------
 # Receiving
