@@ -154,7 +154,7 @@ def serve_asyncio(port: int) -> None:
                 for queue in queues:
                     queue.put_nowait(item)
                 await asyncio.sleep(1 / rate if rate else 0)
-        return adapter.Response('{"clients":%d}' % len(queues), content_type="application/json")
+        return adapter.Response(f'{{"clients":{len(queues)}}}', content_type="application/json")
 
     async def main() -> None:
         server = await adapter.serve(http=app, port=port, backlog=4096)
