@@ -39,7 +39,6 @@ import asyncio
 import logging
 import os
 import threading
-from collections import deque
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -143,6 +142,18 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     peer's Close.
     """
 
+    # slots, not a __dict__ per connection: an idle connection's memory is what
+    # the issue's target bounds (about 1.5 KiB of the ~10 KiB a dict cost here)
+    __slots__ = (
+        "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
+        "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
+        "_writers", "app", "app_state", "client", "close_sent", "close_timer", "config", "conn",
+        "connections", "disconnected", "handshake_complete", "logger", "loop", "max_queue",
+        "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
+        "pong_timer", "root_path", "scheme", "scope", "server", "server_state", "tasks",
+        "transport",
+    )
+
     close_timeout: float = 10.0
 
     def __init__(
@@ -192,7 +203,10 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self._denying = False  # a denial response is under way
 
         # the application's side
-        self._messages: deque[Message] = deque()
+        # waiting messages are _messages[_taken:]; a list, not a deque (a
+        # deque's first block is ~600 B an idle connection would carry)
+        self._messages: list[Message] = []
+        self._taken = 0
         self._disconnect: Message | None = None
         self._reader: asyncio.Future[None] | None = None
         self._read_paused = False
@@ -298,7 +312,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
                     continue  # the application is past websocket.close
                 key = "text" if kind is Text else "bytes"
                 self._messages.append({"type": "websocket.receive", key: event.data})
-                if len(self._messages) >= self.max_queue and not self._read_paused:
+                if (len(self._messages) - self._taken >= self.max_queue
+                        and not self._read_paused):
                     self._read_paused = True
                     transport.pause_reading()
             elif kind is Ping:
@@ -402,6 +417,9 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         response = _switching_protocols(upgrade, message.get("subprotocol"), headers)
         head = self._http.send(response) or b""
         trailing, _ = self._http.trailing_data
+        # the handshake is over: h11's state and the parsed request (the scope
+        # keeps its own copy of the headers) are not held for the connection's life
+        self._http = self._request = self._upgrade = None  # type: ignore[assignment]
         self.conn = Connection(
             "server", max_message_size=self.config.ws_max_size, deflate=upgrade.deflate,
             assemble=True,
@@ -409,7 +427,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.handshake_complete = True
         self._log("[accepted]")
         self.transport.write(head)
-        if self._read_paused and len(self._messages) < self.max_queue:
+        if self._read_paused and len(self._messages) - self._taken < self.max_queue:
             self._read_paused = False
             self.transport.resume_reading()
         self._start_keepalive()
@@ -507,7 +525,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         """The next ASGI event; ``websocket.disconnect`` once the connection is
         closed and every message before it has been taken (on every call)."""
         messages = self._messages
-        while not messages:
+        while self._taken == len(messages):
             if self._disconnect is not None:
                 return self._disconnect
             self._reader = self.loop.create_future()
@@ -515,8 +533,19 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
                 await self._reader
             finally:
                 self._reader = None
-        message = messages.popleft()
-        if self._read_paused and len(messages) <= self.max_queue // 2 and not self.disconnected:
+        taken = self._taken
+        message = messages[taken]
+        messages[taken] = None  # type: ignore[call-overload]  # not held once taken
+        taken += 1
+        left = len(messages) - taken
+        if not left:
+            messages.clear()
+            taken = 0
+        elif taken >= 64 and taken >= left:  # amortised: the list stays ~2x what waits
+            del messages[:taken]
+            taken = 0
+        self._taken = taken
+        if self._read_paused and left <= self.max_queue // 2 and not self.disconnected:
             self._read_paused = False
             self.transport.resume_reading()
         return message
