@@ -146,7 +146,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     # the issue's target bounds (about 1.5 KiB of the ~10 KiB a dict cost here)
     __slots__ = (
         "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
-        "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
+        "_close_timeout", "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
         "_writers", "app", "app_state", "client", "close_sent", "close_timer", "config", "conn",
         "connections", "disconnected", "handshake_complete", "logger", "loop", "max_queue",
         "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
@@ -154,7 +154,18 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         "transport",
     )
 
-    close_timeout: float = 10.0
+    #: the default of :attr:`close_timeout`
+    CLOSE_TIMEOUT = 10.0
+
+    @property
+    def close_timeout(self) -> float:
+        """Seconds to wait for the peer's Close (a subclass may override it
+        with a class attribute; an instance may set it)."""
+        return self._close_timeout
+
+    @close_timeout.setter
+    def close_timeout(self, value: float) -> None:
+        self._close_timeout = value
 
     def __init__(
         self,
@@ -175,6 +186,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.connections = server_state.connections
         self.tasks = server_state.tasks
         self.max_queue = max(1, int(config.ws_max_queue))
+        self._close_timeout = self.CLOSE_TIMEOUT
         self.ping_interval: float | None = config.ws_ping_interval
         self.ping_timeout: float | None = config.ws_ping_timeout
 
