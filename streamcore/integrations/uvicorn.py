@@ -78,6 +78,9 @@ _DEFLATE_CLIENT_15 = PerMessageDeflate(server_max_window_bits=12, mem_level=5)
 #: once per worker); its ``text``/``bytes`` stay for servers without it
 PREPARED_EXTENSION = "streamcore.prepared"
 _INTERNAL_ERROR = b"Internal Server Error"
+#: corked frames written at once past this many bytes (64 KiB: uvicorn's and
+#: asyncio's default high-water mark)
+_CORK_LIMIT = 1 << 16
 _REASONS = {1002: "protocol error", 1007: "invalid payload data", 1009: "message too big"}
 
 _read_buffers = threading.local()
@@ -146,7 +149,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     # the issue's target bounds (about 1.5 KiB of the ~10 KiB a dict cost here)
     __slots__ = (
         "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
-        "_close_timeout", "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
+        "_close_timeout", "_out", "_out_bytes", "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
         "_writers", "app", "app_state", "client", "close_sent", "close_timer", "config", "conn",
         "connections", "disconnected", "handshake_complete", "logger", "loop", "max_queue",
         "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
@@ -224,6 +227,11 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self._read_paused = False
         self._write_paused = False
         self._writers: list[asyncio.Future[None]] = []
+        # frames the application sent in this turn of the loop, written in one
+        # writelines when the turn ends (or at _CORK_LIMIT bytes, so the
+        # transport's high-water mark still pauses a sender that never yields)
+        self._out: list[Any] = []
+        self._out_bytes = 0
 
         # timers
         self.close_timer: asyncio.TimerHandle | None = None
@@ -265,6 +273,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
+        self._out.clear()
         self._stop_keepalive()
         self._cancel_close_timer()
         conn = self.conn
@@ -294,6 +303,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             self._send_500()
         self._cancel_close_timer()
         self._disconnected({"type": "websocket.disconnect", "code": 1006})
+        self._flush()
         self.transport.close()
 
     # -- reading -------------------------------------------------------------------
@@ -317,6 +327,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     def _handle(self, events: list[Any]) -> None:
         conn = self.conn
         transport = self.transport
+        if self._out:
+            self._flush()  # what the application sent goes before any reply
         for event in events:
             kind = type(event)
             if kind is Text or kind is Binary:
@@ -345,6 +357,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if conn.state is State.CLOSED:  # the closing handshake is complete
             self._stop_keepalive()
             self._cancel_close_timer()
+            self._flush()
             transport.close()  # the server closes TCP first (RFC 6455 §7.1.1)
 
     # -- the opening handshake -------------------------------------------------------
@@ -531,6 +544,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             elif result is not None:
                 self.logger.error("ASGI callable should return None, but returned '%s'.", result)
         if self.close_timer is None and not self.disconnected:
+            self._flush()
             self.transport.close()
 
     async def receive(self) -> Message:
@@ -606,7 +620,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if prepared is not None:
             # a broadcast frame built once per worker (streamcore.ws.Prepared);
             # the message's own text/bytes are what other servers send
-            self.transport.write(self.conn.send_prepared(prepared))
+            self._cork(self.conn.send_prepared(prepared))
             return
         data = message.get("bytes")
         if data is not None:
@@ -616,7 +630,28 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             if text is None:
                 raise RuntimeError("websocket.send needs 'bytes' or 'text'")
             frame = self.conn.send_text(text)
-        self.transport.write(frame)
+        self._cork(frame)
+
+    def _cork(self, frame: Any) -> None:
+        out = self._out
+        out.append(frame)
+        self._out_bytes += len(frame)
+        if self._out_bytes >= _CORK_LIMIT:
+            self._flush()
+        elif len(out) == 1:
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out or self.disconnected:
+            out.clear()
+            return
+        if len(out) == 1:
+            self.transport.write(out[0])
+        else:
+            self.transport.writelines(out)
+        out.clear()
+        self._out_bytes = 0
 
     def _forbid(self) -> None:
         # websocket.close before websocket.accept: 403 (ASGI)
@@ -646,6 +681,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
 
     def _close(self, code: int, reason: str) -> None:
         """Send our Close and wait ``close_timeout`` for the echo."""
+        self._flush()
         self.transport.write(self.conn.send_close(code, reason))
         self.close_sent = True
         self._stop_keepalive()
@@ -660,6 +696,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         conn = self.conn
         self._failed = True
         self._stop_keepalive()
+        self._flush()
         try:
             if not self.close_sent:
                 self.transport.write(conn.send_close(code, reason))
@@ -714,6 +751,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         payload = os.urandom(4)
         self.pending_ping_payload = payload
         self.ping_sent_at = self.loop.time()
+        self._flush()
         self.transport.write(self.conn.send_ping(payload))
         if self.ping_timeout is not None:
             self.pong_timer = self.loop.call_later(self.ping_timeout, self._ping_timed_out)
