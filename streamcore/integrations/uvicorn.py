@@ -17,6 +17,8 @@ over (``set_protocol``) and replays the request head through
   bounds them by ``ws_max_size`` (1009 past it);
 * ``ws_max_queue`` bounds the messages waiting for ``receive()``: reading
   pauses when that many wait and resumes when half have been taken;
+* frames sent in one turn of the loop are corked and written together (one
+  ``writelines``; at once past 64 KiB);
 * ``send()`` waits while the transport's write buffer is above its high
   mark (``pause_writing``/``resume_writing``), and raises
   ``uvicorn.protocols.utils.ClientDisconnected`` (an ``OSError``, ASGI 2.4)
