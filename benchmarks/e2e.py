@@ -433,6 +433,8 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
     results: dict[tuple[int, int], dict[str, dict[str, float]]] = {c: {} for c in CASES}
+    failed: dict[str, str] = {}  # a server that fails a case gets no number at all
+    failures = (RuntimeError, subprocess.SubprocessError, OSError)
     for name in servers:
         proc, port = start_server(name)
         try:
@@ -442,13 +444,23 @@ def main() -> None:
                 print(f"{name:26} {human(size):>7} x{inflight:<3} "
                       f"{r['messages_per_s']:>10,.0f}/s  p50 {r['p50_us']:>8,.0f} µs  "
                       f"p99 {r['p99_us']:>8,.0f} µs", flush=True)
+        except failures as exc:
+            failed[name] = f"{human(size)} x{inflight}: {type(exc).__name__}"
+            print(f"{name:26} FAILED ({failed[name]}): left out", flush=True)
+            for by_server in results.values():
+                by_server.pop(name, None)
         finally:
             proc.kill()
             proc.wait()
     memory: dict[str, float] = {}
     if args.idle:
-        for name in [s for s in MEMORY_SERVERS if s in servers]:
-            memory[name] = idle_memory(name, args.idle)
+        for name in [s for s in MEMORY_SERVERS if s in servers and s not in failed]:
+            try:
+                memory[name] = idle_memory(name, args.idle)
+            except failures as exc:
+                failed[name] = f"idle connections: {type(exc).__name__}"
+                print(f"{name:26} FAILED ({failed[name]}): left out", flush=True)
+                continue
             print(f"{name:26} {memory[name]:6.1f} KiB per idle connection", flush=True)
     loop_name = "uvloop" if new_loop().__class__.__module__.startswith("uvloop") else "asyncio"
     text = (f"# WebSocket echo end to end ({loop_name}, picows client, "
@@ -456,6 +468,9 @@ def main() -> None:
     if memory:
         text += ("\n## Server memory per idle connection (RSS growth over "
                  f"{args.idle:,} connections)\n\n" + memory_table(memory, args.idle) + "\n")
+    if failed:
+        text += "\nLeft out (failed): " + "; ".join(f"{n} ({why})" for n, why in failed.items())
+        text += "\n"
     print("\n" + text)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "e2e-ws.md"), "w") as fh:
