@@ -368,6 +368,11 @@ cdef inline object _data(bytes data, bint start, bint end, tuple exts):
     return sc_data(data, start, end, exts)
 
 
+cdef inline object _data_view(object data, bint start, bint end, tuple exts):
+    # views=True: a memoryview item takes the slow dealloc path (see above)
+    return sc_data(data, start, end, exts)
+
+
 cdef int64_t _limit(object value, str name) except -2:
     return check_limit(name, value)  # -1 (NO_LIMIT) for None; clamped to 2**63-1
 
@@ -383,6 +388,7 @@ cdef class ChunkedDecoder:
     cdef int64_t _max_line
     cdef int64_t _max_trailers
     cdef bint _coalesce
+    cdef bint _views
     cdef object _trace
     cdef int _state
     cdef uint64_t _remaining
@@ -419,12 +425,16 @@ cdef class ChunkedDecoder:
             PyMem_Free(self._spans)
 
     def __init__(self, *, max_chunk_size=None, max_line_size=4096, max_trailers_size=16384,
-                 coalesce=False, trace=None):
+                 coalesce=False, views=False, trace=None):
+        if coalesce and views:
+            raise ValueError("coalesce=True and views=True cannot be combined: the pieces of "
+                             "several chunks are not one span of the fed buffer")
         cdef int64_t mc = _limit(max_chunk_size, "max_chunk_size")
         self._max_line = _limit(max_line_size, "max_line_size")
         self._max_trailers = _limit(max_trailers_size, "max_trailers_size")
         self._max_chunk = MAX_SIZE if mc == NO_LIMIT else <uint64_t>mc
         self._coalesce = bool(coalesce)
+        self._views = bool(views)
         self._trace = safe_trace(trace)
         self._state = LINE
         self._remaining = 0
@@ -474,8 +484,10 @@ cdef class ChunkedDecoder:
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         cdef Py_ssize_t n = view.len
         cdef list events = []
+        # views=True: data pieces are slices of one memoryview of the buffer
+        cdef object mv = memoryview(data) if self._views else None
         try:
-            self._run(data, <const unsigned char*>view.buf, n, events)
+            self._run(data, mv, <const unsigned char*>view.buf, n, events)
         except ProtocolError as exc:
             self._error = stored_error(exc, events)
             self._release()
@@ -540,7 +552,8 @@ cdef class ChunkedDecoder:
         self._nspans = 0
         return out
 
-    cdef int _run(self, object obj, const unsigned char* p, Py_ssize_t n, list events) except -1:
+    cdef int _run(self, object obj, object mv, const unsigned char* p, Py_ssize_t n,
+                  list events) except -1:
         cdef Py_ssize_t pos = 0
         cdef Py_ssize_t take, i
         cdef uint64_t size
@@ -568,6 +581,9 @@ cdef class ChunkedDecoder:
                             cexts = []
                         cexts.extend(_parse_extensions(self._exts))
                     cend = end
+                elif mv is not None:
+                    events.append(_data_view(mv[pos:pos + take], self._start, end,
+                                             _parse_extensions(self._exts) if self._exts else ()))
                 else:
                     if take == n and type(obj) is bytes:
                         piece = <bytes>obj
