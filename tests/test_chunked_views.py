@@ -228,3 +228,19 @@ def test_twins_agree_with_views(data, points, seed):
         if rng.random() < 0.5 else data
     pieces = cut_at(wire, [p % (len(wire) + 1) for p in points])
     assert feed_all(PY, pieces, views=True) == feed_all(C, pieces, views=True)
+
+
+def test_views_of_any_exporter_alias_it(chunked):
+    """An exporter other than bytes/bytearray (array.array): the views alias
+    it too (and the compiled twin frees such events without its freelist)."""
+    import array
+    import gc
+
+    buffer = array.array("B", WIRE)
+    events = chunked.ChunkedDecoder(views=True).feed(buffer)
+    assert events[0].data.obj is buffer
+    buffer[WIRE.index(b"hello")] = ord("y")
+    assert bytes(events[0].data) == b"yello"
+    del events
+    gc.collect()
+    buffer.append(0)  # every view released with its event
