@@ -29,6 +29,7 @@ from ._common import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    VIEWS_WRITABLE,
     Binary,
     Close,
     Ping,
@@ -59,7 +60,6 @@ from ._common import (
     register_mask_pool,
     utf8_scan,
 )
-from ._common import VIEWS_WRITABLE
 from ._connection import ConnectionBase
 
 __all__ = ["Connection", "Encoder", "Receiver", "Utf8Validator", "apply_mask"]
