@@ -197,3 +197,22 @@ def test_twins_agree_with_views_and_unmask_the_same_bytes(data, msgs, points, as
                 break
         results.append((events, error, [bytes(b) for b in bufs]))
     assert results[0] == results[1]
+
+
+def test_hand_off_with_views_feeds_the_trailing_frames(codec):
+    """``Upgrade.connect(views=True)``: the frames behind the request reach a
+    server that takes only writable buffers."""
+    import h11
+
+    from streamcore.ws.handshake import ClientHandshake, ServerHandshake
+
+    early = codec.Connection("client")
+    wire = ClientHandshake("example.com", "/").send() + early.send_binary(b"early bytes")
+    http = h11.Connection(h11.SERVER)
+    http.receive_data(wire)
+    request = http.next_event()
+    opened = ServerHandshake().connect(http, request, connection_class=codec.Connection,
+                                       views=True)
+    assert opened.error is None
+    (event,) = opened.events
+    assert type(event.data) is memoryview and event.data == b"early bytes"
