@@ -178,7 +178,9 @@ class Upgrade(NamedTuple):
         error: ProtocolError | None = None
         if self.trailing:
             try:
-                events = connection.receive_data(self.trailing)
+                # a bytearray: a server Connection(views=True) unmasks in
+                # place and takes only writable buffers (the copy is tiny)
+                events = connection.receive_data(bytearray(self.trailing))
             except ProtocolError as exc:
                 # RFC 6455 §7.1.7: fail the connection; our Close follows the 101
                 error = exc
