@@ -11,7 +11,14 @@ connection); the handshake goes through h11 and
 :class:`streamcore.ws.Connection` as a memoryview of that buffer (the
 connection copies what it keeps, so the buffer is free again when
 ``receive_data`` returns).  Each ``send_*`` of the connection returns one
-frame, written at once with ``transport.write``.
+frame; the frames of one turn of the loop (the replies to one read, the sends
+of one turn) are corked and written with one ``transport.writelines`` at the
+end of the read callback or of the turn (``loop.call_soon``), at once past
+64 KiB so that the transport's high-water mark still pauses a sender.  Pongs
+and Closes go through the same queue, so the order on the wire is the order
+of the calls.  Once open, a connection keeps neither h11's state nor the
+client's handshake object, and has no ``__dict__`` (about 3 KiB per idle
+connection, where the issue bounds the total to 6 KiB).
 
 Two ways to use it, on the same object:
 
@@ -42,7 +49,6 @@ import logging
 import os
 import threading
 import urllib.parse
-from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Union, cast
 
@@ -97,6 +103,8 @@ Handler = Callable[["WebSocket"], Awaitable[None]]
 READ_SIZE = 1 << 18
 #: h11's default bound on a request or response head
 MAX_HEAD = 16384
+#: corked bytes past which they are written at once (not at the end of the turn)
+CORK_LIMIT = 1 << 16
 
 
 _read_buffers = threading.local()
@@ -204,6 +212,16 @@ class WebSocket(asyncio.BufferedProtocol):
     ``close_reason`` (set once closed).
     """
 
+    # slots, not a __dict__ per connection: what an idle connection costs is
+    # what the issue bounds (a subclass may add its own attributes)
+    __slots__ = (
+        "_buffer", "_close_received", "_close_timer", "_closed", "_drainers", "_handler",
+        "_handshake", "_http", "_in_read", "_input_ended", "_keepalive", "_keepalive_payload",
+        "_listener", "_loop", "_messages", "_opened", "_opts", "_out", "_out_bytes", "_pings",
+        "_read_paused", "_reader", "_role", "_taken", "_task", "_transport", "_write_paused",
+        "close_code", "close_reason", "connection", "request", "response", "subprotocol",
+    )
+
     def __init__(
         self,
         role: str,
@@ -222,13 +240,7 @@ class WebSocket(asyncio.BufferedProtocol):
         self._handshake = handshake
         self._handler = handler
         self._listener = listener
-        self._max_message_size = opts.max_message_size
-        self._max_frame_size = opts.max_frame_size
-        self._max_queue = opts.max_queue
-        self._ping_interval = opts.ping_interval
-        self._ping_timeout = opts.ping_timeout
-        self._close_timeout = opts.close_timeout
-        self._write_limit = opts.write_limit
+        self._opts = opts  # shared by the connections of one server
         self._buffer = _read_buffer(opts.read_size)
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
@@ -240,12 +252,19 @@ class WebSocket(asyncio.BufferedProtocol):
         self.close_code: int | None = None
         self.close_reason = ""
         self._close_received: tuple[int, str] | None = None
-        self._messages: deque[Message] = deque()
+        # waiting messages are _messages[_taken:]; a list, not a deque (a
+        # deque's first block is ~600 B an idle connection would carry)
+        self._messages: list[Message] = []
+        self._taken = 0
         self._reader: asyncio.Future[None] | None = None
         self._read_paused = False
         self._write_paused = False
-        self._drainers: list[asyncio.Future[None]] = []
-        self._pings: dict[bytes, asyncio.Future[None]] = {}
+        self._drainers: list[asyncio.Future[None]] | None = None  # made when needed
+        self._pings: dict[bytes, asyncio.Future[None]] | None = None
+        # frames corked in this turn of the loop, written by _flush
+        self._out: list[Any] = []
+        self._out_bytes = 0
+        self._in_read = False  # inside buffer_updated: it flushes when it returns
         self._keepalive: asyncio.TimerHandle | None = None
         self._keepalive_payload: bytes | None = None
         self._close_timer: asyncio.TimerHandle | None = None
@@ -264,7 +283,7 @@ class WebSocket(asyncio.BufferedProtocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are no asyncio.Transport subclasses: a cast, not a check
         transport = self._transport = cast(asyncio.Transport, transport)
-        transport.set_write_buffer_limits(high=self._write_limit)
+        transport.set_write_buffer_limits(high=self._opts.write_limit)
         if isinstance(self._handshake, ClientHandshake):
             transport.write(self._handshake.send())
         else:
@@ -276,8 +295,16 @@ class WebSocket(asyncio.BufferedProtocol):
     def buffer_updated(self, nbytes: int) -> None:
         if self.connection is None:
             self._handshake_data(bytes(self._buffer[:nbytes]))
-        else:
+            if self._out:
+                self._flush()
+            return
+        self._in_read = True
+        try:
             self._receive(self._buffer[:nbytes])
+        finally:
+            self._in_read = False
+            if self._out:
+                self._flush()  # every reply to this read in one writelines
 
     def eof_received(self) -> bool:
         if self.connection is not None:
@@ -289,12 +316,16 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._write_paused = False
-        for waiter in self._drainers:
-            if not waiter.done():
-                waiter.set_result(None)
-        self._drainers.clear()
+        drainers = self._drainers
+        if drainers:
+            self._drainers = None
+            for waiter in drainers:
+                if not waiter.done():
+                    waiter.set_result(None)
 
     def connection_lost(self, exc: Exception | None) -> None:
+        self._out.clear()  # nothing to write them on
+        self._out_bytes = 0
         conn = self.connection
         if conn is not None:
             self._end_of_input(conn, writable=False)
@@ -308,11 +339,13 @@ class WebSocket(asyncio.BufferedProtocol):
             self._opened.set_exception(closed)
             self._opened.exception()  # retrieved: nobody may be waiting
         self.resume_writing()
-        for waiter in self._pings.values():
-            if not waiter.done():
-                waiter.set_exception(closed)
-                waiter.exception()
-        self._pings.clear()
+        pings = self._pings
+        if pings:
+            self._pings = None
+            for waiter in pings.values():
+                if not waiter.done():
+                    waiter.set_exception(closed)
+                    waiter.exception()
         self._wake_reader()
         if not self._closed.done():
             self._closed.set_result(None)
@@ -355,7 +388,7 @@ class WebSocket(asyncio.BufferedProtocol):
         """Take over a connection whose upgrade request an
         :class:`HTTPConnection` has read (one server, both protocols)."""
         self._transport = transport
-        transport.set_write_buffer_limits(high=self._write_limit)
+        transport.set_write_buffer_limits(high=self._opts.write_limit)
         self._http = http
         self._upgrade(http, request)
 
@@ -377,12 +410,16 @@ class WebSocket(asyncio.BufferedProtocol):
         # that came behind the handshake, and the bytes to write first
         opened = upgrade.connect(
             connection_class=Connection,
-            max_message_size=self._max_message_size,
-            max_frame_size=self._max_frame_size,
+            max_message_size=self._opts.max_message_size,
+            max_frame_size=self._opts.max_frame_size,
         )
         assert self._transport is not None
         if opened.data:
             self._transport.write(opened.data)  # the 101 (server), and our Close if failed
+        # the handshake is over: h11's state and the client's handshake object
+        # are not held for the connection's life (``request`` stays, for routing)
+        self._http = None
+        self._handshake = None  # type: ignore[assignment]
         self.request = upgrade.request
         self.response = upgrade.response
         self.subprotocol = upgrade.subprotocol
@@ -395,6 +432,7 @@ class WebSocket(asyncio.BufferedProtocol):
             self._task = self._loop.create_task(self._run_handler(self._handler))
         if opened.error is not None:
             self._handle(opened.error.events)
+            self._flush()
             self._transport.close()  # data ended with the error's Close
         else:
             self._handle(opened.events)
@@ -434,18 +472,19 @@ class WebSocket(asyncio.BufferedProtocol):
                         return
                 else:
                     self._messages.append(event.data)
-                    if len(self._messages) >= self._max_queue and not self._read_paused:
+                    if (len(self._messages) - self._taken >= self._opts.max_queue
+                            and not self._read_paused):
                         self._read_paused = True
                         transport.pause_reading()
             elif kind is Ping:
-                transport.write(conn.send_pong(event.data))  # legal until receive_eof()
+                self._cork(conn.send_pong(event.data))  # legal until receive_eof()
             elif kind is Pong:
                 self._acknowledge(event.data)
             elif kind is Close:
                 self._close_received = (1005 if event.code is None else event.code, event.reason)
         self._wake_reader()
         if conn.echo_pending:
-            transport.write(conn.data_to_send())  # after the replies above
+            self._cork(conn.data_to_send())  # after the replies above
         if conn.state is State.CLOSED:
             self._handshake_done()
 
@@ -458,7 +497,8 @@ class WebSocket(asyncio.BufferedProtocol):
         except (ProtocolError, StateError):
             pass  # no Close came: close_code is 1006
         if writable and conn.echo_pending and self._transport is not None:
-            self._transport.write(conn.data_to_send())  # a half-closed peer still reads
+            self._cork(conn.data_to_send())  # a half-closed peer still reads
+            self._flush()
 
     def _wake_reader(self) -> None:
         reader = self._reader
@@ -468,9 +508,12 @@ class WebSocket(asyncio.BufferedProtocol):
     def _acknowledge(self, payload: bytes) -> None:
         if payload == self._keepalive_payload:
             self._keepalive_payload = None
+        pings = self._pings
+        if not pings:
+            return
         # a Pong acknowledges its Ping and every Ping sent before it
-        for key in list(self._pings):
-            waiter = self._pings.pop(key)
+        for key in list(pings):
+            waiter = pings.pop(key)
             if not waiter.done():
                 waiter.set_result(None)
             if key == payload:
@@ -496,19 +539,21 @@ class WebSocket(asyncio.BufferedProtocol):
         assert transport is not None
         if conn is not None:
             try:
-                transport.write(conn.send_close(code, reason))
+                self._cork(conn.send_close(code, reason))
             except StateError:
                 if conn.echo_pending:
-                    transport.write(conn.data_to_send())
+                    self._cork(conn.data_to_send())
+        self._flush()
         transport.close()  # flushes what is buffered; never a reset
 
     def _handshake_done(self) -> None:
         transport = self._transport
         assert transport is not None
         if self._role == "server":
+            self._flush()
             transport.close()  # the server closes TCP first (RFC 6455 §7.1.1)
         elif self._close_timer is None:
-            self._close_timer = self._loop.call_later(self._close_timeout, transport.close)
+            self._close_timer = self._loop.call_later(self._opts.close_timeout, transport.close)
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake (if nobody has) and wait until the
@@ -523,13 +568,14 @@ class WebSocket(asyncio.BufferedProtocol):
             return
         if conn.state is State.OPEN or (conn.state is State.CLOSING and conn.echo_pending):
             if conn.echo_pending:
-                transport.write(conn.data_to_send())
+                self._cork(conn.data_to_send())
             else:
-                transport.write(conn.send_close(code, reason))
+                self._cork(conn.send_close(code, reason))
+            self._flush()  # the Close after every message sent before it
             if self.connection.state is State.CLOSED:  # we sent the echo
                 self._handshake_done()
             elif self._close_timer is None:
-                self._close_timer = self._loop.call_later(self._close_timeout, transport.abort)
+                self._close_timer = self._loop.call_later(self._opts.close_timeout, transport.abort)
         await asyncio.shield(self._closed)
 
     async def wait_closed(self) -> None:
@@ -558,8 +604,33 @@ class WebSocket(asyncio.BufferedProtocol):
                 frame = conn.send_binary(message)
         except StateError:
             raise ConnectionClosed(*(self._close_received or (1006, ""))) from None
-        assert self._transport is not None
-        self._transport.write(frame)
+        self._cork(frame)
+
+    def _cork(self, frame: Any) -> None:
+        """Queue a frame for the one ``writelines`` of this turn of the loop."""
+        out = self._out
+        out.append(frame)
+        self._out_bytes += len(frame)
+        if self._out_bytes >= CORK_LIMIT:
+            self._flush()  # so the high-water mark still pauses the sender
+        elif len(out) == 1 and not self._in_read:
+            self._loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out:
+            return
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            out.clear()
+            self._out_bytes = 0
+            return
+        if len(out) == 1:
+            transport.write(out[0])
+        else:
+            transport.writelines(out)
+        out.clear()
+        self._out_bytes = 0
 
     async def send(self, message: Message | bytearray | memoryview | Prepared) -> None:
         """Send a message, waiting first while the write buffer is full."""
@@ -571,27 +642,31 @@ class WebSocket(asyncio.BufferedProtocol):
         conn = self.connection
         if conn is None or self._closed.done():
             raise ConnectionClosed(self.close_code or 1006, self.close_reason)
-        if data in self._pings:
+        pings = self._pings
+        if pings is None:
+            pings = self._pings = {}
+        if data in pings:
             raise ValueError("a Ping with this payload is already waiting for its Pong")
         try:
             frame = conn.send_ping(data)
         except StateError:
             raise ConnectionClosed(*(self._close_received or (1006, ""))) from None
         waiter: asyncio.Future[None] = self._loop.create_future()
-        self._pings[bytes(data)] = waiter
-        assert self._transport is not None
-        self._transport.write(frame)
+        pings[bytes(data)] = waiter
+        self._cork(frame)
         await waiter
 
     async def _drain(self) -> None:
         if self._write_paused and not self._closed.done():
             waiter: asyncio.Future[None] = self._loop.create_future()
+            if self._drainers is None:
+                self._drainers = []
             self._drainers.append(waiter)
             await waiter
 
     def _schedule_keepalive(self) -> None:
-        if self._ping_interval is not None:
-            self._keepalive = self._loop.call_later(self._ping_interval, self._send_keepalive)
+        if self._opts.ping_interval is not None:
+            self._keepalive = self._loop.call_later(self._opts.ping_interval, self._send_keepalive)
 
     def _send_keepalive(self) -> None:
         conn = self.connection
@@ -601,8 +676,8 @@ class WebSocket(asyncio.BufferedProtocol):
             self._fail(1011, "keepalive ping timeout")
             return
         self._keepalive_payload = os.urandom(4)
-        self._transport.write(conn.send_ping(self._keepalive_payload))
-        timeout = self._ping_timeout
+        self._cork(conn.send_ping(self._keepalive_payload))
+        timeout = self._opts.ping_timeout
         if timeout is not None:
             self._keepalive = self._loop.call_later(timeout, self._keepalive_expired)
         else:
@@ -613,9 +688,9 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._keepalive_payload is not None:
             self._fail(1011, "keepalive ping timeout")
         else:
-            interval = self._ping_interval or 0.0
+            interval = self._opts.ping_interval or 0.0
             self._keepalive = self._loop.call_later(
-                max(0.0, interval - (self._ping_timeout or 0.0)), self._send_keepalive)
+                max(0.0, interval - (self._opts.ping_timeout or 0.0)), self._send_keepalive)
 
     # -- receiving, the coroutine way -----------------------------------------
 
@@ -623,7 +698,8 @@ class WebSocket(asyncio.BufferedProtocol):
         """The next message (``str`` for Text, ``bytes`` for Binary); raises
         :class:`ConnectionClosed` once the connection is closed and every
         message that came before has been read."""
-        while not self._messages:
+        messages = self._messages
+        while len(messages) == self._taken:
             if self._closed.done() or (self.connection is not None
                                        and self._close_received is not None):
                 raise ConnectionClosed(*(self._close_received or (1006, "")))
@@ -632,8 +708,19 @@ class WebSocket(asyncio.BufferedProtocol):
                 await self._reader
             finally:
                 self._reader = None
-        message = self._messages.popleft()
-        if self._read_paused and len(self._messages) <= self._max_queue // 2:
+        taken = self._taken
+        message = messages[taken]
+        messages[taken] = None  # type: ignore[call-overload]  # not held once taken
+        taken += 1
+        left = len(messages) - taken
+        if not left:
+            messages.clear()
+            taken = 0
+        elif taken >= 64 and taken >= left:  # amortised: the list stays ~2x what waits
+            del messages[:taken]
+            taken = 0
+        self._taken = taken
+        if self._read_paused and left <= self._opts.max_queue // 2:
             self._read_paused = False
             if self._transport is not None and not self._closed.done():
                 self._transport.resume_reading()
