@@ -4,11 +4,13 @@ Every test runs on both codec twins (the adapter's Connection is swapped)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import struct
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
 
+import h11
 import pytest
 import websockets
 from helpers import twin_fixture
@@ -19,6 +21,7 @@ from ws_helpers import close_payload, frame
 
 from streamcore.integrations import asyncio as adapter
 from streamcore.ws import PerMessageDeflate
+from streamcore.ws.handshake import ClientHandshake, ServerHandshake
 
 pytestmark = pytest.mark.interop
 
@@ -389,3 +392,125 @@ def test_a_prepared_message_is_sent_as_one_shared_frame(ws: ModuleType) -> None:
         assert 0 < stats[0].bytes_after_compression < len(message.data)
 
     run(serving(body, handler=handler, deflate=PerMessageDeflate()))
+
+
+class WriteRecorder:
+    """A transport stand-in that records each write call, then forwards it."""
+
+    def __init__(self, transport: Any) -> None:
+        self._transport = transport
+        self.calls: list[int] = []  # frames per call
+
+    def write(self, data: Any) -> None:
+        self.calls.append(1)
+        self._transport.write(data)
+
+    def writelines(self, data: Any) -> None:
+        data = list(data)
+        self.calls.append(len(data))
+        self._transport.writelines(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
+
+
+def test_many_sends_in_one_turn_are_one_writelines_in_order_before_the_close() -> None:
+    recorders: list[WriteRecorder] = []
+
+    async def burst(sock: adapter.WebSocket) -> None:
+        recorder = WriteRecorder(sock._transport)  # noqa: SLF001
+        sock._transport = recorder  # type: ignore[assignment]  # noqa: SLF001
+        recorders.append(recorder)
+        await sock.recv()
+        for k in range(300):  # one turn of the loop: no await between them
+            sock.send_nowait(str(k) if k % 2 else bytes([k % 256]) * (k % 7))
+        sock.send_nowait(b"z" * 70000)  # past the cork limit: written at once
+        for k in range(300, 310):
+            sock.send_nowait(str(k))
+        await sock.close(4001, "done")
+
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        writer.write(frame(0x1, b"go"))
+        got = []
+        while True:
+            opcode, payload = await read_frame(reader)
+            got.append((opcode, payload))
+            if opcode == 0x8:
+                break
+        writer.write(frame(0x8, close_payload(4001)))
+        assert await reader.read() == b""
+        writer.close()
+        expected = [(0x1, str(k).encode()) if k % 2 else (0x2, bytes([k % 256]) * (k % 7))
+                    for k in range(300)]
+        expected.append((0x2, b"z" * 70000))
+        expected += [(0x1, str(k).encode()) for k in range(300, 310)]
+        expected.append((0x8, close_payload(4001, b"done")))
+        assert got == expected
+
+    run(serving(body, handler=burst))
+    (recorder,) = recorders
+    # 301 frames up to and past the limit in one call, then the 10 and the Close
+    assert recorder.calls == [301, 11]
+
+
+def test_replies_pong_and_close_echo_to_one_read_are_one_write_in_order() -> None:
+    recorders: list[WriteRecorder] = []
+
+    class Twice(adapter.WebSocketListener):
+        def on_open(self, ws: adapter.WebSocket) -> None:
+            recorder = WriteRecorder(ws._transport)  # noqa: SLF001
+            ws._transport = recorder  # type: ignore[assignment]  # noqa: SLF001
+            recorders.append(recorder)
+
+        def on_message(self, ws: adapter.WebSocket, message: str | bytes) -> None:
+            ws.send_nowait(message)
+            ws.send_nowait(message)
+
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        writer.write(frame(0x1, b"a") + frame(0x9, b"p") + frame(0x2, b"b")
+                     + frame(0x8, close_payload(1000)))
+        got = [await read_frame(reader) for _ in range(6)]
+        assert await reader.read() == b""
+        writer.close()
+        assert got == [(0x1, b"a"), (0x1, b"a"), (0xA, b"p"), (0x2, b"b"), (0x2, b"b"),
+                       (0x8, close_payload(1000))]
+
+    run(serving(body, listener=Twice))
+    (recorder,) = recorders
+    assert sum(recorder.calls) == 6 and len(recorder.calls) <= 2  # one read, or two
+
+
+def test_an_open_connection_keeps_no_handshake_state() -> None:
+    opened: list[adapter.WebSocket] = []
+
+    class Keep(adapter.WebSocketListener):
+        def on_open(self, ws: adapter.WebSocket) -> None:
+            opened.append(ws)
+
+    def holds(obj: Any, kinds: tuple[type, ...]) -> bool:
+        return any(isinstance(ref, kinds) for ref in gc.get_referents(obj))
+
+    async def body(uri: str) -> None:
+        client = await adapter.connect(uri)
+        try:
+            await client.send("x")
+            assert await client.recv() == "x"
+            (server,) = opened
+            for sock in (server, client):
+                assert not hasattr(sock, "__dict__")  # slots: no dict per connection
+                assert sock._http is None and sock._handshake is None  # noqa: SLF001
+                assert not holds(sock, (h11.Connection, ServerHandshake, ClientHandshake))
+                assert sock._pings is None and sock._drainers is None  # noqa: SLF001
+                assert sock._messages == []  # noqa: SLF001
+            # what the application reads stays
+            assert server.request is not None and server.request.target == b"/"
+            assert client.response is not None and client.response.status_code == 101
+        finally:
+            await client.close()
+
+    class EchoKeep(Keep, EchoListener):
+        pass
+
+    run(serving(body, listener=EchoKeep))
