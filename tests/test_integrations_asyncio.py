@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import struct
+import weakref
 from collections.abc import Awaitable, Callable
 from types import ModuleType
 from typing import Any
@@ -500,6 +501,7 @@ def test_an_open_connection_keeps_no_handshake_state() -> None:
             (server,) = opened
             for sock in (server, client):
                 assert not hasattr(sock, "__dict__")  # slots: no dict per connection
+                assert weakref.ref(sock)() is sock  # still weakly referenceable
                 assert sock._http is None and sock._handshake is None  # noqa: SLF001
                 assert not holds(sock, (h11.Connection, ServerHandshake, ClientHandshake))
                 assert sock._pings is None and sock._drainers is None  # noqa: SLF001
