@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import twin_fixture
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
 
 from streamcore.integrations.redis import GAP, Broadcaster, Message, Overflow  # noqa: E402
 from streamcore.sse import SSEDecoder  # noqa: E402
+
+ws_twin = twin_fixture("ws")
 
 pytestmark = pytest.mark.interop
 
@@ -102,6 +105,29 @@ def test_every_message_reaches_every_client_of_every_worker_in_order(redis_serve
         assert (event.data, event.id) == ("m0", ids[0])
         for w in workers:
             await w.close()
+
+    run(main())
+
+
+def test_the_websocket_frame_is_built_once_per_worker_and_shared(redis_server: Any,
+                                                                 ws_twin: Any) -> None:
+    async def main() -> None:
+        worker = Broadcaster(client(redis_server))
+        subs = [worker.subscribe("room") for _ in range(3)]
+        await worker.ready("room")
+        readers = [asyncio.create_task(collect(s, 2)) for s in subs]
+        await worker.publish("room", "hello é")
+        await worker.publish("room", "bye", event="leave")
+        results = await asyncio.gather(*readers)
+        await worker.close()
+        for k in range(2):
+            shared = {got[k].ws for got in results}
+            assert len(shared) == 1  # one Prepared per message and worker
+            servers = [ws_twin.Connection("server") for _ in range(3)]
+            frames = [s.send_prepared(results[0][k].ws) for s in servers]
+            assert frames[0] is frames[1] is frames[2]  # framed once for all
+            (text,) = ws_twin.Connection("client").receive_data(frames[0])
+            assert text.data == results[0][k].data == ["hello é", "bye"][k]
 
     run(main())
 

@@ -40,6 +40,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from ..sse import encode_event
+from ..ws import Prepared
 
 __all__ = ["GAP", "Broadcaster", "Message", "Overflow", "Subscription"]
 
@@ -49,12 +50,17 @@ _RETRY = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 class Message(NamedTuple):
     """One broadcast entry: ``id`` is the Redis stream id (the SSE event id),
     ``data`` and ``event`` what was published, ``sse`` the SSE frame,
-    encoded once per worker and shared by every client."""
+    encoded once per worker and shared by every client; ``ws`` the data as
+    a :class:`streamcore.ws.Prepared` text message, framed (and compressed)
+    once per worker for every WebSocket connection that frames it alike
+    (``Connection.send_prepared``, the uvicorn protocol's
+    ``"streamcore.prepared"`` extension)."""
 
     id: str
     data: str
     event: str | None
     sse: bytes
+    ws: Prepared
 
 
 #: the ``event`` of the message that stands for entries a client missed
@@ -66,7 +72,7 @@ class Overflow(Exception):
 
 
 def _gap(after: str) -> Message:
-    return Message(after, "", GAP, encode_event("", event=GAP, id=after))
+    return Message(after, "", GAP, encode_event("", event=GAP, id=after), Prepared(""))
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:
@@ -221,7 +227,7 @@ class _Reader:
         data = data.decode() if isinstance(data, bytes) else data
         event = event.decode() if isinstance(event, bytes) else event
         return Message(entry_id, data, event or None,
-                       encode_event(data, event=event or None, id=entry_id))
+                       encode_event(data, event=event or None, id=entry_id), Prepared(data))
 
     def add(self, subscription: Subscription) -> None:
         self.subscribers.add(subscription)
