@@ -193,6 +193,64 @@ def test_a_slow_client_hits_its_bound_and_the_others_keep_up(redis_server: Any,
     run(main())
 
 
+async def collect_batches(subscription: Any, n: int) -> list[list[Message]]:
+    got: list[list[Message]] = []
+    async for batch in subscription.batches():
+        got.append(batch)
+        if sum(map(len, got)) >= n:
+            break
+    return got
+
+
+def test_batches_give_everything_queued_at_once_in_order(redis_server: Any) -> None:
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        behind = b.subscribe("room")
+        marker = b.subscribe("room")  # tells when the reader has offered all six
+        await b.ready("room")
+        ids = [await b.publish("room", f"m{k}") for k in range(6)]
+        await collect(marker, 6)
+        batches = await collect_batches(behind, 6)
+        assert [[m.data for m in batch] for batch in batches] == [[f"m{k}" for k in range(6)]]
+        assert behind.last_id == ids[-1]
+        # then one step per wake-up, live ones included
+        reader = asyncio.create_task(collect_batches(behind, 3))
+        ids += [await b.publish("room", f"m{k}") for k in range(6, 9)]
+        got = await reader
+        assert [m.data for batch in got for m in batch] == ["m6", "m7", "m8"]
+        assert behind.last_id == ids[-1]
+        # a resumed subscription: what was missed, then live, in batches too
+        resumed = b.subscribe("room", last_event_id=ids[3])
+        got = await collect_batches(resumed, 5)
+        assert [m.id for batch in got for m in batch] == ids[4:]
+        await b.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("policy", ["drop", "skip"])
+def test_batches_keep_the_bound_and_its_policy(redis_server: Any, policy: str) -> None:
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        slow = b.subscribe("live", max_queue=3, policy=policy)
+        marker = b.subscribe("live")
+        await b.ready("live")
+        for k in range(6):
+            await b.publish("live", f"m{k}")
+        await collect(marker, 6)
+        if policy == "drop":
+            with pytest.raises(Overflow):
+                await collect_batches(slow, 1)
+        else:  # the queue skipped to live: one gap, then the newest message
+            (batch,) = await collect_batches(slow, 2)
+            assert [m.event for m in batch] == [GAP, None]
+            assert batch[1].data == "m5"
+            assert slow.last_id == batch[1].id
+        await b.close()
+
+    run(main())
+
+
 def test_a_redis_restart_loses_nothing_and_doubles_nothing(redis_server: Any) -> None:
     async def main() -> None:
         publisher = Broadcaster(client(redis_server), backoff=(0.02, 0.2))
