@@ -649,3 +649,42 @@ def test_prepared_message_is_one_frame_for_every_connection(
     run(main())
     assert len(frames) == 3 and frames[0] is frames[1] is frames[2]
     assert (len(frames[0]) < len(message.data)) is deflate
+
+
+def test_a_list_of_prepared_messages_is_written_in_order_in_one_write(
+        ws: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamcore.ws import Prepared
+
+    batch = [Prepared("message 0 é"), Prepared(b"\x00binary\xff"), Prepared("last")]
+    writes: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        assert (await receive())["text"] == "go"
+        (protocol,) = [p for p in server.protocols() if p.scope is scope]
+        write = protocol.transport.write
+
+        def counting(data: bytes) -> None:
+            writes.append(bytes(data))
+            write(data)
+
+        monkeypatch.setattr(protocol.transport, "write", counting, raising=False)
+        await send({"type": "websocket.send", "streamcore.prepared": batch})
+        await send({"type": "websocket.send", "streamcore.prepared": tuple(batch[:1])})
+        await receive()  # the disconnect
+
+    async def main() -> None:
+        nonlocal server
+        async with serving(app) as server:
+            client = await connect(server.url, compression=None)
+            await client.send("go")
+            got = [await client.recv() for _ in range(4)]
+            assert got == ["message 0 é", b"\x00binary\xff", "last", "message 0 é"]
+            await client.close()
+
+    server: Any = None
+    run(main())
+    # every frame of a list in one transport write, the shared frames joined
+    assert writes[:2] == [b"".join(ws.Connection("server").send_prepared(p) for p in batch),
+                          ws.Connection("server").send_prepared(batch[0])]

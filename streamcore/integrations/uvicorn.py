@@ -76,7 +76,8 @@ _DEFLATE_CLIENT_15 = PerMessageDeflate(server_max_window_bits=12, mem_level=5)
 #: ASGI extension (in ``scope["extensions"]``): a ``websocket.send`` message
 #: may carry a :class:`streamcore.ws.Prepared` under this key, written as the
 #: frame it shares with every connection framing it alike (a broadcast encoded
-#: once per worker); its ``text``/``bytes`` stay for servers without it
+#: once per worker); its ``text``/``bytes`` stay for servers without it.  A
+#: list of them is written at once, their frames in one transport write
 PREPARED_EXTENSION = "streamcore.prepared"
 _INTERNAL_ERROR = b"Internal Server Error"
 _REASONS = {1002: "protocol error", 1007: "invalid payload data", 1009: "message too big"}
@@ -564,8 +565,13 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         prepared = message.get(PREPARED_EXTENSION)
         if prepared is not None:
             # a broadcast frame built once per worker (streamcore.ws.Prepared);
-            # the message's own text/bytes are what other servers send
-            self.transport.write(self.conn.send_prepared(prepared))
+            # the message's own text/bytes are what other servers send.  A
+            # list of them (a client behind by several): one write for all
+            if isinstance(prepared, (list, tuple)):
+                send_prepared = self.conn.send_prepared
+                self.transport.write(b"".join([send_prepared(p) for p in prepared]))
+            else:
+                self.transport.write(self.conn.send_prepared(prepared))
             return
         data = message.get("bytes")
         if data is not None:
