@@ -99,8 +99,11 @@ def make_app(side: str, redis_port: int) -> Any:
                 async with ours.subscribe(CHANNEL, max_queue=MAX_QUEUE) as sub:
                     await ours.ready(CHANNEL)
                     yield {"comment": "ready"}
-                    async for message in sub:
-                        yield message.sse  # encoded once per worker
+                    # every message queued by now, their frames (encoded once
+                    # per worker) joined: one write however far behind
+                    async for batch in sub.batches():
+                        yield batch[0].sse if len(batch) == 1 else \
+                            b"".join([m.sse for m in batch])
             return EventSourceResponse(stream(), ping_interval=15)
 
         async def ws(websocket: WebSocket) -> None:
@@ -110,10 +113,11 @@ def make_app(side: str, redis_port: int) -> Any:
                 await websocket.send_text("ready")
                 send = websocket.send
                 try:
-                    async for message in sub:
-                        # the frame built once per worker (streamcore.ws.Prepared)
-                        await send({"type": "websocket.send", "text": message.data,
-                                    "streamcore.prepared": message.ws})
+                    async for batch in sub.batches():
+                        # the frames built once per worker (streamcore.ws.Prepared),
+                        # all that is queued in one write
+                        await send({"type": "websocket.send",
+                                    "streamcore.prepared": [m.ws for m in batch]})
                 except (WebSocketDisconnect, OSError):
                     pass
     else:
