@@ -172,7 +172,12 @@ def make_app(side: str, redis_port: int) -> Any:
 
 
 def serve(side: str, port: int, redis_port: int) -> None:
+    import warnings
+
     import uvicorn
+
+    # uvicorn 0.36+ warns that ``--ws websockets`` will mean another class one day
+    warnings.filterwarnings("ignore", message=".*websockets. implementation is deprecated")
 
     ws = "streamcore.integrations.uvicorn:WebSocketProtocol" if side == "streamcore" \
         else "websockets"
@@ -566,8 +571,7 @@ def warm_up(ports: list[int]) -> None:
 
 def run_side(side: str, args: argparse.Namespace, directory: str) -> dict[str, Any]:
     redis_port = free_port()
-    redis_dir = os.path.join(directory, f"redis-{side}")
-    os.makedirs(redis_dir)
+    redis_dir = tempfile.mkdtemp(prefix=f"redis-{side}-", dir=directory)
     redis = subprocess.Popen(
         [args.redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
          "--dir", redis_dir, "--save", "", "--appendonly", "no", "--protected-mode", "no"],
@@ -618,6 +622,18 @@ def run_side(side: str, args: argparse.Namespace, directory: str) -> dict[str, A
         redis.wait()
 
 
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the runs; counts added up."""
+    out: dict[str, Any] = {k: statistics.median(r[k] for r in runs)
+                           for k in ("kib_sse", "kib_ws", "kib_idle")}
+    for name in ("fixed", "burst"):
+        out[name] = {k: statistics.median(r[name][k] for r in runs)
+                     for k in ("deliveries_per_s", "p50_ms", "p99_ms", "seconds")}
+        out[name].update({k: sum(r[name][k] for r in runs)
+                          for k in ("delivered", "expected", "disorder")})
+    return out
+
+
 def versions() -> str:
     from importlib.metadata import version
 
@@ -643,7 +659,9 @@ def table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
         "",
         f"Fixed rate: {int(args.rate * args.seconds)} events at {args.rate:g}/s; saturation: "
         f"{args.burst} events published as fast as possible; {args.size} B of padding per "
-        f"event; {args.client_procs} client processes.",
+        f"event; {args.client_procs} client processes; "
+        f"{args.repeat} run{'s' if args.repeat > 1 else ''} per side"
+        f"{' (each figure the median)' if args.repeat > 1 else ''}.",
         "",
         "| side | deliveries/s (saturation) | delivered | p50 ms at "
         f"{args.rate:g}/s | p99 ms at {args.rate:g}/s | delivered at {args.rate:g}/s "
@@ -713,6 +731,8 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=None, help="events published at once (300)")
     parser.add_argument("--size", type=int, default=64, help="bytes of padding per event")
     parser.add_argument("--client-procs", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs per side, in turn; the table gives each figure's median")
     parser.add_argument("--sides", default=",".join(SIDES))
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--out", default="fanout", help="results/<out>.md and .png")
@@ -725,16 +745,21 @@ def main() -> None:
     args.redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
     if not os.path.exists(args.redis_server):
         sys.exit("redis-server is not installed (make system-deps installs Debian's)")
-    rows: dict[str, dict[str, Any]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {}
+    sides = [s for s in args.sides.split(",") if s]
     with tempfile.TemporaryDirectory(prefix="fanout-") as directory:
-        for side in [s for s in args.sides.split(",") if s]:
-            r = rows[side] = run_side(side, args, directory)
-            f, b = r["fixed"], r["burst"]
-            print(f"{side:12} {b['deliveries_per_s']:>9,.0f} deliveries/s "
-                  f"({b['delivered']}/{b['expected']})  at {args.rate:g}/s: p50 "
-                  f"{f['p50_ms']:.1f} ms p99 {f['p99_ms']:.1f} ms ({f['delivered']}/"
-                  f"{f['expected']})  idle: {r['kib_sse']:.1f} KiB/SSE, {r['kib_ws']:.1f} "
-                  f"KiB/WS  disorder {f['disorder'] + b['disorder']}", flush=True)
+        for _ in range(args.repeat):  # sides in turn, so a busy spell hits both
+            for side in sides:
+                r = run_side(side, args, directory)
+                runs.setdefault(side, []).append(r)
+                f, b = r["fixed"], r["burst"]
+                print(f"{side:12} {b['deliveries_per_s']:>9,.0f} deliveries/s "
+                      f"({b['delivered']}/{b['expected']})  at {args.rate:g}/s: p50 "
+                      f"{f['p50_ms']:.1f} ms p99 {f['p99_ms']:.1f} ms ({f['delivered']}/"
+                      f"{f['expected']})  idle: {r['kib_sse']:.1f} KiB/SSE, "
+                      f"{r['kib_ws']:.1f} KiB/WS  disorder {f['disorder'] + b['disorder']}",
+                      flush=True)
+    rows = {side: median_run(side_runs) for side, side_runs in runs.items()}
     text = table(rows, args)
     print("\n" + text)
     os.makedirs(RESULTS, exist_ok=True)
