@@ -91,7 +91,9 @@ class Subscription:
         self._max_queue = max_queue
         self._policy = policy
         self._queue: deque[Message] = deque()
-        self._wake = asyncio.Event()
+        # the iterator's pending wait, if any: a bare future, set once (an
+        # asyncio.Event would hold a deque of waiters per subscription)
+        self._waiter: asyncio.Future[None] | None = None
         self._overflowed = False
         self._closed = False
         self._resume_from = last_event_id
@@ -119,7 +121,22 @@ class Subscription:
                 self._queue.append(message)
         else:
             self._queue.append(message)
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
 
     # -- resume ------------------------------------------------------------
 
@@ -186,8 +203,7 @@ class Subscription:
                     raise Overflow(f"fell {self._max_queue} messages behind")
                 if self._closed:
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                await self._wait()
             message = self._queue.popleft()
             if message.event != GAP:
                 self.last_id = message.id
@@ -210,8 +226,7 @@ class Subscription:
                     raise Overflow(f"fell {self._max_queue} messages behind")
                 if self._closed:
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                await self._wait()
             batch = list(self._queue)
             self._queue.clear()
             for message in reversed(batch):
@@ -224,7 +239,7 @@ class Subscription:
         """Stop receiving: the iteration ends after what is queued."""
         if not self._closed:
             self._closed = True
-            self._wake.set()
+            self._wake()
             self._reader.remove(self)
 
     async def __aenter__(self) -> Subscription:
