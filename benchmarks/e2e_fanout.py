@@ -697,6 +697,22 @@ def table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def sweep_table(sweep: dict[int, dict[str, dict[str, Any]]], sides: list[str],
+                args: argparse.Namespace) -> str:
+    lines = [f"Latency at {args.rate:g} events/s by number of clients (one run each, "
+             f"{int(args.rate * args.seconds)} events):", "",
+             "| SSE + WebSocket clients | deliveries/s asked | "
+             + " | ".join(f"{s} p50 ms | {s} p99 ms" for s in sides) + " |",
+             "|---|---|" + "---|---|" * len(sides)]
+    for n, by_side in sweep.items():
+        cells = [f"{n:,} + {n:,}", f"{2 * n * args.rate:,.0f}"]
+        for side in sides:
+            f = by_side[side]
+            cells += [f"{f['p50_ms']:.1f}", f"{f['p99_ms']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def chart(rows: dict[str, dict[str, Any]], path: str) -> None:
     import matplotlib
 
@@ -708,13 +724,16 @@ def chart(rows: dict[str, dict[str, Any]], path: str) -> None:
     panels = [
         ("thousand deliveries/s (saturation)",
          [rows[n]["burst"]["deliveries_per_s"] / 1000 for n in names]),
-        ("p99 ms at the fixed rate", [rows[n]["fixed"]["p99_ms"] for n in names]),
+        ("p99 ms at the fixed rate (log scale)", [rows[n]["fixed"]["p99_ms"] for n in names]),
         ("KiB per idle connection", [rows[n]["kib_idle"] for n in names]),
     ]
     fig, axes = plt.subplots(1, len(panels), figsize=(11, 3.4))
     for ax, (title, values) in zip(axes, panels):
-        ax.bar(names, values, color=colors)
+        bars = ax.bar(names, values, color=colors)
+        ax.bar_label(bars, fmt="%.4g", fontsize=8)
         ax.set_title(title, fontsize=10)
+        if title.startswith("p99"):
+            ax.set_yscale("log")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -734,6 +753,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per side, in turn; the table gives each figure's median")
     parser.add_argument("--sides", default=",".join(SIDES))
+    parser.add_argument("--latency-sweep", default="", metavar="N,N,...",
+                        help="then the fixed rate alone with N + N clients for each N")
     parser.add_argument("--no-chart", action="store_true")
     parser.add_argument("--out", default="fanout", help="results/<out>.md and .png")
     args = parser.parse_args()
@@ -759,8 +780,19 @@ def main() -> None:
                       f"{f['expected']})  idle: {r['kib_sse']:.1f} KiB/SSE, "
                       f"{r['kib_ws']:.1f} KiB/WS  disorder {f['disorder'] + b['disorder']}",
                       flush=True)
+        sweep: dict[int, dict[str, dict[str, Any]]] = {}
+        for n in [int(x) for x in args.latency_sweep.split(",") if x]:
+            small = argparse.Namespace(**{**vars(args), "clients": n, "burst": 10})
+            for side in sides:
+                r = run_side(side, small, directory)
+                sweep.setdefault(n, {})[side] = r["fixed"]
+                print(f"{side:12} {n} + {n} clients at {args.rate:g}/s: p50 "
+                      f"{r['fixed']['p50_ms']:.1f} ms p99 {r['fixed']['p99_ms']:.1f} ms",
+                      flush=True)
     rows = {side: median_run(side_runs) for side, side_runs in runs.items()}
     text = table(rows, args)
+    if sweep:
+        text += "\n" + sweep_table(sweep, sides, args)
     print("\n" + text)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, f"{args.out}.md"), "w") as fh:
@@ -769,6 +801,8 @@ def main() -> None:
         path = os.path.join(RESULTS, f"{args.out}.png")
         chart(rows, path)
         print(f"chart: {os.path.relpath(path, ROOT)}")
+        if args.out == "fanout":  # the benchmarks page shows it
+            shutil.copyfile(path, os.path.join(ROOT, "docs", "img", "bench-fanout.png"))
 
 
 if __name__ == "__main__":
