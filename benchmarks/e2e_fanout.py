@@ -699,7 +699,8 @@ def table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
 
 def sweep_table(sweep: dict[int, dict[str, dict[str, Any]]], sides: list[str],
                 args: argparse.Namespace) -> str:
-    lines = [f"Latency at {args.rate:g} events/s by number of clients (one run each, "
+    runs = f"{args.repeat} runs each, medians" if args.repeat > 1 else "one run each"
+    lines = [f"Latency at {args.rate:g} events/s by number of clients ({runs}, "
              f"{int(args.rate * args.seconds)} events):", "",
              "| SSE + WebSocket clients | deliveries/s asked | "
              + " | ".join(f"{s} p50 ms | {s} p99 ms" for s in sides) + " |",
@@ -783,12 +784,15 @@ def main() -> None:
         sweep: dict[int, dict[str, dict[str, Any]]] = {}
         for n in [int(x) for x in args.latency_sweep.split(",") if x]:
             small = argparse.Namespace(**{**vars(args), "clients": n, "burst": 10})
-            for side in sides:
-                r = run_side(side, small, directory)
-                sweep.setdefault(n, {})[side] = r["fixed"]
-                print(f"{side:12} {n} + {n} clients at {args.rate:g}/s: p50 "
-                      f"{r['fixed']['p50_ms']:.1f} ms p99 {r['fixed']['p99_ms']:.1f} ms",
-                      flush=True)
+            points: dict[str, list[dict[str, Any]]] = {}
+            for _ in range(args.repeat):
+                for side in sides:
+                    r = run_side(side, small, directory)
+                    points.setdefault(side, []).append(r)
+                    print(f"{side:12} {n} + {n} clients at {args.rate:g}/s: p50 "
+                          f"{r['fixed']['p50_ms']:.1f} ms p99 {r['fixed']['p99_ms']:.1f} ms",
+                          flush=True)
+            sweep[n] = {side: median_run(rs)["fixed"] for side, rs in points.items()}
     rows = {side: median_run(side_runs) for side, side_runs in runs.items()}
     text = table(rows, args)
     if sweep:
