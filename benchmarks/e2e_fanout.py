@@ -757,7 +757,9 @@ def main() -> None:
     parser.add_argument("--latency-sweep", default="", metavar="N,N,...",
                         help="then the fixed rate alone with N + N clients for each N")
     parser.add_argument("--no-chart", action="store_true")
-    parser.add_argument("--out", default="fanout", help="results/<out>.md and .png")
+    parser.add_argument("--out", default="fanout", help="<results>/<out>.md and .png")
+    parser.add_argument("--results", default=RESULTS, help="the folder (benchmarks/results)")
+    parser.add_argument("--json", action="store_true", help="also <out>.json, the figures")
     args = parser.parse_args()
     quick = {"clients": 100, "seconds": 1.0, "burst": 100}
     full = {"clients": 1000, "seconds": 3.0, "burst": 300}
@@ -798,14 +800,17 @@ def main() -> None:
     if sweep:
         text += "\n" + sweep_table(sweep, sides, args)
     print("\n" + text)
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, f"{args.out}.md"), "w") as fh:
+    os.makedirs(args.results, exist_ok=True)
+    with open(os.path.join(args.results, f"{args.out}.md"), "w") as fh:
         fh.write(text)
+    if args.json:
+        with open(os.path.join(args.results, f"{args.out}.json"), "w") as fh:
+            json.dump(rows, fh, indent=1)
     if not args.no_chart:
-        path = os.path.join(RESULTS, f"{args.out}.png")
+        path = os.path.join(args.results, f"{args.out}.png")
         chart(rows, path)
         print(f"chart: {os.path.relpath(path, ROOT)}")
-        if args.out == "fanout":  # the benchmarks page shows it
+        if args.out == "fanout" and args.results == RESULTS:  # the benchmarks page shows it
             shutil.copyfile(path, os.path.join(ROOT, "docs", "img", "bench-fanout.png"))
 
 
