@@ -13,13 +13,14 @@ the workers, and this driver, which publishes.  The app, on either side:
 Sides:
 
 - ``streamcore``: :class:`streamcore.integrations.redis.Broadcaster` (one
-  stream per channel, one ``XREAD`` reader per worker),
+  stream per channel, one ``XREAD`` reader per worker), each client reading
+  ``Subscription.batches()`` (everything queued for it at once);
   :class:`streamcore.integrations.asgi.EventSourceResponse` given the SSE
-  frame each message carries (``message.sse``, encoded once per worker),
-  and uvicorn with ``--ws streamcore.integrations.uvicorn:WebSocketProtocol``
-  writing each message's shared frame (``message.ws``, a
-  :class:`streamcore.ws.Prepared`, through the ``streamcore.prepared`` ASGI
-  extension);
+  frames of a batch joined (``message.sse``, encoded once per worker), and
+  uvicorn with ``--ws streamcore.integrations.uvicorn:WebSocketProtocol``
+  writing a batch's shared frames in one write (``message.ws``, a
+  :class:`streamcore.ws.Prepared`, a list of them under the
+  ``streamcore.prepared`` ASGI extension);
 - ``broadcaster``: encode/broadcaster's ``Broadcast("redis://...")`` (Redis
   pub/sub), ``sse_starlette.EventSourceResponse`` with dict events, and
   uvicorn's own ``--ws websockets``.
@@ -41,6 +42,9 @@ events published as fast as the publisher can (first publish to last
 delivery).
 
     python -m benchmarks.e2e_fanout [--quick] [--clients 1000] [--sides streamcore,broadcaster]
+        [--repeat 3] [--latency-sweep 100,250,500]
+    python -m benchmarks.e2e_fanout serve SIDE PORT REDIS_PORT     # one worker
+    python -m benchmarks.e2e_fanout client PORTS SSE WS FILE       # one client process
 """
 from __future__ import annotations
 
