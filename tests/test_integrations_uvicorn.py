@@ -688,3 +688,18 @@ def test_a_list_of_prepared_messages_is_written_in_order_in_one_write(
     # every frame of a list in one transport write, the shared frames joined
     assert writes[:2] == [b"".join(ws.Connection("server").send_prepared(p) for p in batch),
                           ws.Connection("server").send_prepared(batch[0])]
+
+
+def test_an_accepted_connection_lets_go_of_the_upgrade_request(ws: ModuleType) -> None:
+    # h11's connection and the request event are about 2 KiB that an idle
+    # connection would otherwise hold for its whole life
+    async def main() -> None:
+        async with serving(echo_app) as server:
+            client = await connect(server.url, compression=None)
+            await client.send("still works")
+            assert await client.recv() == "still works"
+            (protocol,) = server.protocols()
+            assert protocol._http is None and protocol._request is None  # noqa: SLF001
+            await client.close()
+
+    run(main())

@@ -174,7 +174,10 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.scheme = "ws"
         self.scope: dict[str, Any] = {}
 
-        self._http = h11.Connection(
+        # h11 reads the upgrade request (and writes a refusal or denial); let
+        # go once the 101 is written, with the request (about 2 KiB per
+        # connection that would otherwise stay for its whole life)
+        self._http: h11.Connection | None = h11.Connection(
             h11.SERVER,
             max_incomplete_event_size=config.h11_max_incomplete_event_size or MAX_HEAD,
         )
@@ -329,12 +332,14 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if self._request is not None:
             # bytes before our 101: h11 keeps them as trailing data for the codec
             self._early += len(data)
+            assert self._http is not None
             self._http.receive_data(bytes(data))
             if self._early > self.config.ws_max_size and not self._read_paused:
                 self._read_paused = True
                 self.transport.pause_reading()
             return
         http = self._http
+        assert http is not None
         try:
             http.receive_data(bytes(data))
             event = http.next_event()
@@ -401,8 +406,11 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         assert upgrade is not None
         headers = list(self.server_state.default_headers) + list(message.get("headers") or [])
         response = _switching_protocols(upgrade, message.get("subprotocol"), headers)
-        head = self._http.send(response) or b""
-        trailing, _ = self._http.trailing_data
+        http = self._http
+        assert http is not None
+        head = http.send(response) or b""
+        trailing, _ = http.trailing_data
+        self._http = self._request = None  # not needed again
         self.conn = Connection(
             "server", max_message_size=self.config.ws_max_size, deflate=upgrade.deflate,
             assemble=True,
@@ -427,6 +435,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if body is not None and b"content-length" not in names and b"transfer-encoding" not in names:
             headers = [*headers, (b"content-length", b"%d" % len(body))]
         http = self._http
+        assert http is not None
         out = http.send(h11.Response(status_code=status, headers=headers)) or b""
         if body is not None:
             if body:
@@ -460,6 +469,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         body = bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
         http = self._http
+        assert http is not None
         if self._denial is not None:
             headers, self._denial = self._denial, None
             if not more:
