@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 FUZZ_SECONDS ?= 5
 SOURCES := $(shell find streamcore -name '*.pyx' -o -name '*.pxd' 2>/dev/null)
 
-.PHONY: test test-uvicorn system-deps demo screenshots bench bench-e2e fuzz diff lint docs build clean testinstalled
+.PHONY: test test-uvicorn system-deps demo demo-asyncio demo-trio screenshots bench bench-e2e fuzz diff lint docs build clean testinstalled
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ system-deps:
 demo: build system-deps
 	$(PY) examples/demo/run.py
 
+# the demo without uvicorn or Redis: on plain asyncio, and on trio (docs/demo.md)
+demo-asyncio: build
+	$(PY) examples/demo_asyncio.py
+
+demo-trio: build
+	$(PY) examples/trio_ws_sse.py
+
 # docs/img/demo-*.png, taken by headless Chromium against the demo
 screenshots: build system-deps
 	$(PY) examples/demo/screenshots.py
@@ -72,6 +79,7 @@ diff: build
 bench: build $(VENV)/.bench
 	$(PY) -m pytest benchmarks -q -p no:cacheprovider -o 'python_files=bench_*.py' --benchmark-only --benchmark-min-rounds=3 --benchmark-max-time=0.2 --benchmark-columns=min,mean,ops
 	$(PY) -m benchmarks.compare
+	$(PY) -m benchmarks.summary
 
 # servers and clients in their own processes over loopback (benchmarks/e2e.py)
 bench-e2e: build $(VENV)/.bench

@@ -46,9 +46,9 @@ LARGE_READS = split(wire_of(LARGE), 64 * 1024)
 MEDIUM_READS = split(wire_of(MEDIUM), 16391)
 
 
-def decode(mod: ModuleType, reads: list[bytes], coalesce: bool = False) -> int:
+def decode(mod: ModuleType, reads: list[bytes], coalesce: bool = False, views: bool = False) -> int:
     """Decode from a fresh decoder, return the body length (checked by each case)."""
-    dec = mod.ChunkedDecoder(coalesce=coalesce)
+    dec = mod.ChunkedDecoder(coalesce=coalesce, views=views)
     Data = mod.Data
     total = 0
     for buf in reads:
@@ -91,6 +91,16 @@ def test_decode_large_pieces(benchmark, twin):
 def test_decode_reads_across_chunks(benchmark, twin):
     """4 KiB chunks in 16391-byte reads: reads end anywhere in a chunk or line."""
     assert benchmark(decode, twin, MEDIUM_READS) == 1 << 20
+
+
+def test_decode_large_pieces_views(benchmark, twin):
+    """Zero-copy receive (views=True): 1 MiB as 64 KiB chunks in 64 KiB reads, no copy."""
+    assert benchmark(decode, twin, LARGE_READS, False, True) == 1 << 20
+
+
+def test_decode_reads_across_chunks_views(benchmark, twin):
+    """Zero-copy receive: 4 KiB chunks in 16391-byte reads, memoryviews into each read."""
+    assert benchmark(decode, twin, MEDIUM_READS, False, True) == 1 << 20
 
 
 # --- encoding --------------------------------------------------------------------------

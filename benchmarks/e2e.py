@@ -11,11 +11,20 @@ echo app runs on every server:
   callback path; ``streamcore-async``: the same with an ``async for`` handler;
 - ``picows``: its all-Cython server and ``WSListener``;
 - ``websockets``: ``websockets.asyncio.server.serve``;
-- ``aiohttp``: ``web.WebSocketResponse``.
+- ``aiohttp``: ``web.WebSocketResponse``;
+- ``uvicorn-streamcore``, ``uvicorn-websockets-sansio``, ``uvicorn-wsproto``:
+  one echo ASGI app on uvicorn (one worker) with
+  ``--ws streamcore.integrations.uvicorn:WebSocketProtocol``, ``--ws
+  websockets-sansio`` and ``--ws wsproto``.
 
 Compression is off everywhere, message limits lifted, keepalive off.
 
-    python -m benchmarks.e2e [--seconds 2] [--servers streamcore,picows]
+Then idle memory: a client process opens ``--idle`` connections (1,000) to
+each server, completes the handshake and sends nothing; the server's RSS
+growth (``/proc/PID/status``, after a warm-up of 20 connections), divided by
+the number of connections, is its memory per idle connection.
+
+    python -m benchmarks.e2e [--seconds 2] [--servers streamcore,picows] [--quick]
     python -m benchmarks.e2e serve NAME PORT      # one server (used by the above)
 """
 from __future__ import annotations
@@ -35,8 +44,23 @@ from typing import Any
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 RESULTS = os.path.join(HERE, "results")
-SERVERS = ["streamcore", "streamcore-async", "picows", "websockets", "aiohttp"]
+SERVERS = ["streamcore", "streamcore-async", "picows", "websockets", "aiohttp",
+           "uvicorn-streamcore", "uvicorn-websockets-sansio", "uvicorn-wsproto"]
 CASES = [(256, 1), (256, 64), (65536, 1), (65536, 64)]
+#: the ratio columns: each group's own server against its peers
+GROUPS = {
+    "streamcore": ["picows", "websockets", "aiohttp"],
+    "uvicorn-streamcore": ["uvicorn-websockets-sansio", "uvicorn-wsproto"],
+}
+#: the servers of the idle-memory measurement (the async handler shares the
+#: adapter's connection objects, so it is left out)
+MEMORY_SERVERS = ["streamcore", "picows", "websockets", "uvicorn-streamcore",
+                  "uvicorn-websockets-sansio", "uvicorn-wsproto"]
+UVICORN_WS = {
+    "uvicorn-streamcore": "streamcore.integrations.uvicorn:WebSocketProtocol",
+    "uvicorn-websockets-sansio": "websockets-sansio",
+    "uvicorn-wsproto": "wsproto",
+}
 
 
 def new_loop() -> asyncio.AbstractEventLoop:
@@ -125,7 +149,45 @@ async def serve_aiohttp(port: int) -> None:
     await asyncio.Event().wait()
 
 
+async def echo_asgi(scope: Any, receive: Any, send: Any) -> None:
+    """The echo app every uvicorn row runs."""
+    while True:
+        message = await receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            if message.get("bytes") is not None:
+                await send({"type": "websocket.send", "bytes": message["bytes"]})
+            else:
+                await send({"type": "websocket.send", "text": message["text"]})
+        elif kind == "websocket.connect":
+            await send({"type": "websocket.accept"})
+        else:
+            return
+
+
+def serve_uvicorn(name: str, port: int) -> None:
+    import uvicorn
+
+    loop = "uvloop" if new_loop().__class__.__module__.startswith("uvloop") else "asyncio"
+
+    class Ready(uvicorn.Server):
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            print("ready", flush=True)
+
+    config = uvicorn.Config(
+        echo_asgi, host="127.0.0.1", port=port, ws=UVICORN_WS[name], loop=loop,
+        lifespan="off", log_level="warning", access_log=False, backlog=4096,
+        ws_max_size=1 << 30, ws_ping_interval=None, ws_ping_timeout=None,
+        ws_per_message_deflate=False,
+    )
+    Ready(config).run()
+
+
 def serve(name: str, port: int) -> None:
+    if name in UVICORN_WS:
+        serve_uvicorn(name, port)
+        return
     runners = {
         "streamcore": lambda: serve_streamcore(port, callbacks=True),
         "streamcore-async": lambda: serve_streamcore(port, callbacks=False),
@@ -191,6 +253,74 @@ def client(port: int, size: int, inflight: int, seconds: float) -> None:
     print(json.dumps(loop.run_until_complete(measure(port, size, inflight, seconds))))
 
 
+async def hold_idle(port: int, warm: int, count: int) -> None:
+    """Open ``warm`` connections, say so, wait for a line on stdin; open
+    ``count`` more, say so, wait again.  Each one completes the handshake
+    (raw bytes, the same request for every server) and then sends nothing."""
+    import base64
+
+    loop = asyncio.get_running_loop()
+    held: list[asyncio.StreamWriter] = []
+    gate = asyncio.Semaphore(50)  # below every server's listen backlog
+
+    async def one() -> None:
+        async with gate:
+            key = base64.b64encode(os.urandom(16)).decode()
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write((
+                f"GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+                f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+                "Sec-WebSocket-Version: 13\r\n\r\n").encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 101"):
+                raise RuntimeError(f"handshake refused: {head[:40]!r}")
+            held.append(writer)
+
+    for n, word in ((warm, "warm"), (count, "open")):
+        await asyncio.gather(*(one() for _ in range(n)))
+        print(word, flush=True)
+        await loop.run_in_executor(None, sys.stdin.readline)
+    for writer in held:
+        writer.close()
+
+
+def rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def idle_memory(name: str, count: int, warm: int = 20) -> float:
+    """KiB of server RSS per idle connection, over ``count`` connections."""
+    proc, port = start_server(name)
+    holder = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.e2e", "idle", str(port), str(warm), str(count)],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert holder.stdin is not None and holder.stdout is not None
+    try:
+        if holder.stdout.readline().strip() != "warm":
+            raise RuntimeError(f"idle client against {name} failed")
+        time.sleep(0.3)
+        before = rss_kib(proc.pid)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        if holder.stdout.readline().strip() != "open":
+            raise RuntimeError(f"idle client against {name} failed")
+        time.sleep(0.5)  # let the server finish whatever the handshakes started
+        after = rss_kib(proc.pid)
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        holder.wait(30)
+    finally:
+        holder.kill()
+        proc.kill()
+        proc.wait()
+    return (after - before) / count
+
+
 # -- the driver ----------------------------------------------------------------
 
 def free_port() -> int:
@@ -227,44 +357,60 @@ def human(size: int) -> str:
 
 
 def table(results: dict[tuple[int, int], dict[str, dict[str, float]]], servers: list[str]) -> str:
-    peers = [s for s in servers if not s.startswith("streamcore")]
+    """One row per server and case; each group's own server gets a ratio
+    column against each of its peers (blank where a peer was not run)."""
+    groups = {ours: [p for p in peers if p in servers]
+              for ours, peers in GROUPS.items() if ours in servers}
+    width = max([len(peers) for peers in groups.values()] or [0])
     head = ["message", "in flight", "server", "messages/s", "p50 µs", "p99 µs"]
-    head += [f"streamcore / {p}" for p in peers]
+    head += ["ratios"] + [""] * (width - 1) if width else []
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for (size, inflight), by_server in results.items():
-        ours = by_server.get("streamcore", {}).get("messages_per_s")
         for name in servers:
             r = by_server.get(name)
             if r is None:
                 continue
             cells = [human(size), str(inflight), name, f"{r['messages_per_s']:,.0f}",
                      f"{r['p50_us']:,.0f}", f"{r['p99_us']:,.0f}"]
-            if name == "streamcore" and ours:
-                cells += [f"{ours / by_server[p]['messages_per_s']:.2f}x" if p in by_server else ""
-                          for p in peers]
-            else:
-                cells += [""] * len(peers)
-            lines.append("| " + " | ".join(cells) + " |")
+            ratios = [f"{r['messages_per_s'] / by_server[p]['messages_per_s']:.2f}x vs {p}"
+                      for p in groups.get(name, []) if p in by_server]
+            lines.append("| " + " | ".join(cells + ratios + [""] * (width - len(ratios))) + " |")
+    return "\n".join(lines)
+
+
+def memory_table(memory: dict[str, float], count: int) -> str:
+    lines = [f"| server | KiB per idle connection ({count:,}) |", "|---|---|"]
+    lines += [f"| {name} | {kib:.1f} |" for name, kib in memory.items()]
     return "\n".join(lines)
 
 
 def chart(results: dict[tuple[int, int], dict[str, dict[str, float]]], servers: list[str],
-          path: str) -> None:
+          memory: dict[str, float], path: str) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     cases = list(results)
-    fig, axes = plt.subplots(1, len(cases), figsize=(4 * len(cases), 3.6))
+    panels = len(cases) + (1 if memory else 0)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 4.2))
+
+    def color(name: str) -> str:
+        return "#1f6feb" if "streamcore" in name else "#8b949e"
+
     for ax, case in zip(axes, cases):
         names = [s for s in servers if s in results[case]]
         values = [results[case][s]["messages_per_s"] / 1000 for s in names]
-        ax.bar(names, values, color=["#1f6feb" if n.startswith("streamcore") else "#8b949e"
-                                     for n in names])
+        ax.bar(names, values, color=[color(n) for n in names])
         ax.set_title(f"{human(case[0])}, {case[1]} in flight")
         ax.set_ylabel("thousand echoes/s")
-        ax.tick_params(axis="x", rotation=45)
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
+    if memory:
+        ax = axes[-1]
+        ax.bar(list(memory), list(memory.values()), color=[color(n) for n in memory])
+        ax.set_title("idle connection")
+        ax.set_ylabel("server KiB per connection")
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -274,38 +420,73 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--idle", type=int, default=1000,
+                        help="idle connections per server for the memory figure (0: skip)")
+    parser.add_argument("--quick", action="store_true",
+                        help="0.5 s per case (the whole run well under two minutes)")
     parser.add_argument("--no-chart", action="store_true")
     args = parser.parse_args()
+    if args.quick:
+        args.seconds = min(args.seconds, 0.5)
     servers = [s for s in args.servers.split(",") if s]
+    unknown = set(servers) - set(SERVERS)
+    if unknown:
+        parser.error(f"unknown servers: {', '.join(sorted(unknown))}")
     results: dict[tuple[int, int], dict[str, dict[str, float]]] = {c: {} for c in CASES}
+    failed: dict[str, str] = {}  # a server that fails a case gets no number at all
+    failures = (RuntimeError, subprocess.SubprocessError, OSError)
     for name in servers:
         proc, port = start_server(name)
         try:
             for size, inflight in CASES:
                 r = run_client(port, size, inflight, args.seconds)
                 results[(size, inflight)][name] = r
-                print(f"{name:17} {human(size):>7} x{inflight:<3} "
+                print(f"{name:26} {human(size):>7} x{inflight:<3} "
                       f"{r['messages_per_s']:>10,.0f}/s  p50 {r['p50_us']:>8,.0f} µs  "
                       f"p99 {r['p99_us']:>8,.0f} µs", flush=True)
+        except failures as exc:
+            failed[name] = f"{human(size)} x{inflight}: {type(exc).__name__}"
+            print(f"{name:26} FAILED ({failed[name]}): left out", flush=True)
+            for by_server in results.values():
+                by_server.pop(name, None)
         finally:
             proc.kill()
             proc.wait()
+    memory: dict[str, float] = {}
+    if args.idle:
+        for name in [s for s in MEMORY_SERVERS if s in servers and s not in failed]:
+            try:
+                memory[name] = idle_memory(name, args.idle)
+            except failures as exc:
+                failed[name] = f"idle connections: {type(exc).__name__}"
+                print(f"{name:26} FAILED ({failed[name]}): left out", flush=True)
+                continue
+            print(f"{name:26} {memory[name]:6.1f} KiB per idle connection", flush=True)
     loop_name = "uvloop" if new_loop().__class__.__module__.startswith("uvloop") else "asyncio"
     text = (f"# WebSocket echo end to end ({loop_name}, picows client, "
             f"{args.seconds:g} s per case)\n\n" + table(results, servers) + "\n")
+    if memory:
+        text += ("\n## Server memory per idle connection (RSS growth over "
+                 f"{args.idle:,} connections)\n\n" + memory_table(memory, args.idle) + "\n")
+    if failed:
+        text += "\nLeft out (failed): " + "; ".join(f"{n} ({why})" for n, why in failed.items())
+        text += "\n"
     print("\n" + text)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "e2e-ws.md"), "w") as fh:
         fh.write(text)
     if not args.no_chart:
         path = os.path.join(RESULTS, "e2e-ws.png")
-        chart(results, servers, path)
+        chart(results, servers, memory, path)
         print(f"chart: {os.path.relpath(path, ROOT)}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "serve":
         serve(sys.argv[2], int(sys.argv[3]))
+    elif len(sys.argv) > 1 and sys.argv[1] == "idle":
+        new_loop().run_until_complete(
+            hold_idle(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])))
     elif len(sys.argv) > 1 and sys.argv[1] == "client":
         client(int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]))
     else:

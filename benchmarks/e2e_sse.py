@@ -11,6 +11,11 @@ every queue.  The same app runs with three responses:
 - ``fastapi``: FastAPI's own ``response_class=EventSourceResponse`` with
   ``ServerSentEvent`` items (encoded per connection).
 
+Not in the default run (it is no uvicorn worker), ``--servers
+streamcore-asyncio`` adds the same app on
+:mod:`streamcore.integrations.asyncio` alone (``serve(http=...)`` with an
+``EventStreamResponse``), for its ratio to the ASGI stacks.
+
 The client process opens ``clients`` connections (streamcore's chunked and
 SSE decoders read them), then measures: memory per idle connection (the
 server's RSS with every client connected, minus before, per client),
@@ -35,6 +40,7 @@ from typing import Any
 from benchmarks.e2e import RESULTS, ROOT, free_port, new_loop
 
 SERVERS = ["streamcore", "sse-starlette", "fastapi"]
+EXTRA_SERVERS = ["streamcore-asyncio"]  # on request: the asyncio adapter, no ASGI
 
 
 # -- the server ------------------------------------------------------------------
@@ -56,7 +62,7 @@ def make_app(kind: str) -> Any:
         for k in range(n):
             event = (f"{time.monotonic_ns()} {pad}", str(k))
             item: Any = event
-            if kind == "streamcore":
+            if kind in ("streamcore", "streamcore-asyncio"):
                 from streamcore.sse import encode_event
 
                 item = encode_event(event[0], id=event[1])  # once for every client
@@ -118,7 +124,51 @@ def make_app(kind: str) -> Any:
                              Route("/count", count_route)])
 
 
+def serve_asyncio(port: int) -> None:
+    """The same app on the asyncio adapter: /events, /publish, /count."""
+    from urllib.parse import parse_qs
+
+    from streamcore.integrations import asyncio as adapter
+    from streamcore.sse import encode_event
+
+    queues: set[asyncio.Queue[Any]] = set()
+
+    async def stream() -> Any:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        queues.add(queue)
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            queues.discard(queue)
+
+    async def app(request: adapter.Request) -> Any:
+        if request.path == "/events":
+            return adapter.EventStreamResponse(stream(), ping_interval=15)
+        if request.path == "/publish":
+            q = {k: v[0] for k, v in parse_qs(request.query).items()}
+            n, rate, size = int(q["n"]), float(q.get("rate", 0)) or None, int(q.get("size", 0))
+            pad = "x" * size
+            for k in range(n):
+                item = encode_event(f"{time.monotonic_ns()} {pad}", id=str(k))  # once for all
+                for queue in queues:
+                    queue.put_nowait(item)
+                await asyncio.sleep(1 / rate if rate else 0)
+        return adapter.Response(f'{{"clients":{len(queues)}}}', content_type="application/json")
+
+    async def main() -> None:
+        server = await adapter.serve(http=app, port=port, backlog=4096)
+        await server.serve_forever()
+
+    loop = new_loop()
+    asyncio.set_event_loop(loop)
+    loop.run_until_complete(main())
+
+
 def serve(kind: str, port: int) -> None:
+    if kind == "streamcore-asyncio":
+        serve_asyncio(port)
+        return
     import uvicorn
 
     config = uvicorn.Config(make_app(kind), host="127.0.0.1", port=port, log_level="warning",

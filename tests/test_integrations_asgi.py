@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from httpx_sse import aconnect_sse
 from starlette.applications import Starlette
 from starlette.routing import Route
+from uvicorn_helpers import serving as uvicorn_serving
 
 from streamcore.integrations import asgi
 from streamcore.sse import Event
@@ -32,19 +32,8 @@ def run(coro: Awaitable[Any]) -> Any:
 
 @asynccontextmanager
 async def serving(app: Any) -> AsyncIterator[str]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
+    async with uvicorn_serving(app) as server:
+        yield server.http_url
 
 
 def app_of(make: Callable[[dict[str, Any]], asgi.EventSourceResponse]) -> Any:

@@ -1,6 +1,6 @@
 """The integrations against Node's clients over 127.0.0.1: `ws` against the
-asyncio WebSocket server, `eventsource` against the ASGI SSE response on
-uvicorn.  The packages are installed from the npm registry into build/node
+asyncio WebSocket server and against uvicorn running our ``--ws`` class (on
+both codec twins), `eventsource` against the ASGI SSE response on uvicorn.  The packages are installed from the npm registry into build/node
 (versions pinned in tests/node/package.json)."""
 from __future__ import annotations
 
@@ -8,22 +8,33 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 from collections.abc import AsyncIterator
+from types import ModuleType
 from typing import Any
 
 import pytest
-import uvicorn
+from helpers import twin_fixture
+from uvicorn_helpers import serving
 
 from streamcore.integrations import asgi
 from streamcore.integrations import asyncio as adapter
+from streamcore.integrations import uvicorn as integration
 from streamcore.ws import PerMessageDeflate
 
 pytestmark = pytest.mark.interop
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 NODE_DIR = os.path.join(os.path.dirname(HERE), "build", "node")
+
+ws = twin_fixture("ws")
+
+
+@pytest.fixture
+def twin(ws: ModuleType, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    """The uvicorn protocol on each codec twin."""
+    monkeypatch.setattr(integration, "Connection", ws.Connection)
+    return ws
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +124,84 @@ def test_node_ws_oversize_closes_with_1009(node: dict[str, str]) -> None:
     assert result["code"] == 1009
 
 
+# -- Node's ws against uvicorn with streamcore's --ws class ----------------------------
+
+uvicorn_closes: list[tuple[int, str]] = []
+DENIAL = bytes(range(256)) * 4  # binary: every byte value
+
+
+async def uvicorn_echo(scope: Any, receive: Any, send: Any) -> None:
+    """The ASGI twin of ``echo``: /deny answers with a denial response."""
+    await receive()  # websocket.connect
+    if scope["path"] == "/deny":
+        await send({"type": "websocket.http.response.start", "status": 403,
+                    "headers": [(b"content-type", b"application/octet-stream")]})
+        await send({"type": "websocket.http.response.body", "body": DENIAL[:100],
+                    "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": DENIAL[100:]})
+        return
+    subprotocol = "echo" if "echo" in scope["subprotocols"] else None
+    await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    while True:
+        message = await receive()
+        if message["type"] == "websocket.disconnect":
+            uvicorn_closes.append((message["code"], message.get("reason", "")))
+            return
+        if message.get("text") == "close me":
+            await send({"type": "websocket.close", "code": 4002, "reason": "done"})
+            return
+        await send({"type": "websocket.send", "text": message.get("text"),
+                    "bytes": message.get("bytes")})
+
+
+async def uvicorn_scenario(env: dict[str, str], scenario: str, deflate: bool = False,
+                           path: str = "/", **options: Any) -> dict[str, Any]:
+    options.setdefault("ws_max_size", 32 << 20)
+    async with serving(uvicorn_echo, ws_per_message_deflate=deflate, **options) as server:
+        return await node_run(env, "ws_client.js", server.url + path, scenario,
+                              "deflate" if deflate else "")
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+def test_node_ws_on_uvicorn_echoes_0_b_to_16_mib_and_fragments(
+        node: dict[str, str], twin: ModuleType, deflate: bool) -> None:
+    result = run(uvicorn_scenario(node, "echo", deflate))
+    assert result["results"] == [True] * len(result["sizes"])
+    assert result["fragmented"] == "fragmented message"
+    assert result["close"] == {"code": 1000, "reason": ""}
+    assert ("permessage-deflate" in result["extensions"]) is deflate
+
+
+def test_node_ws_on_uvicorn_ping_pong(node: dict[str, str], twin: ModuleType) -> None:
+    assert run(uvicorn_scenario(node, "ping")) == {"pong": "are you there"}
+
+
+def test_node_ws_on_uvicorn_close_codes_both_ways(node: dict[str, str], twin: ModuleType) -> None:
+    uvicorn_closes.clear()
+    assert run(uvicorn_scenario(node, "close")) == {"code": 4001, "reason": ""}
+    assert uvicorn_closes == [(4001, "bye")]  # the app saw the client's code and reason
+    assert run(uvicorn_scenario(node, "server_close")) == {"code": 4002, "reason": "done"}
+
+
+def test_node_ws_on_uvicorn_subprotocol(node: dict[str, str], twin: ModuleType) -> None:
+    assert run(uvicorn_scenario(node, "subprotocol")) == {"protocol": "echo"}
+
+
+def test_node_ws_on_uvicorn_oversize_closes_with_1009(
+        node: dict[str, str], twin: ModuleType) -> None:
+    result = run(uvicorn_scenario(node, "oversize", ws_max_size=1 << 20))
+    assert result["code"] == 1009
+
+
+def test_node_ws_on_uvicorn_sees_the_denial_response(
+        node: dict[str, str], twin: ModuleType) -> None:
+    result = run(uvicorn_scenario(node, "deny", path="/deny"))
+    assert result == {"status": 403, "type": "application/octet-stream", "body": DENIAL.hex()}
+
+
+# -- Node's eventsource against the ASGI SSE response -------------------------------------
+
+
 def test_node_eventsource_reconnects_with_last_event_id(node: dict[str, str]) -> None:
     seen: list[str | None] = []
 
@@ -130,19 +219,8 @@ def test_node_eventsource_reconnects_with_last_event_id(node: dict[str, str]) ->
         await asgi.EventSourceResponse(events, retry=50)(scope, receive, send)
 
     async def main() -> dict[str, Any]:
-        sock = socket.socket()
-        sock.bind(("127.0.0.1", 0))
-        server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        while not server.started:
-            await asyncio.sleep(0.01)
-        try:
-            port = sock.getsockname()[1]
-            return await node_run(node, "sse_client.js", f"http://127.0.0.1:{port}/", "9")
-        finally:
-            server.should_exit = True
-            await task
-            sock.close()
+        async with serving(app) as server:
+            return await node_run(node, "sse_client.js", server.http_url + "/", "9")
 
     result = run(main())
     assert [(e["data"], e["id"]) for e in result["events"]] == [(f"n{k}", str(k)) for k in range(9)]

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import struct
-from collections.abc import AsyncIterator, Awaitable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable
 from types import ModuleType
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 from helpers import twin_fixture
+from uvicorn_helpers import serving
 from websockets.asyncio.client import connect
 from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
 from ws_helpers import close_payload, frame
@@ -38,36 +36,6 @@ def _twin(ws: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
 
 def run(coro: Awaitable[Any]) -> Any:
     return asyncio.run(asyncio.wait_for(coro, 20))
-
-
-class Server:
-    """A running uvicorn with our class; ``url``, ``port``, ``protocols()``."""
-
-    def __init__(self, server: uvicorn.Server, port: int) -> None:
-        self.server = server
-        self.port = port
-        self.url = f"ws://127.0.0.1:{port}"
-
-    def protocols(self) -> list[WebSocketProtocol]:
-        return [p for p in self.server.server_state.connections if isinstance(p, WebSocketProtocol)]
-
-
-@asynccontextmanager
-async def serving(app: Any, ws_class: type | str = WebSocketProtocol, **options: Any) -> AsyncIterator[Server]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(app, ws=ws_class, lifespan="off", log_level="warning", **options)
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.01)
-    try:
-        yield Server(server, port)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 async def echo_app(scope: Any, receive: Any, send: Any) -> None:
@@ -651,7 +619,7 @@ def test_prepared_message_is_one_frame_for_every_connection(
     assert (len(frames[0]) < len(message.data)) is deflate
 
 
-def test_a_list_of_prepared_messages_is_written_in_order_in_one_write(
+def test_a_list_of_prepared_messages_is_written_in_order(
         ws: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
     from streamcore.ws import Prepared
 
@@ -665,11 +633,19 @@ def test_a_list_of_prepared_messages_is_written_in_order_in_one_write(
         (protocol,) = [p for p in server.protocols() if p.scope is scope]
         write = protocol.transport.write
 
+        writelines = protocol.transport.writelines
+
         def counting(data: bytes) -> None:
             writes.append(bytes(data))
             write(data)
 
+        def counting_lines(buffers: Any) -> None:
+            buffers = [bytes(b) for b in buffers]
+            writes.extend(buffers)
+            writelines(buffers)
+
         monkeypatch.setattr(protocol.transport, "write", counting, raising=False)
+        monkeypatch.setattr(protocol.transport, "writelines", counting_lines, raising=False)
         await send({"type": "websocket.send", "streamcore.prepared": batch})
         await send({"type": "websocket.send", "streamcore.prepared": tuple(batch[:1])})
         await receive()  # the disconnect
@@ -685,9 +661,11 @@ def test_a_list_of_prepared_messages_is_written_in_order_in_one_write(
 
     server: Any = None
     run(main())
-    # every frame of a list in one transport write, the shared frames joined
-    assert writes[:2] == [b"".join(ws.Connection("server").send_prepared(p) for p in batch),
-                          ws.Connection("server").send_prepared(batch[0])]
+    # the shared frames of the list joined, then the next send's (sends of one
+    # turn of the loop are corked into one write)
+    assert b"".join(writes).startswith(
+        b"".join(ws.Connection("server").send_prepared(p) for p in batch)
+        + ws.Connection("server").send_prepared(batch[0]))
 
 
 def test_an_accepted_connection_lets_go_of_the_upgrade_request(ws: ModuleType) -> None:
@@ -701,5 +679,54 @@ def test_an_accepted_connection_lets_go_of_the_upgrade_request(ws: ModuleType) -
             (protocol,) = server.protocols()
             assert protocol._http is None and protocol._request is None  # noqa: SLF001
             await client.close()
+
+    run(main())
+
+
+def test_websockets_client_sees_the_denial_status_headers_and_body() -> None:
+    body = bytes(range(256)) * 8
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.http.response.start", "status": 429,
+                    "headers": [(b"retry-after", b"3")]})
+        await send({"type": "websocket.http.response.body", "body": body[:1000],
+                    "more_body": True})
+        await send({"type": "websocket.http.response.body", "body": body[1000:]})
+
+    async def main() -> None:
+        async with serving(app) as server:
+            with pytest.raises(websockets.InvalidStatus) as info:
+                await connect(server.url)
+            response = info.value.response
+            assert response.status_code == 429
+            assert response.headers["retry-after"] == "3"
+            assert response.body == body
+
+    run(main())
+
+
+def test_sends_of_one_turn_arrive_in_order_before_the_close() -> None:
+    # the app never yields between its sends: they are written together
+    # (one writelines), in order, and the Close goes after them
+    count = 500
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        for k in range(count):
+            await send({"type": "websocket.send", "text": str(k)} if k % 2 else
+                       {"type": "websocket.send", "bytes": b"%d" % k * 100})
+        await send({"type": "websocket.close", "code": 4000, "reason": "after all"})
+
+    async def main() -> None:
+        async with serving(app) as server:
+            async with connect(server.url, compression=None) as client:
+                got = [await client.recv() for _ in range(count)]
+                with pytest.raises(websockets.ConnectionClosed) as info:
+                    await client.recv()
+            assert got == [str(k) if k % 2 else b"%d" % k * 100 for k in range(count)]
+            assert info.value.rcvd is not None
+            assert (info.value.rcvd.code, info.value.rcvd.reason) == (4000, "after all")
 
     run(main())

@@ -246,6 +246,23 @@ def test_rejection_written_through_h11_is_a_parseable_response() -> None:
     assert isinstance(client.next_event(), h11.EndOfMessage)
 
 
+def test_rejection_of_a_head_request_has_no_body() -> None:
+    # found by fuzz/fuzz_ws_handshake.py (120 s run): reject() wrote the 400's
+    # body after a HEAD request and h11 raised LocalProtocolError
+    client = h11.Connection(h11.CLIENT)
+    wire = client.send(request(method="HEAD")) + client.send(h11.EndOfMessage())
+    server_conn = h11.Connection(h11.SERVER)
+    server_conn.receive_data(wire)
+    server = ServerHandshake()
+    with pytest.raises(HandshakeError, match="must be a GET") as info:
+        server.upgrade(server_conn, server_conn.next_event())
+    assert info.value.body == b""
+    client.receive_data(server.reject(server_conn, info.value))
+    res = client.next_event()
+    assert isinstance(res, h11.Response) and res.status_code == 400
+    assert isinstance(client.next_event(), h11.EndOfMessage)
+
+
 def test_reject_refuses_an_error_without_a_response() -> None:
     with pytest.raises(ValueError):
         ServerHandshake().reject(h11.Connection(h11.SERVER), HandshakeError("x"))

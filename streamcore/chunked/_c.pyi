@@ -18,6 +18,7 @@ class ChunkedDecoder:
         max_line_size: int | None = 4096,
         max_trailers_size: int | None = 16384,
         coalesce: bool = False,
+        views: bool = False,
         trace: Callable[[Any], object] | None = None,
     ) -> None: ...
     @property

@@ -13,6 +13,7 @@ import atexit
 
 from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize
+from cpython.memoryview cimport PyMemoryView_FromObject
 from cpython.mem cimport PyMem_Free, PyMem_Malloc, PyMem_Realloc
 from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memcpy
@@ -177,6 +178,36 @@ cdef extern from *:
 
     static int sc_is_bool(PyObject *o) { return o == Py_True || o == Py_False; }
 
+    /* The data item of a Data that may be parked: bytes, or (views=True)
+       an exact memoryview of bytes or a bytearray, which hold nothing, so
+       releasing it cannot nest into other events (no trashcan needed). */
+    static int sc_plain_data(PyObject *o)
+    {
+        PyObject *base;
+        if (PyBytes_CheckExact(o)) return 1;
+        if (Py_TYPE(o) != &PyMemoryView_Type) return 0;
+        base = PyMemoryView_GET_BUFFER(o)->obj;
+        return base != NULL && (PyBytes_CheckExact(base) || PyByteArray_CheckExact(base));
+    }
+
+    /* views=True: mv[start:start + len], a view of the same memory, built
+       without going through the generic subscript dispatch. */
+    static PyObject *sc_slice(PyObject *mv, Py_ssize_t start, Py_ssize_t len)
+    {
+        PyObject *lo, *hi, *sl, *out;
+        lo = PyLong_FromSsize_t(start);
+        if (lo == NULL) return NULL;
+        hi = PyLong_FromSsize_t(start + len);
+        if (hi == NULL) { Py_DECREF(lo); return NULL; }
+        sl = PySlice_New(lo, hi, NULL);
+        Py_DECREF(lo);
+        Py_DECREF(hi);
+        if (sl == NULL) return NULL;
+        out = Py_TYPE(mv)->tp_as_mapping->mp_subscript(mv, sl);
+        Py_DECREF(sl);
+        return out;
+    }
+
     /* Data: (bytes, bool, bool, exact tuple) is parked with no trashcan
        (bytes hold nothing, a tuple has its own); it keeps its bools and an
        empty tuple, so reusing it costs no refcount changes for them. */
@@ -191,7 +222,7 @@ cdef extern from *:
             return;
         }
         if (Py_SIZE(op) != 4 || fl->count >= fl->max || tp->tp_finalize != NULL
-                || it[0] == NULL || !PyBytes_CheckExact(it[0])
+                || it[0] == NULL || !sc_plain_data(it[0])
                 || it[1] == NULL || !sc_is_bool(it[1]) || it[2] == NULL || !sc_is_bool(it[2])
                 || it[3] == NULL || !PyTuple_CheckExact(it[3])) {
             sc_event_dealloc_slow(op, sc_data_dealloc);
@@ -343,6 +374,7 @@ cdef extern from *:
     void sc_close()
     int sc_parked(int k)
     object sc_data(object data, bint start, bint end, object exts)
+    object sc_slice(object mv, Py_ssize_t start, Py_ssize_t length)
     object sc_event1(int k, object a)
 
 # freelist 0: Data, 1: Trailers, 2: EndOfMessage (see the comment above)
@@ -368,6 +400,11 @@ cdef inline object _data(bytes data, bint start, bint end, tuple exts):
     return sc_data(data, start, end, exts)
 
 
+cdef inline object _data_view(object data, bint start, bint end, tuple exts):
+    # views=True: a memoryview of bytes or a bytearray is parked like bytes
+    return sc_data(data, start, end, exts)
+
+
 cdef int64_t _limit(object value, str name) except -2:
     return check_limit(name, value)  # -1 (NO_LIMIT) for None; clamped to 2**63-1
 
@@ -383,6 +420,7 @@ cdef class ChunkedDecoder:
     cdef int64_t _max_line
     cdef int64_t _max_trailers
     cdef bint _coalesce
+    cdef bint _views
     cdef object _trace
     cdef int _state
     cdef uint64_t _remaining
@@ -419,12 +457,16 @@ cdef class ChunkedDecoder:
             PyMem_Free(self._spans)
 
     def __init__(self, *, max_chunk_size=None, max_line_size=4096, max_trailers_size=16384,
-                 coalesce=False, trace=None):
+                 coalesce=False, views=False, trace=None):
+        if coalesce and views:
+            raise ValueError("coalesce=True and views=True cannot be combined: the pieces of "
+                             "several chunks are not one span of the fed buffer")
         cdef int64_t mc = _limit(max_chunk_size, "max_chunk_size")
         self._max_line = _limit(max_line_size, "max_line_size")
         self._max_trailers = _limit(max_trailers_size, "max_trailers_size")
         self._max_chunk = MAX_SIZE if mc == NO_LIMIT else <uint64_t>mc
         self._coalesce = bool(coalesce)
+        self._views = bool(views)
         self._trace = safe_trace(trace)
         self._state = LINE
         self._remaining = 0
@@ -474,8 +516,10 @@ cdef class ChunkedDecoder:
         PyObject_GetBuffer(data, &view, PyBUF_SIMPLE)
         cdef Py_ssize_t n = view.len
         cdef list events = []
+        # views=True: data pieces are slices of one memoryview of the buffer
+        cdef object mv = PyMemoryView_FromObject(data) if self._views else None
         try:
-            self._run(data, <const unsigned char*>view.buf, n, events)
+            self._run(data, mv, <const unsigned char*>view.buf, n, events)
         except ProtocolError as exc:
             self._error = stored_error(exc, events)
             self._release()
@@ -540,7 +584,8 @@ cdef class ChunkedDecoder:
         self._nspans = 0
         return out
 
-    cdef int _run(self, object obj, const unsigned char* p, Py_ssize_t n, list events) except -1:
+    cdef int _run(self, object obj, object mv, const unsigned char* p, Py_ssize_t n,
+                  list events) except -1:
         cdef Py_ssize_t pos = 0
         cdef Py_ssize_t take, i
         cdef uint64_t size
@@ -568,6 +613,9 @@ cdef class ChunkedDecoder:
                             cexts = []
                         cexts.extend(_parse_extensions(self._exts))
                     cend = end
+                elif mv is not None:
+                    events.append(_data_view(sc_slice(mv, pos, take), self._start, end,
+                                             _parse_extensions(self._exts) if self._exts else ()))
                 else:
                     if take == n and type(obj) is bytes:
                         piece = <bytes>obj

@@ -54,10 +54,20 @@ class ChunkedDecoder:
 
     ``coalesce=True`` returns all body bytes decoded by one ``feed`` as one
     :class:`Data`.  ``trace`` is called with each event as it is produced.
+
+    ``views=True`` (zero-copy receive, for consumers that write the body
+    straight out: proxies, echo): each ``Data.data`` is a ``memoryview``
+    (read-only when the buffer is) into the buffer given to ``feed`` instead of a ``bytes``
+    copy.  It is valid until the next ``feed`` call: the caller may then
+    reuse or overwrite that buffer, so a consumer that keeps body bytes
+    copies them first (``bytes(view)``).  A bytearray fed cannot be resized
+    while such a view is alive (``view.release()`` or dropping the event
+    ends it).  Cannot be combined with ``coalesce`` (pieces of several chunks
+    are not one span of the buffer).
     """
 
     __slots__ = (
-        "_max_chunk", "_max_line", "_max_trailers", "_coalesce", "_trace",
+        "_max_chunk", "_max_line", "_max_trailers", "_coalesce", "_views", "_trace",
         "_state", "_remaining", "_offset", "_lstate", "_lcount", "_size", "_line",
         "_tstate", "_tcount", "_section", "_headers", "_start", "_exts", "_error", "_eof", "_unused",
         "_bytes_in", "_bytes_out", "_chunks", "_events",
@@ -70,13 +80,18 @@ class ChunkedDecoder:
         max_line_size: int | None = 4096,
         max_trailers_size: int | None = 16384,
         coalesce: bool = False,
+        views: bool = False,
         trace: Callable[[Any], object] | None = None,
     ) -> None:
+        if coalesce and views:
+            raise ValueError("coalesce=True and views=True cannot be combined: the pieces of "
+                             "several chunks are not one span of the fed buffer")
         max_chunk = check_limit("max_chunk_size", max_chunk_size)  # -1: no limit
         self._max_chunk = _c.MAX_SIZE if max_chunk < 0 else min(max_chunk, _c.MAX_SIZE)
         self._max_line = check_limit("max_line_size", max_line_size)
         self._max_trailers = check_limit("max_trailers_size", max_trailers_size)
         self._coalesce = bool(coalesce)
+        self._views = bool(views)
         self._trace = safe_trace(trace)
         self._state = LINE
         self._remaining = 0  # chunk data bytes still to come
@@ -131,10 +146,22 @@ class ChunkedDecoder:
             raise StateError("feed() after the end of the chunked body; see unused_data")
         if self._eof:
             raise StateError("feed() after eof()")
-        buf = data if type(data) is bytes else bytes(byte_view(data))
+        view: memoryview | None = None
+        if type(data) is bytes:
+            buf = data
+            if self._views:
+                view = memoryview(data)
+        else:
+            flat = byte_view(data)
+            buf = bytes(flat)
+            if self._views:
+                # the framing is scanned in a bytes copy (this twin has no
+                # pointer into the buffer); the data views alias ``flat``,
+                # the caller's own memory unless it was non-contiguous
+                view = memoryview(flat)
         events: list[Event] = []
         try:
-            self._run(buf, events)
+            self._run(buf, view, events)
         except ProtocolError as exc:
             self._error = stored_error(exc, events)
             self._release()
@@ -174,17 +201,22 @@ class ChunkedDecoder:
             for event in events:
                 self._trace(event)
 
-    def _run(self, buf: bytes, events: list[Event]) -> None:
+    def _run(self, buf: bytes, view: memoryview | None, events: list[Event]) -> None:
+        """Decode ``buf``; with ``views``, data pieces are slices of ``view``
+        (the same bytes as ``buf``, in the caller's memory)."""
         pos = 0
         n = len(buf)
-        pieces: list[bytes] = []  # coalesce mode: data of this call
+        pieces: list[bytes | memoryview] = []  # coalesce mode: data of this call
         cexts: list[tuple[bytes, bytes | None]] = []
         cstart = cend = False
         while pos < n:
             state = self._state
             if state == DATA:
                 take = self._remaining if self._remaining < n - pos else n - pos
-                piece = buf[pos:pos + take] if take != n else buf
+                if view is not None:
+                    piece: bytes | memoryview = view[pos:pos + take]
+                else:
+                    piece = buf[pos:pos + take] if take != n else buf
                 pos += take
                 self._remaining -= take
                 end = self._remaining == 0

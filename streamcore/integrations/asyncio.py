@@ -1,4 +1,7 @@
-"""streamcore on asyncio (and uvloop): WebSocket servers and clients.
+"""streamcore on asyncio (and uvloop): WebSocket servers and clients, and
+plain HTTP/1.1 beside them (chunked and SSE responses, served and read; that
+part lives in :mod:`streamcore.integrations._asyncio_http` and is
+re-exported here).
 
 Theory of operation: one :class:`WebSocket` is the ``asyncio.BufferedProtocol``
 of one TCP connection.  The event loop reads into one buffer shared by every
@@ -34,26 +37,55 @@ closes it itself.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import threading
 import urllib.parse
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import h11
 
 from .._errors import ProtocolError, StateError
 from ..ws import Binary, Close, Connection, PerMessageDeflate, Ping, Pong, Prepared, State, Text
 from ..ws.handshake import ClientHandshake, HandshakeError, ServerHandshake, Upgrade
+from ._asyncio_http import (
+    ChunkedResponse,
+    ClientGone,
+    ClientResponse,
+    EventStreamResponse,
+    HTTPConnection,
+    HTTPError,
+    HTTPHandler,
+    Request,
+    Response,
+    event_source,
+    request,
+    shutdown,
+    shutting_down,
+)
 
 __all__ = [
+    "ChunkedResponse",
+    "ClientGone",
+    "ClientResponse",
     "ConnectionClosed",
+    "EventStreamResponse",
+    "HTTPConnection",
+    "HTTPError",
+    "Options",
+    "Request",
+    "Response",
     "WebSocket",
     "WebSocketListener",
     "connect",
+    "event_source",
+    "request",
     "serve",
+    "shutdown",
+    "shutting_down",
 ]
 
 log = logging.getLogger("streamcore.integrations.asyncio")
@@ -82,6 +114,49 @@ def _read_buffer(size: int) -> memoryview:
     if buffer is None:
         buffer = pool[size] = memoryview(bytearray(size))
     return buffer
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The codec's limits and the flow control of a WebSocket connection:
+    the one definition :func:`serve`, :func:`connect` and :class:`WebSocket`
+    share.  Each field is also a keyword of :func:`serve` and :func:`connect`
+    (``serve(echo, max_queue=4)`` is ``serve(echo, options=Options(max_queue=4))``).
+    """
+
+    #: the codec's bound on one message (1 MiB, websockets' default); None: none
+    max_message_size: int | None = 1 << 20
+    #: the codec's bound on one frame; None: only the message bound
+    max_frame_size: int | None = None
+    #: messages waiting for ``recv()`` before reading pauses
+    max_queue: int = 16
+    #: seconds between keepalive Pings (None: none)
+    ping_interval: float | None = 20.0
+    #: seconds a keepalive Ping may wait for its Pong (None: no limit)
+    ping_timeout: float | None = 20.0
+    #: seconds the closing handshake may take before the transport goes
+    close_timeout: float = 10.0
+    #: the transport's write-buffer high-water mark (``send()`` waits above it)
+    write_limit: int = 1 << 16
+    #: bytes the event loop reads at most per read (the shared read buffer)
+    read_size: int = READ_SIZE
+
+    def __post_init__(self) -> None:
+        if self.max_queue < 1:
+            raise ValueError("max_queue must be at least 1")
+
+    @classmethod
+    def take(cls, kwargs: dict[str, Any], base: Options | None = None) -> Options:
+        """The options named in ``kwargs`` (removed from it) over ``base``."""
+        names = [name for name in _OPTION_NAMES if name in kwargs]
+        base = base if base is not None else _DEFAULTS
+        if not names:
+            return base
+        return dataclasses.replace(base, **{name: kwargs.pop(name) for name in names})
+
+
+_OPTION_NAMES = tuple(field.name for field in dataclasses.fields(Options))
+_DEFAULTS = Options()
 
 
 class ConnectionClosed(Exception):
@@ -136,29 +211,25 @@ class WebSocket(asyncio.BufferedProtocol):
         handshake: ServerHandshake | ClientHandshake,
         handler: Handler | None = None,
         listener: WebSocketListener | None = None,
-        max_message_size: int | None = 1 << 20,
-        max_frame_size: int | None = None,
-        max_queue: int = 16,
-        ping_interval: float | None = 20.0,
-        ping_timeout: float | None = 20.0,
-        close_timeout: float = 10.0,
-        write_limit: int = 1 << 16,
-        read_size: int = READ_SIZE,
+        options: Options | None = None,
+        **overrides: Any,
     ) -> None:
-        if max_queue < 1:
-            raise ValueError("max_queue must be at least 1")
+        # ``overrides``: fields of :class:`Options` by keyword
+        opts = Options.take(overrides, options)
+        if overrides:
+            raise TypeError(f"unexpected keyword arguments: {', '.join(sorted(overrides))}")
         self._role = role
         self._handshake = handshake
         self._handler = handler
         self._listener = listener
-        self._max_message_size = max_message_size
-        self._max_frame_size = max_frame_size
-        self._max_queue = max_queue
-        self._ping_interval = ping_interval
-        self._ping_timeout = ping_timeout
-        self._close_timeout = close_timeout
-        self._write_limit = write_limit
-        self._buffer = _read_buffer(read_size)
+        self._max_message_size = opts.max_message_size
+        self._max_frame_size = opts.max_frame_size
+        self._max_queue = opts.max_queue
+        self._ping_interval = opts.ping_interval
+        self._ping_timeout = opts.ping_timeout
+        self._close_timeout = opts.close_timeout
+        self._write_limit = opts.write_limit
+        self._buffer = _read_buffer(opts.read_size)
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._http: h11.Connection | None = None
@@ -191,8 +262,8 @@ class WebSocket(asyncio.BufferedProtocol):
     # -- the transport's callbacks -----------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports are no asyncio.Transport subclasses: a cast, not a check
+        transport = self._transport = cast(asyncio.Transport, transport)
         transport.set_write_buffer_limits(high=self._write_limit)
         if isinstance(self._handshake, ClientHandshake):
             transport.write(self._handshake.send())
@@ -277,6 +348,22 @@ class WebSocket(asyncio.BufferedProtocol):
         if not isinstance(event, h11.Request):
             transport.close()
             return
+        self._upgrade(http, event)
+
+    def _adopt(self, transport: asyncio.Transport, http: h11.Connection,
+               request: h11.Request) -> None:
+        """Take over a connection whose upgrade request an
+        :class:`HTTPConnection` has read (one server, both protocols)."""
+        self._transport = transport
+        transport.set_write_buffer_limits(high=self._write_limit)
+        self._http = http
+        self._upgrade(http, request)
+
+    def _upgrade(self, http: h11.Connection, event: h11.Request) -> None:
+        handshake = self._handshake
+        assert isinstance(handshake, ServerHandshake)
+        transport = self._transport
+        assert transport is not None
         try:
             upgrade = handshake.upgrade(http, event)
         except HandshakeError as exc:
@@ -564,28 +651,6 @@ class WebSocket(asyncio.BufferedProtocol):
                 raise
 
 
-def _options(
-    max_message_size: int | None,
-    max_frame_size: int | None,
-    max_queue: int,
-    ping_interval: float | None,
-    ping_timeout: float | None,
-    close_timeout: float,
-    write_limit: int,
-    read_size: int,
-) -> dict[str, Any]:
-    return {
-        "max_message_size": max_message_size,
-        "max_frame_size": max_frame_size,
-        "max_queue": max_queue,
-        "ping_interval": ping_interval,
-        "ping_timeout": ping_timeout,
-        "close_timeout": close_timeout,
-        "write_limit": write_limit,
-        "read_size": read_size,
-    }
-
-
 async def serve(
     handler: Handler | None = None,
     host: str = "127.0.0.1",
@@ -596,14 +661,10 @@ async def serve(
     select_subprotocol: Callable[[h11.Request, list[str]], str | None] | None = None,
     deflate: PerMessageDeflate | None = None,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
-    max_message_size: int | None = 1 << 20,
-    max_frame_size: int | None = None,
-    max_queue: int = 16,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    close_timeout: float = 10.0,
-    write_limit: int = 1 << 16,
-    read_size: int = READ_SIZE,
+    http: HTTPHandler | None = None,
+    max_body_size: int | None = 1 << 20,
+    keep_alive_timeout: float | None = 5.0,
+    options: Options | None = None,
     **server_kwargs: Any,
 ) -> asyncio.Server:
     """Listen for WebSocket connections on ``host:port`` (0: a free port).
@@ -614,29 +675,52 @@ async def serve(
     :class:`WebSocketListener` (one per connection).  ``deflate`` is the
     permessage-deflate policy (None: refuse the extension);
     ``select_subprotocol(request, offered)`` may replace the first-match
-    choice among ``subprotocols``.  The other
-    keywords are the codec's limits and the flow control described in this
-    module's docstring; ``server_kwargs`` go to ``loop.create_server``.
+    choice among ``subprotocols``.
+
+    ``http``: a coroutine function given each plain HTTP :class:`Request`
+    and returning a :class:`Response`, :class:`ChunkedResponse` or
+    :class:`EventStreamResponse`; with a WebSocket ``handler`` or
+    ``listener`` too, upgrade requests go to WebSocket and the rest to
+    ``http`` (one port for both).  ``max_body_size`` bounds a request body
+    (413 beyond it); ``keep_alive_timeout`` is how long a connection may
+    wait for its next request without a byte arriving (uvicorn's default,
+    5 s; None: forever).
+
+    ``options`` and the keywords named by its fields (``max_message_size``,
+    ``max_queue``, ``write_limit``... see :class:`Options`) are the codec's
+    limits and the flow control described in this module's docstring;
+    ``write_limit`` and ``read_size`` hold for HTTP connections too.  The
+    other ``server_kwargs`` go to ``loop.create_server``.
     """
-    if (handler is None) == (listener is None):
+    if handler is not None and listener is not None:
         raise TypeError("give exactly one of handler and listener")
+    if handler is None and listener is None and http is None:
+        raise TypeError("give a WebSocket handler or listener, or an http handler")
+    opts = Options.take(server_kwargs, options)
     handshake = ServerHandshake(
         subprotocols=subprotocols,
         deflate=deflate,
         select_subprotocol=select_subprotocol,
         extra_headers=extra_headers,
     )
-    options = _options(max_message_size, max_frame_size, max_queue, ping_interval,
-                       ping_timeout, close_timeout, write_limit, read_size)
 
-    def factory() -> WebSocket:
+    def websocket() -> WebSocket:
         return WebSocket(
             "server",
             handshake=handshake,
             handler=handler,
             listener=listener() if listener is not None else None,
-            **options,
+            options=opts,
         )
+
+    factory: Callable[[], asyncio.BaseProtocol] = websocket
+    if http is not None:
+        ws_factory = websocket if handler is not None or listener is not None else None
+
+        def factory() -> HTTPConnection:
+            return HTTPConnection(http, websocket=ws_factory, max_body_size=max_body_size,
+                                  write_limit=opts.write_limit, read_size=opts.read_size,
+                                  idle_timeout=keep_alive_timeout)
 
     loop = asyncio.get_running_loop()
     return await loop.create_server(factory, host, port, **server_kwargs)
@@ -650,20 +734,17 @@ async def connect(
     deflate: PerMessageDeflate | None = None,
     origin: str | None = None,
     extra_headers: Sequence[tuple[bytes, bytes]] = (),
-    max_message_size: int | None = 1 << 20,
-    max_frame_size: int | None = None,
-    max_queue: int = 16,
-    ping_interval: float | None = 20.0,
-    ping_timeout: float | None = 20.0,
-    close_timeout: float = 10.0,
-    write_limit: int = 1 << 16,
-    read_size: int = READ_SIZE,
+    options: Options | None = None,
     **connection_kwargs: Any,
 ) -> WebSocket:
     """Open a WebSocket connection to ``uri`` (``ws://host:port/path``, or
     ``wss://`` with ``ssl=`` in ``connection_kwargs`` or the default
     context) and return it once the opening handshake is complete.  Raises
-    :class:`~streamcore.ws.HandshakeError` when the server refuses."""
+    :class:`~streamcore.ws.HandshakeError` when the server refuses.
+    ``options`` and the keywords named by its fields are as for
+    :func:`serve`; the other ``connection_kwargs`` go to
+    ``loop.create_connection``."""
+    opts = Options.take(connection_kwargs, options)
     url = urllib.parse.urlsplit(uri)
     if url.scheme not in ("ws", "wss") or not url.hostname:
         raise ValueError(f"not a ws:// or wss:// URI: {uri!r}")
@@ -684,11 +765,9 @@ async def connect(
     )
     if secure:
         connection_kwargs.setdefault("ssl", True)
-    options = _options(max_message_size, max_frame_size, max_queue, ping_interval,
-                       ping_timeout, close_timeout, write_limit, read_size)
     loop = asyncio.get_running_loop()
     _, ws = await loop.create_connection(
-        lambda: WebSocket("client", handshake=handshake, listener=listener, **options),
+        lambda: WebSocket("client", handshake=handshake, listener=listener, options=opts),
         url.hostname,
         port,
         **connection_kwargs,

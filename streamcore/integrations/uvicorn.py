@@ -17,6 +17,8 @@ over (``set_protocol``) and replays the request head through
   bounds them by ``ws_max_size`` (1009 past it);
 * ``ws_max_queue`` bounds the messages waiting for ``receive()``: reading
   pauses when that many wait and resumes when half have been taken;
+* frames sent in one turn of the loop are corked and written together (one
+  ``writelines``; at once past 64 KiB);
 * ``send()`` waits while the transport's write buffer is above its high
   mark (``pause_writing``/``resume_writing``), and raises
   ``uvicorn.protocols.utils.ClientDisconnected`` (an ``OSError``, ASGI 2.4)
@@ -39,7 +41,6 @@ import asyncio
 import logging
 import os
 import threading
-from collections import deque
 from typing import Any, cast
 from urllib.parse import unquote
 
@@ -77,9 +78,12 @@ _DEFLATE_CLIENT_15 = PerMessageDeflate(server_max_window_bits=12, mem_level=5)
 #: may carry a :class:`streamcore.ws.Prepared` under this key, written as the
 #: frame it shares with every connection framing it alike (a broadcast encoded
 #: once per worker); its ``text``/``bytes`` stay for servers without it.  A
-#: list of them is written at once, their frames in one transport write
+#: list of them is written at once, their frames joined
 PREPARED_EXTENSION = "streamcore.prepared"
 _INTERNAL_ERROR = b"Internal Server Error"
+#: corked frames written at once past this many bytes (64 KiB: uvicorn's and
+#: asyncio's default high-water mark)
+_CORK_LIMIT = 1 << 16
 _REASONS = {1002: "protocol error", 1007: "invalid payload data", 1009: "message too big"}
 
 _read_buffers = threading.local()
@@ -144,7 +148,30 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     peer's Close.
     """
 
-    close_timeout: float = 10.0
+    # slots, not a __dict__ per connection: an idle connection's memory is what
+    # the issue's target bounds (about 1.5 KiB of the ~10 KiB a dict cost here)
+    __slots__ = (
+        "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
+        "_close_timeout", "_out", "_out_bytes", "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
+        "_writers", "app", "app_state", "client", "close_sent", "close_timer", "config", "conn",
+        "connections", "disconnected", "handshake_complete", "logger", "loop", "max_queue",
+        "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
+        "pong_timer", "root_path", "scheme", "scope", "server", "server_state", "tasks",
+        "transport",
+    )
+
+    #: the default of :attr:`close_timeout`
+    CLOSE_TIMEOUT = 10.0
+
+    @property
+    def close_timeout(self) -> float:
+        """Seconds to wait for the peer's Close (a subclass may override it
+        with a class attribute; an instance may set it)."""
+        return self._close_timeout
+
+    @close_timeout.setter
+    def close_timeout(self, value: float) -> None:
+        self._close_timeout = value
 
     def __init__(
         self,
@@ -165,6 +192,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.connections = server_state.connections
         self.tasks = server_state.tasks
         self.max_queue = max(1, int(config.ws_max_queue))
+        self._close_timeout = self.CLOSE_TIMEOUT
         self.ping_interval: float | None = config.ws_ping_interval
         self.ping_timeout: float | None = config.ws_ping_timeout
 
@@ -174,10 +202,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.scheme = "ws"
         self.scope: dict[str, Any] = {}
 
-        # h11 reads the upgrade request (and writes a refusal or denial); let
-        # go once the 101 is written, with the request (about 2 KiB per
-        # connection that would otherwise stay for its whole life)
-        self._http: h11.Connection | None = h11.Connection(
+        self._http = h11.Connection(
             h11.SERVER,
             max_incomplete_event_size=config.h11_max_incomplete_event_size or MAX_HEAD,
         )
@@ -196,12 +221,20 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self._denying = False  # a denial response is under way
 
         # the application's side
-        self._messages: deque[Message] = deque()
+        # waiting messages are _messages[_taken:]; a list, not a deque (a
+        # deque's first block is ~600 B an idle connection would carry)
+        self._messages: list[Message] = []
+        self._taken = 0
         self._disconnect: Message | None = None
         self._reader: asyncio.Future[None] | None = None
         self._read_paused = False
         self._write_paused = False
         self._writers: list[asyncio.Future[None]] = []
+        # frames the application sent in this turn of the loop, written in one
+        # writelines when the turn ends (or at _CORK_LIMIT bytes, so the
+        # transport's high-water mark still pauses a sender that never yields)
+        self._out: list[Any] = []
+        self._out_bytes = 0
 
         # timers
         self.close_timer: asyncio.TimerHandle | None = None
@@ -243,6 +276,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
+        self._out.clear()
         self._stop_keepalive()
         self._cancel_close_timer()
         conn = self.conn
@@ -272,6 +306,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             self._send_500()
         self._cancel_close_timer()
         self._disconnected({"type": "websocket.disconnect", "code": 1006})
+        self._flush()
         self.transport.close()
 
     # -- reading -------------------------------------------------------------------
@@ -295,6 +330,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     def _handle(self, events: list[Any]) -> None:
         conn = self.conn
         transport = self.transport
+        if self._out:
+            self._flush()  # what the application sent goes before any reply
         for event in events:
             kind = type(event)
             if kind is Text or kind is Binary:
@@ -302,7 +339,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
                     continue  # the application is past websocket.close
                 key = "text" if kind is Text else "bytes"
                 self._messages.append({"type": "websocket.receive", key: event.data})
-                if len(self._messages) >= self.max_queue and not self._read_paused:
+                if (len(self._messages) - self._taken >= self.max_queue
+                        and not self._read_paused):
                     self._read_paused = True
                     transport.pause_reading()
             elif kind is Ping:
@@ -322,6 +360,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if conn.state is State.CLOSED:  # the closing handshake is complete
             self._stop_keepalive()
             self._cancel_close_timer()
+            self._flush()
             transport.close()  # the server closes TCP first (RFC 6455 §7.1.1)
 
     # -- the opening handshake -------------------------------------------------------
@@ -332,14 +371,12 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if self._request is not None:
             # bytes before our 101: h11 keeps them as trailing data for the codec
             self._early += len(data)
-            assert self._http is not None
             self._http.receive_data(bytes(data))
             if self._early > self.config.ws_max_size and not self._read_paused:
                 self._read_paused = True
                 self.transport.pause_reading()
             return
         http = self._http
-        assert http is not None
         try:
             http.receive_data(bytes(data))
             event = http.next_event()
@@ -406,11 +443,11 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         assert upgrade is not None
         headers = list(self.server_state.default_headers) + list(message.get("headers") or [])
         response = _switching_protocols(upgrade, message.get("subprotocol"), headers)
-        http = self._http
-        assert http is not None
-        head = http.send(response) or b""
-        trailing, _ = http.trailing_data
-        self._http = self._request = None  # not needed again
+        head = self._http.send(response) or b""
+        trailing, _ = self._http.trailing_data
+        # the handshake is over: h11's state and the parsed request (the scope
+        # keeps its own copy of the headers) are not held for the connection's life
+        self._http = self._request = self._upgrade = None  # type: ignore[assignment]
         self.conn = Connection(
             "server", max_message_size=self.config.ws_max_size, deflate=upgrade.deflate,
             assemble=True,
@@ -418,7 +455,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.handshake_complete = True
         self._log("[accepted]")
         self.transport.write(head)
-        if self._read_paused and len(self._messages) < self.max_queue:
+        if self._read_paused and len(self._messages) - self._taken < self.max_queue:
             self._read_paused = False
             self.transport.resume_reading()
         self._start_keepalive()
@@ -435,7 +472,6 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if body is not None and b"content-length" not in names and b"transfer-encoding" not in names:
             headers = [*headers, (b"content-length", b"%d" % len(body))]
         http = self._http
-        assert http is not None
         out = http.send(h11.Response(status_code=status, headers=headers)) or b""
         if body is not None:
             if body:
@@ -469,7 +505,6 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         body = bytes(message.get("body", b""))
         more = bool(message.get("more_body", False))
         http = self._http
-        assert http is not None
         if self._denial is not None:
             headers, self._denial = self._denial, None
             if not more:
@@ -512,13 +547,14 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             elif result is not None:
                 self.logger.error("ASGI callable should return None, but returned '%s'.", result)
         if self.close_timer is None and not self.disconnected:
+            self._flush()
             self.transport.close()
 
     async def receive(self) -> Message:
         """The next ASGI event; ``websocket.disconnect`` once the connection is
         closed and every message before it has been taken (on every call)."""
         messages = self._messages
-        while not messages:
+        while self._taken == len(messages):
             if self._disconnect is not None:
                 return self._disconnect
             self._reader = self.loop.create_future()
@@ -526,8 +562,19 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
                 await self._reader
             finally:
                 self._reader = None
-        message = messages.popleft()
-        if self._read_paused and len(messages) <= self.max_queue // 2 and not self.disconnected:
+        taken = self._taken
+        message = messages[taken]
+        messages[taken] = None  # type: ignore[call-overload]  # not held once taken
+        taken += 1
+        left = len(messages) - taken
+        if not left:
+            messages.clear()
+            taken = 0
+        elif taken >= 64 and taken >= left:  # amortised: the list stays ~2x what waits
+            del messages[:taken]
+            taken = 0
+        self._taken = taken
+        if self._read_paused and left <= self.max_queue // 2 and not self.disconnected:
             self._read_paused = False
             self.transport.resume_reading()
         return message
@@ -576,12 +623,12 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         if prepared is not None:
             # a broadcast frame built once per worker (streamcore.ws.Prepared);
             # the message's own text/bytes are what other servers send.  A
-            # list of them (a client behind by several): one write for all
+            # list of them (a client behind by several): their frames joined
             if isinstance(prepared, (list, tuple)):
                 send_prepared = self.conn.send_prepared
-                self.transport.write(b"".join([send_prepared(p) for p in prepared]))
+                self._cork(b"".join([send_prepared(p) for p in prepared]))
             else:
-                self.transport.write(self.conn.send_prepared(prepared))
+                self._cork(self.conn.send_prepared(prepared))
             return
         data = message.get("bytes")
         if data is not None:
@@ -591,7 +638,28 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             if text is None:
                 raise RuntimeError("websocket.send needs 'bytes' or 'text'")
             frame = self.conn.send_text(text)
-        self.transport.write(frame)
+        self._cork(frame)
+
+    def _cork(self, frame: Any) -> None:
+        out = self._out
+        out.append(frame)
+        self._out_bytes += len(frame)
+        if self._out_bytes >= _CORK_LIMIT:
+            self._flush()
+        elif len(out) == 1:
+            self.loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        out = self._out
+        if not out or self.disconnected:
+            out.clear()
+            return
+        if len(out) == 1:
+            self.transport.write(out[0])
+        else:
+            self.transport.writelines(out)
+        out.clear()
+        self._out_bytes = 0
 
     def _forbid(self) -> None:
         # websocket.close before websocket.accept: 403 (ASGI)
@@ -621,6 +689,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
 
     def _close(self, code: int, reason: str) -> None:
         """Send our Close and wait ``close_timeout`` for the echo."""
+        self._flush()
         self.transport.write(self.conn.send_close(code, reason))
         self.close_sent = True
         self._stop_keepalive()
@@ -635,6 +704,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         conn = self.conn
         self._failed = True
         self._stop_keepalive()
+        self._flush()
         try:
             if not self.close_sent:
                 self.transport.write(conn.send_close(code, reason))
@@ -689,6 +759,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         payload = os.urandom(4)
         self.pending_ping_payload = payload
         self.ping_sent_at = self.loop.time()
+        self._flush()
         self.transport.write(self.conn.send_ping(payload))
         if self.ping_timeout is not None:
             self.pong_timer = self.loop.call_later(self.ping_timeout, self._ping_timed_out)

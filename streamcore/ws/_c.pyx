@@ -8,7 +8,8 @@ becomes the event's data (one pass over the payload), UTF-8 is validated by
 a C state machine with an 8-bytes-at-a-time ASCII path, and events are built
 with one allocation each.
 """
-from cpython.buffer cimport PyBUF_SIMPLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.memoryview cimport PyMemoryView_FromObject
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE, _PyBytes_Resize
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_INCREF, Py_XDECREF
@@ -19,6 +20,7 @@ import os
 
 from .._contract import byte_view, raise_again, stored_error
 from .._errors import LimitError, ProtocolError
+from ._common import VIEWS_WRITABLE as _VIEWS_WRITABLE
 from ._common import (
     Binary,
     Close,
@@ -291,6 +293,7 @@ cdef enum:
 
 cdef object _Text = Text
 cdef object _Binary = Binary
+cdef str VIEWS_WRITABLE = _VIEWS_WRITABLE
 cdef object _Ping = Ping
 cdef object _Pong = Pong
 cdef object _True = True
@@ -535,6 +538,11 @@ cdef class Receiver:
     cdef long long _max_frame
     cdef bint _assemble
     cdef object _session
+    # views=True: binary payloads as memoryviews of the buffer fed (``_mv``,
+    # whose memory starts at ``_base``), set during a feed only
+    cdef bint _views
+    cdef object _mv
+    cdef const unsigned char* _base
     cdef unsigned char _hdr[14]
     cdef Py_ssize_t _hlen
     cdef long long _offset
@@ -569,8 +577,10 @@ cdef class Receiver:
     cdef readonly long long messages_in
 
     def __init__(self, bint client, long long max_message_size, long long max_frame_size,
-                 bint assemble, session):
+                 bint assemble, session, bint views=False):
         self._client = client
+        self._views = views
+        self._mv = None
         self._max_msg = max_message_size
         self._max_frame = max_frame_size
         self._assemble = assemble
@@ -615,7 +625,16 @@ cdef class Receiver:
         cdef list events
         if self._error is not None:
             raise raise_again(self._error)
-        PyObject_GetBuffer(data, &v, PyBUF_SIMPLE)
+        if self._views:
+            # a server unmasks binary payloads in place: the buffer must be writable
+            try:
+                PyObject_GetBuffer(data, &v, PyBUF_SIMPLE if self._client else PyBUF_WRITABLE)
+            except BufferError:
+                raise TypeError(VIEWS_WRITABLE) from None
+            self._mv = PyMemoryView_FromObject(data)
+            self._base = <const unsigned char*>v.buf
+        else:
+            PyObject_GetBuffer(data, &v, PyBUF_SIMPLE)
         try:
             self.bytes_in += v.len
             if self.close_received:
@@ -628,6 +647,7 @@ cdef class Receiver:
                 raise
             return events
         finally:
+            self._mv = None
             PyBuffer_Release(&v)
 
     cdef Py_ssize_t _header(self, const unsigned char* h, Py_ssize_t avail,
@@ -818,6 +838,10 @@ cdef class Receiver:
                             raise err_utf8_incomplete(base + pos + length, "text message")
                         raise err_utf8(base + pos + want, "text message")
                     events.append(sc_event2(_Text, text, _True))
+                elif self._views:
+                    if self._masked:  # in place: feed() checked the buffer is writable
+                        sc_mask_copy(<unsigned char*>src, src, length, self._key, 0)
+                    events.append(sc_event2(_Binary, self._mv[pos:pos + length], _True))
                 else:
                     payload = PyBytes_FromStringAndSize(NULL, length)
                     if self._masked:
@@ -939,12 +963,29 @@ cdef class Receiver:
                            list events) except -1:
         """Deliver the piece of a streamed data frame this read brought, at
         once (see the Python twin): unmasked into the event's bytes."""
-        cdef bytes piece = PyBytes_FromStringAndSize(NULL, take)
-        cdef object data = piece
+        cdef bytes piece
+        cdef object data
         cdef object text = None
         cdef Utf8Validator utf8 = self._utf8
         cdef bint fin
         cdef Py_ssize_t idx
+        cdef Py_ssize_t start
+        if self._views and self._utf8 is None and not self._msg_comp:
+            # binary, uncompressed: a view of the buffer fed, unmasked in place
+            if take and self._masked:
+                sc_mask_copy(<unsigned char*>src, src, take, self._key, <int>(self._got & 3))
+            self._got += take
+            fin = self._fin and self._got == self._length
+            if fin or take:
+                start = src - self._base
+                events.append(sc_event2(_Binary, self._mv[start:start + take],
+                                        _True if fin else _False))
+            if fin:
+                self._msg_op = 0
+                self.messages_in += 1
+            return 0
+        piece = PyBytes_FromStringAndSize(NULL, take)
+        data = piece
         if take:
             if self._masked:
                 sc_mask_copy(<unsigned char*>PyBytes_AS_STRING(piece), src, take, self._key,
@@ -971,7 +1012,8 @@ cdef class Receiver:
             if fin or len(<str>text):
                 events.append(sc_event2(_Text, text, _True if fin else _False))
         elif fin or PyBytes_GET_SIZE(data):
-            events.append(sc_event2(_Binary, data, _True if fin else _False))
+            events.append(sc_event2(_Binary, PyMemoryView_FromObject(data) if self._views else data,
+                                    _True if fin else _False))
         if fin:
             self._msg_op = 0
             self._utf8 = None
@@ -1063,7 +1105,8 @@ cdef class Receiver:
             text = sc_decode_utf8(PyBytes_AS_STRING(piece), PyBytes_GET_SIZE(piece))
             events.append(sc_event2(_Text, text, _True))
         else:
-            events.append(sc_event2(_Binary, piece, _True))
+            events.append(sc_event2(_Binary, PyMemoryView_FromObject(piece) if self._views else piece,
+                                    _True))
         self._msg_op = 0
         self.messages_in += 1
         return 0

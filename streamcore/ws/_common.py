@@ -156,6 +156,11 @@ OP_PONG = 0xA
 #: RFC 6455 §5.5: "All control frames MUST have a payload length of 125 bytes or less"
 MAX_CONTROL_PAYLOAD = 125
 
+#: the TypeError of a server Connection(views=True) fed a read-only buffer
+VIEWS_WRITABLE = ("views=True on a server connection unmasks binary payloads in place: "
+                  "receive_data() needs a writable buffer (a bytearray, or a writable "
+                  "memoryview such as a slice of one)")
+
 # ---------------------------------------------------------------------------
 # Close codes (RFC 6455 §7.4)
 # ---------------------------------------------------------------------------

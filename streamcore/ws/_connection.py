@@ -163,6 +163,15 @@ class ConnectionBase:
     reads or frames comes out whole in the later piece), and a piece with no
     data is delivered only when it is the final one.  Memory is then bounded
     by one read, not by the frame or message size.
+    ``views=True`` (zero-copy receive, for echo and proxies): every
+    ``Binary.data`` is a ``memoryview``, valid until the next
+    ``receive_data`` call.  A whole unfragmented uncompressed binary message
+    in one read, and with ``assemble=False`` each uncompressed binary piece,
+    is a view into the buffer fed, not a copy; a server unmasks it there in
+    place, so a server's ``receive_data`` then takes only a writable buffer
+    (TypeError otherwise) and leaves the payload bytes unmasked in it.
+    Other binary messages (assembled from fragments, compressed) are views
+    of a copy; text, control frames and close reasons are unchanged.
     ``trace``: called with every event received or sent.
     """
 
@@ -177,6 +186,7 @@ class ConnectionBase:
         max_frame_size: int | None = None,
         deflate: Any = None,
         assemble: bool = True,
+        views: bool = False,
         trace: Callable[[Event], Any] | None = None,
     ) -> None:
         self.role = Role(role)
@@ -188,6 +198,7 @@ class ConnectionBase:
             check_limit("max_frame_size", max_frame_size),
             bool(assemble),
             self._session,
+            views=bool(views),
         )
         self._tx = self._Encoder(client)
         self._state = State.OPEN

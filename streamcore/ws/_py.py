@@ -29,6 +29,7 @@ from ._common import (
     OP_PING,
     OP_PONG,
     OP_TEXT,
+    VIEWS_WRITABLE,
     Binary,
     Close,
     Ping,
@@ -306,8 +307,13 @@ class Receiver:
         max_frame_size: int,
         assemble: bool,
         session: Any,
+        views: bool = False,
     ) -> None:
         self._client = client
+        # views=True: binary payloads as memoryviews of the buffer fed
+        # (``_view``, set during a feed only), unmasked there in place
+        self._views = views
+        self._view: memoryview | None = None
         self._max_msg = max_message_size
         self._max_frame = max_frame_size
         self._assemble = assemble
@@ -370,9 +376,15 @@ class Receiver:
         """Parse ``data``; return the events it completes."""
         if self._error is not None:
             raise raise_again(self._error)
+        if self._views:
+            view = memoryview(data)
+            if view.readonly and not self._client:
+                raise TypeError(VIEWS_WRITABLE)
         self.bytes_in += len(data)
         if self.close_received:
             return []  # RFC 6455 §5.5.1: nothing after the peer's Close counts
+        if self._views:
+            self._view = view.cast("B") if view.format != "B" or view.ndim != 1 else view
         if type(data) is not bytes:
             data = bytes(data)
         events: list[Any] = []
@@ -381,7 +393,18 @@ class Receiver:
         except ProtocolError as exc:
             self._error = stored_error(exc, events)
             raise
+        finally:
+            self._view = None
         return events
+
+    def _in_view(self, start: int, end: int, unmasked: bytes | bytearray) -> memoryview:
+        """views=True: ``data[start:end]`` of this feed as a view of the
+        caller's buffer, the unmasked bytes written there in place."""
+        assert self._view is not None
+        view = self._view[start:end]
+        if self._key is not None:
+            view[:] = unmasked
+        return view
 
     def _header(self, h: bytes, pos: int, avail: int, at: int) -> int:
         """Check and read the header at ``h[pos:]`` (``avail`` bytes, at least
@@ -547,6 +570,8 @@ class Receiver:
                             if idx < 0:
                                 raise err_utf8_incomplete(base + pos + length, "text message") from None
                             raise err_utf8(base + pos + idx, "text message") from None
+                    elif self._views:
+                        events.append(_new(Binary, (self._in_view(pos, pos + length, payload), True)))
                     else:
                         if type(payload) is not bytes:
                             payload = bytes(payload)
@@ -651,7 +676,11 @@ class Receiver:
             if text or fin:
                 events.append(_new(Text, (text, fin)))
         elif piece or fin:
-            events.append(_new(Binary, (piece if type(piece) is bytes else bytes(piece), fin)))
+            if self._views:
+                events.append(_new(Binary, (memoryview(bytes(piece)) if self._msg_comp
+                                            else self._in_view(start, end, piece), fin)))
+            else:
+                events.append(_new(Binary, (piece if type(piece) is bytes else bytes(piece), fin)))
         if fin:
             self._msg_op = 0
             self._utf8 = None
@@ -709,7 +738,8 @@ class Receiver:
         if op == OP_TEXT:
             events.append(_new(Text, (mbuf.decode("utf-8"), True)))
         else:
-            events.append(_new(Binary, (bytes(mbuf), True)))
+            events.append(_new(Binary, (memoryview(bytes(mbuf)) if self._views else bytes(mbuf),
+                                        True)))
         self._msg_op = 0
         self._utf8 = None
         self.messages_in += 1

@@ -178,7 +178,9 @@ class Upgrade(NamedTuple):
         error: ProtocolError | None = None
         if self.trailing:
             try:
-                events = connection.receive_data(self.trailing)
+                # a bytearray: a server Connection(views=True) unmasks in
+                # place and takes only writable buffers (the copy is tiny)
+                events = connection.receive_data(bytearray(self.trailing))
             except ProtocolError as exc:
                 # RFC 6455 §7.1.7: fail the connection; our Close follows the 101
                 error = exc
@@ -575,8 +577,17 @@ class ServerHandshake:
         ``Sec-WebSocket-Version``, a request body, a malformed
         ``Sec-WebSocket-Protocol`` or ``Sec-WebSocket-Extensions``) or a 426
         with ``Sec-WebSocket-Version: 13`` (another version, §4.2.2).
+        The refusal of a HEAD request has no body (RFC 9110 §9.3.2).
         """
         extra = self.extra_headers + _header_items(extra_headers)
+        try:
+            return self._accept(request, extra)
+        except HandshakeError as error:
+            if request.method == b"HEAD":
+                error.body = b""  # h11 refuses body bytes in a response to HEAD
+            raise
+
+    def _accept(self, request: h11.Request, extra: list[tuple[bytes, bytes]]) -> Upgrade:
         headers = request.headers
         # §4.2.1 step 1: "An HTTP/1.1 or higher GET request"
         if request.method != b"GET":

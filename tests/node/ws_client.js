@@ -71,6 +71,19 @@ const scenarios = {
     await closed(ws);
     return { protocol };
   },
+  deny() {
+    // a denial response (ASGI websocket.http.response): status, headers, body
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, [], options);
+      ws.once("unexpected-response", (req, res) => {
+        const chunks = [];
+        res.on("data", (chunk) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode, type: res.headers["content-type"],
+                                      body: Buffer.concat(chunks).toString("hex") }));
+      });
+      ws.once("open", () => reject(new Error("the upgrade was accepted")));
+    });
+  },
   async oversize() {
     const ws = await open();
     ws.send(Buffer.alloc(2 << 20, 1));
