@@ -85,6 +85,7 @@ bench: build $(VENV)/.bench
 bench-e2e: build $(VENV)/.bench
 	$(PY) -m benchmarks.e2e
 	$(PY) -m benchmarks.e2e_sse
+	$(PY) -m benchmarks.e2e_fanout
 
 lint: build $(VENV)/.lint
 	$(BIN)/ruff check streamcore tests benchmarks fuzz examples

@@ -12,11 +12,14 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from helpers import twin_fixture
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
 
 from streamcore.integrations.redis import GAP, Broadcaster, Message, Overflow  # noqa: E402
 from streamcore.sse import SSEDecoder  # noqa: E402
+
+ws_twin = twin_fixture("ws")
 
 pytestmark = pytest.mark.interop
 
@@ -106,6 +109,29 @@ def test_every_message_reaches_every_client_of_every_worker_in_order(redis_serve
     run(main())
 
 
+def test_the_websocket_frame_is_built_once_per_worker_and_shared(redis_server: Any,
+                                                                 ws_twin: Any) -> None:
+    async def main() -> None:
+        worker = Broadcaster(client(redis_server))
+        subs = [worker.subscribe("room") for _ in range(3)]
+        await worker.ready("room")
+        readers = [asyncio.create_task(collect(s, 2)) for s in subs]
+        await worker.publish("room", "hello é")
+        await worker.publish("room", "bye", event="leave")
+        results = await asyncio.gather(*readers)
+        await worker.close()
+        for k in range(2):
+            shared = {got[k].ws for got in results}
+            assert len(shared) == 1  # one Prepared per message and worker
+            servers = [ws_twin.Connection("server") for _ in range(3)]
+            frames = [s.send_prepared(results[0][k].ws) for s in servers]
+            assert frames[0] is frames[1] is frames[2]  # framed once for all
+            (text,) = ws_twin.Connection("client").receive_data(frames[0])
+            assert text.data == results[0][k].data == ["hello é", "bye"][k]
+
+    run(main())
+
+
 def test_resume_gets_what_was_missed_then_live_with_no_gap_and_no_duplicate(
     redis_server: Any,
 ) -> None:
@@ -162,6 +188,64 @@ def test_a_slow_client_hits_its_bound_and_the_others_keep_up(redis_server: Any,
             got = await collect(slow, 2)
             assert got[0].event == GAP
             assert got[1].data.startswith("m")
+        await b.close()
+
+    run(main())
+
+
+async def collect_batches(subscription: Any, n: int) -> list[list[Message]]:
+    got: list[list[Message]] = []
+    async for batch in subscription.batches():
+        got.append(batch)
+        if sum(map(len, got)) >= n:
+            break
+    return got
+
+
+def test_batches_give_everything_queued_at_once_in_order(redis_server: Any) -> None:
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        behind = b.subscribe("room")
+        marker = b.subscribe("room")  # tells when the reader has offered all six
+        await b.ready("room")
+        ids = [await b.publish("room", f"m{k}") for k in range(6)]
+        await collect(marker, 6)
+        batches = await collect_batches(behind, 6)
+        assert [[m.data for m in batch] for batch in batches] == [[f"m{k}" for k in range(6)]]
+        assert behind.last_id == ids[-1]
+        # then one step per wake-up, live ones included
+        reader = asyncio.create_task(collect_batches(behind, 3))
+        ids += [await b.publish("room", f"m{k}") for k in range(6, 9)]
+        got = await reader
+        assert [m.data for batch in got for m in batch] == ["m6", "m7", "m8"]
+        assert behind.last_id == ids[-1]
+        # a resumed subscription: what was missed, then live, in batches too
+        resumed = b.subscribe("room", last_event_id=ids[3])
+        got = await collect_batches(resumed, 5)
+        assert [m.id for batch in got for m in batch] == ids[4:]
+        await b.close()
+
+    run(main())
+
+
+@pytest.mark.parametrize("policy", ["drop", "skip"])
+def test_batches_keep_the_bound_and_its_policy(redis_server: Any, policy: str) -> None:
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        slow = b.subscribe("live", max_queue=3, policy=policy)
+        marker = b.subscribe("live")
+        await b.ready("live")
+        for k in range(6):
+            await b.publish("live", f"m{k}")
+        await collect(marker, 6)
+        if policy == "drop":
+            with pytest.raises(Overflow):
+                await collect_batches(slow, 1)
+        else:  # the queue skipped to live: one gap, then the newest message
+            (batch,) = await collect_batches(slow, 2)
+            assert [m.event for m in batch] == [GAP, None]
+            assert batch[1].data == "m5"
+            assert slow.last_id == batch[1].id
         await b.close()
 
     run(main())

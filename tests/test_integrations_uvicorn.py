@@ -619,6 +619,70 @@ def test_prepared_message_is_one_frame_for_every_connection(
     assert (len(frames[0]) < len(message.data)) is deflate
 
 
+def test_a_list_of_prepared_messages_is_written_in_order(
+        ws: ModuleType, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamcore.ws import Prepared
+
+    batch = [Prepared("message 0 é"), Prepared(b"\x00binary\xff"), Prepared("last")]
+    writes: list[bytes] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        assert (await receive())["type"] == "websocket.connect"
+        await send({"type": "websocket.accept"})
+        assert (await receive())["text"] == "go"
+        (protocol,) = [p for p in server.protocols() if p.scope is scope]
+        write = protocol.transport.write
+
+        writelines = protocol.transport.writelines
+
+        def counting(data: bytes) -> None:
+            writes.append(bytes(data))
+            write(data)
+
+        def counting_lines(buffers: Any) -> None:
+            buffers = [bytes(b) for b in buffers]
+            writes.extend(buffers)
+            writelines(buffers)
+
+        monkeypatch.setattr(protocol.transport, "write", counting, raising=False)
+        monkeypatch.setattr(protocol.transport, "writelines", counting_lines, raising=False)
+        await send({"type": "websocket.send", "streamcore.prepared": batch})
+        await send({"type": "websocket.send", "streamcore.prepared": tuple(batch[:1])})
+        await receive()  # the disconnect
+
+    async def main() -> None:
+        nonlocal server
+        async with serving(app) as server:
+            client = await connect(server.url, compression=None)
+            await client.send("go")
+            got = [await client.recv() for _ in range(4)]
+            assert got == ["message 0 é", b"\x00binary\xff", "last", "message 0 é"]
+            await client.close()
+
+    server: Any = None
+    run(main())
+    # the shared frames of the list joined, then the next send's (sends of one
+    # turn of the loop are corked into one write)
+    assert b"".join(writes).startswith(
+        b"".join(ws.Connection("server").send_prepared(p) for p in batch)
+        + ws.Connection("server").send_prepared(batch[0]))
+
+
+def test_an_accepted_connection_lets_go_of_the_upgrade_request(ws: ModuleType) -> None:
+    # h11's connection and the request event are about 2 KiB that an idle
+    # connection would otherwise hold for its whole life
+    async def main() -> None:
+        async with serving(echo_app) as server:
+            client = await connect(server.url, compression=None)
+            await client.send("still works")
+            assert await client.recv() == "still works"
+            (protocol,) = server.protocols()
+            assert protocol._http is None and protocol._request is None  # noqa: SLF001
+            await client.close()
+
+    run(main())
+
+
 def test_websockets_client_sees_the_denial_status_headers_and_body() -> None:
     body = bytes(range(256)) * 8
 

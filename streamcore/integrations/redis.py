@@ -40,6 +40,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from ..sse import encode_event
+from ..ws import Prepared
 
 __all__ = ["GAP", "Broadcaster", "Message", "Overflow", "Subscription"]
 
@@ -49,12 +50,17 @@ _RETRY = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 class Message(NamedTuple):
     """One broadcast entry: ``id`` is the Redis stream id (the SSE event id),
     ``data`` and ``event`` what was published, ``sse`` the SSE frame,
-    encoded once per worker and shared by every client."""
+    encoded once per worker and shared by every client; ``ws`` the data as
+    a :class:`streamcore.ws.Prepared` text message, framed (and compressed)
+    once per worker for every WebSocket connection that frames it alike
+    (``Connection.send_prepared``, the uvicorn protocol's
+    ``"streamcore.prepared"`` extension)."""
 
     id: str
     data: str
     event: str | None
     sse: bytes
+    ws: Prepared
 
 
 #: the ``event`` of the message that stands for entries a client missed
@@ -66,7 +72,7 @@ class Overflow(Exception):
 
 
 def _gap(after: str) -> Message:
-    return Message(after, "", GAP, encode_event("", event=GAP, id=after))
+    return Message(after, "", GAP, encode_event("", event=GAP, id=after), Prepared(""))
 
 
 def _id_tuple(entry_id: str) -> tuple[int, int]:
@@ -85,7 +91,9 @@ class Subscription:
         self._max_queue = max_queue
         self._policy = policy
         self._queue: deque[Message] = deque()
-        self._wake = asyncio.Event()
+        # the iterator's pending wait, if any: a bare future, set once (an
+        # asyncio.Event would hold a deque of waiters per subscription)
+        self._waiter: asyncio.Future[None] | None = None
         self._overflowed = False
         self._closed = False
         self._resume_from = last_event_id
@@ -113,7 +121,22 @@ class Subscription:
                 self._queue.append(message)
         else:
             self._queue.append(message)
-        self._wake.set()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        try:
+            await waiter
+        finally:
+            if self._waiter is waiter:
+                self._waiter = None
 
     # -- resume ------------------------------------------------------------
 
@@ -180,18 +203,43 @@ class Subscription:
                     raise Overflow(f"fell {self._max_queue} messages behind")
                 if self._closed:
                     return
-                self._wake.clear()
-                await self._wake.wait()
+                await self._wait()
             message = self._queue.popleft()
             if message.event != GAP:
                 self.last_id = message.id
             yield message
 
+    def batches(self) -> AsyncIterator[list[Message]]:
+        """Iterate as ``async for message in subscription`` does, but each
+        step gives every message queued by then (at most ``max_queue``), in
+        order: a client that fell behind gets them in one write (one SSE
+        body of their ``sse`` frames joined, one WebSocket write of their
+        ``ws`` frames) and one wake-up instead of one per message."""
+        return self._iterate_batches()
+
+    async def _iterate_batches(self) -> AsyncIterator[list[Message]]:
+        if self._held is not None:
+            await self._catch_up()
+        while True:
+            while not self._queue:
+                if self._overflowed:
+                    raise Overflow(f"fell {self._max_queue} messages behind")
+                if self._closed:
+                    return
+                await self._wait()
+            batch = list(self._queue)
+            self._queue.clear()
+            for message in reversed(batch):
+                if message.event != GAP:
+                    self.last_id = message.id
+                    break
+            yield batch
+
     def close(self) -> None:
         """Stop receiving: the iteration ends after what is queued."""
         if not self._closed:
             self._closed = True
-            self._wake.set()
+            self._wake()
             self._reader.remove(self)
 
     async def __aenter__(self) -> Subscription:
@@ -221,7 +269,7 @@ class _Reader:
         data = data.decode() if isinstance(data, bytes) else data
         event = event.decode() if isinstance(event, bytes) else event
         return Message(entry_id, data, event or None,
-                       encode_event(data, event=event or None, id=entry_id))
+                       encode_event(data, event=event or None, id=entry_id), Prepared(data))
 
     def add(self, subscription: Subscription) -> None:
         self.subscribers.add(subscription)

@@ -77,7 +77,8 @@ _DEFLATE_CLIENT_15 = PerMessageDeflate(server_max_window_bits=12, mem_level=5)
 #: ASGI extension (in ``scope["extensions"]``): a ``websocket.send`` message
 #: may carry a :class:`streamcore.ws.Prepared` under this key, written as the
 #: frame it shares with every connection framing it alike (a broadcast encoded
-#: once per worker); its ``text``/``bytes`` stay for servers without it
+#: once per worker); its ``text``/``bytes`` stay for servers without it.  A
+#: list of them is written at once, their frames joined
 PREPARED_EXTENSION = "streamcore.prepared"
 _INTERNAL_ERROR = b"Internal Server Error"
 #: corked frames written at once past this many bytes (64 KiB: uvicorn's and
@@ -621,8 +622,13 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         prepared = message.get(PREPARED_EXTENSION)
         if prepared is not None:
             # a broadcast frame built once per worker (streamcore.ws.Prepared);
-            # the message's own text/bytes are what other servers send
-            self._cork(self.conn.send_prepared(prepared))
+            # the message's own text/bytes are what other servers send.  A
+            # list of them (a client behind by several): their frames joined
+            if isinstance(prepared, (list, tuple)):
+                send_prepared = self.conn.send_prepared
+                self._cork(b"".join([send_prepared(p) for p in prepared]))
+            else:
+                self._cork(self.conn.send_prepared(prepared))
             return
         data = message.get("bytes")
         if data is not None:
