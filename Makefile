@@ -82,7 +82,7 @@ bench: build $(VENV)/.bench
 	$(PY) -m benchmarks.summary
 
 # servers and clients in their own processes over loopback (benchmarks/e2e.py)
-bench-e2e: build $(VENV)/.bench
+bench-e2e: build system-deps $(VENV)/.bench
 	$(PY) -m benchmarks.e2e
 	$(PY) -m benchmarks.e2e_sse
 	$(PY) -m benchmarks.e2e_fanout
