@@ -325,17 +325,18 @@ class ConnectionBase:
         with ``final=True`` (§5.4).  Compressed when permessage-deflate is on
         and the message is sent whole."""
         self._check_open("send_text()")
-        if type(text) is not str:
-            text = exact_text(text)  # a str subclass: the text it holds; else TypeError
-        if final and not self._sending_fragmented:
-            if self._session is None:
-                out: bytes = self._tx.text(text)
-            else:
-                out = self._compressed(OP_TEXT, text.encode("utf-8"))
+        if final and not self._sending_fragmented and self._session is None:
+            # the encoder takes a str subclass's text and refuses the rest
+            out: bytes = self._tx.text(text)
         else:
-            out = self._fragment(OP_TEXT, text.encode("utf-8"), final)
+            if type(text) is not str:
+                text = exact_text(text)  # a str subclass: the text it holds; else TypeError
+            if final and not self._sending_fragmented:
+                out = self._compressed(OP_TEXT, text.encode("utf-8"))
+            else:
+                out = self._fragment(OP_TEXT, text.encode("utf-8"), final)
         if self._trace is not None:  # traced once framed: what was really sent
-            self._trace(Text(text, final))
+            self._trace(Text(exact_text(text), final))
         return out
 
     def send_binary(self, data: Buffer, *, final: bool = True) -> bytes:
