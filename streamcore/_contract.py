@@ -5,6 +5,11 @@
   or stride.  Lengths and limits count bytes (``nbytes``), never items.
 - :func:`check_limit`: what a size-limit keyword accepts.  An int >= 0, or
   None for no limit; bool is refused (``True`` is not a size).
+- :func:`field_bytes` / :func:`field_pairs`: what a header, trailer or
+  chunk-extension argument accepts.  A list of ``(name, value)`` pairs, or a
+  Mapping (taken as its ``.items()``); each name and value a str (encoded,
+  the text the str holds) or a bytes-like buffer, anything else TypeError.
+  :func:`short_repr` keeps error messages short whatever the value's size.
 - :func:`stored_error` / :func:`raise_again`: what a decoder keeps when it
   raises its first ``ProtocolError``, and raises on every later call: a copy
   carrying no events of the earlier call and no traceback.
@@ -14,11 +19,15 @@ Both twins of each protocol call these, so they cannot drift on input types.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any, Union
 
 from ._errors import ProtocolError
 
-__all__ = ["Buffer", "MAX_LIMIT", "byte_view", "check_limit", "raise_again", "stored_error"]
+__all__ = [
+    "Buffer", "MAX_LIMIT", "byte_view", "check_limit", "field_bytes", "field_pairs",
+    "raise_again", "short_repr", "stored_error",
+]
 
 #: what every ``feed``, ``receive_data`` and ``send_*`` accepts
 Buffer = Union[bytes, bytearray, memoryview]
@@ -48,6 +57,66 @@ def byte_view(data: Any) -> bytes | bytearray | memoryview:
     if view.c_contiguous:
         return view.cast("B")
     return view.tobytes()
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """``repr(value)`` cut to at most ``limit`` characters (plus the size),
+    for error messages: a 200 MB header value must not be printed whole."""
+    if isinstance(value, (bytes, bytearray, memoryview, str)):
+        size = len(value) if not isinstance(value, memoryview) else value.nbytes
+        text = repr(value[:limit] if not isinstance(value, memoryview) else value.tobytes()[:limit])
+        if len(text) <= limit and size <= limit:
+            return text
+        unit = "characters" if isinstance(value, str) else "bytes"
+        return f"{text[:limit]}... ({size} {unit})"
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def field_bytes(value: Any, what: str, encoding: str = "latin-1") -> bytes:
+    """A header/trailer/extension name or value as bytes.
+
+    A str (or str subclass: the text it holds, never its own ``.encode``) is
+    encoded with ``encoding`` (ValueError if it cannot be); a bytes-like
+    buffer is copied to bytes; anything else (an int, a list of ints, None)
+    raises TypeError: ``bytes(200_000_000)`` would allocate 200 MB of zeros.
+    """
+    if isinstance(value, str):
+        try:
+            return str.encode(value, encoding)
+        except UnicodeEncodeError:
+            raise ValueError(f"{what} {short_repr(value)} is not {encoding}") from None
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value) if type(value) is not bytes else value
+    try:
+        view = memoryview(value)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be str or a bytes-like object, not {type(value).__name__}"
+        ) from None
+    return view.tobytes()
+
+
+def field_pairs(fields: Any, what: str) -> list[Any]:
+    """The ``(name, value)`` pairs of a header, trailer or extension argument:
+    a Mapping gives its ``.items()``; any other iterable is taken as pairs,
+    each of which must have exactly two items (TypeError otherwise, so a
+    str or bytes given where pairs are expected is refused, not spelt out)."""
+    if isinstance(fields, Mapping):
+        return list(fields.items())
+    if isinstance(fields, (str, bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} must be (name, value) pairs or a mapping, not {type(fields).__name__}")
+    try:
+        items = list(fields)
+    except TypeError:
+        raise TypeError(
+            f"{what} must be (name, value) pairs or a mapping, not {type(fields).__name__}"
+        ) from None
+    for item in items:
+        if isinstance(item, (str, bytes, bytearray, memoryview)) or not hasattr(item, "__len__") \
+                or len(item) != 2:
+            raise TypeError(f"each of {what} must be a (name, value) pair, not {short_repr(item)}")
+    return items
 
 
 def check_limit(name: str, value: Any) -> int:

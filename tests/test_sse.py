@@ -486,7 +486,7 @@ def test_repeated_error_is_a_copy_without_the_first_calls_events(sse: ModuleType
     with pytest.raises(LimitError) as first:
         dec.feed(b"data: a\n\ndata: 123456\n\n")
     assert first.value.events == [Event("a")]
-    for call in (lambda: dec.feed(b"data: b\n\n"), dec.eof, dec.eof, lambda: dec.feed(b"")):
+    for call in (lambda: dec.feed(b"data: b\n\n"), lambda: dec.feed(b""), dec.eof):
         with pytest.raises(LimitError) as again:
             call()
         assert again.value is not first.value
@@ -494,6 +494,10 @@ def test_repeated_error_is_a_copy_without_the_first_calls_events(sse: ModuleType
         assert again.value.events == []
         assert (str(again.value), again.value.offset) == (str(first.value), first.value.offset)
     assert first.value.events == [Event("a")]  # the first error is left as it was
+    # once eof() was called, every later call is a StateError (design.md: all three)
+    for call in (dec.eof, lambda: dec.feed(b"")):
+        with pytest.raises(StateError):
+            call()
 
 
 def test_events_before_the_limit_error_are_on_the_error(sse: ModuleType) -> None:

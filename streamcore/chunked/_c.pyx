@@ -504,12 +504,12 @@ cdef class ChunkedDecoder:
 
     def feed(self, data):
         """Decode ``data`` and return the events it completes (see the Python twin)."""
+        if self._eof:
+            raise StateError("feed() after eof()")
         if self._error is not None:
             raise raise_again(self._error)
         if self._state == DONE:
             raise StateError("feed() after the end of the chunked body; see unused_data")
-        if self._eof:
-            raise StateError("feed() after eof()")
         if type(data) is not bytes:
             data = byte_view(data)
         cdef Py_buffer view
@@ -853,7 +853,7 @@ cdef class ChunkedEncoder:
         self._chunks += 1
         self._events += 1
         if self._trace is not None:
-            self._trace(_data(bytes(data), True, True, tuple(extensions)))
+            self._trace(_data(bytes(data), True, True, _c.traced_extensions(extensions)))
         return out
 
     def encode_buffers(self, data, extensions=()):
@@ -872,7 +872,7 @@ cdef class ChunkedEncoder:
         self._chunks += 1
         self._events += 1
         if self._trace is not None:
-            self._trace(_data(bytes(data), True, True, tuple(extensions)))
+            self._trace(_data(bytes(data), True, True, _c.traced_extensions(extensions)))
         return [head, data, b"\r\n"]
 
     def finish(self, trailers=(), extensions=()):
@@ -888,8 +888,6 @@ cdef class ChunkedEncoder:
         self._events += 1
         if self._trace is not None:
             if fields:
-                self._trace(Trailers([(k.encode("latin-1") if isinstance(k, str) else bytes(k),
-                                       v.encode("latin-1") if isinstance(v, str) else bytes(v))
-                                      for k, v in trailers]))
-            self._trace(EndOfMessage(tuple(extensions)))
+                self._trace(Trailers(_c.traced_trailers(trailers)))
+            self._trace(EndOfMessage(_c.traced_extensions(extensions)))
         return out

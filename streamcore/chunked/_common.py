@@ -37,6 +37,7 @@ from __future__ import annotations
 import re
 from typing import NamedTuple, Union
 
+from .._contract import field_bytes, field_pairs, short_repr
 from .._errors import ProtocolError
 from .._events import event
 
@@ -289,13 +290,8 @@ def trailer_fields(section: bytes) -> list[tuple[bytes, bytes]]:
 _TOKEN_RE = re.compile(_TOKEN)
 
 
-def _as_bytes(value: bytes | str, what: str) -> bytes:
-    if isinstance(value, str):
-        try:
-            return value.encode("latin-1")
-        except UnicodeEncodeError:
-            raise ValueError(f"{what} {value!r} is not latin-1") from None
-    return bytes(value)
+def _as_bytes(value: object, what: str) -> bytes:
+    return field_bytes(value, what, "latin-1")
 
 
 def format_extensions(extensions: object) -> bytes:
@@ -305,11 +301,11 @@ def format_extensions(extensions: object) -> bytes:
     escaped; a value that cannot be carried even quoted raises ValueError.
     """
     parts = []
-    for item in extensions:  # type: ignore[attr-defined]
+    for item in field_pairs(extensions, "chunk extensions"):
         name, value = item
         bname = _as_bytes(name, "chunk extension name")
         if not _TOKEN_RE.fullmatch(bname):
-            raise ValueError(f"chunk extension name {bname!r} is not a token")
+            raise ValueError(f"chunk extension name {short_repr(bname)} is not a token")
         if value is None:
             parts.append(b";" + bname)
             continue
@@ -318,7 +314,7 @@ def format_extensions(extensions: object) -> bytes:
             parts.append(b";" + bname + b"=" + bvalue)
             continue
         if any(b not in QPAIR for b in bvalue):
-            raise ValueError(f"chunk extension value {bvalue!r} has a control character")
+            raise ValueError(f"chunk extension value {short_repr(bvalue)} has a control character")
         quoted = bvalue.replace(b"\\", b"\\\\").replace(b'"', b'\\"')
         parts.append(b";" + bname + b'="' + quoted + b'"')
     return b"".join(parts)
@@ -327,18 +323,18 @@ def format_extensions(extensions: object) -> bytes:
 def format_trailers(trailers: object) -> bytes:
     """Serialise trailer fields, each checked against RFC 9110 field syntax."""
     lines = []
-    for item in trailers:  # type: ignore[attr-defined]
+    for item in field_pairs(trailers, "trailers"):
         name, value = item
         bname = _as_bytes(name, "trailer field name")
         bvalue = _as_bytes(value, "trailer field value")
         if not _TOKEN_RE.fullmatch(bname):
-            raise ValueError(f"trailer field name {bname!r} is not a token")
+            raise ValueError(f"trailer field name {short_repr(bname)} is not a token")
         if bname.lower() in FORBIDDEN_TRAILERS:
             raise ValueError(f"{bname.decode()} is not allowed in a trailer section")
         if any(b not in FIELD_VALUE for b in bvalue):
-            raise ValueError(f"trailer field value {bvalue!r} has a control character")
+            raise ValueError(f"trailer field value {short_repr(bvalue)} has a control character")
         if bvalue[:1] in (b" ", b"\t") or bvalue[-1:] in (b" ", b"\t"):
-            raise ValueError(f"trailer field value {bvalue!r} has surrounding whitespace")
+            raise ValueError(f"trailer field value {short_repr(bvalue)} has surrounding whitespace")
         lines.append(bname + b": " + bvalue + b"\r\n")
     return b"".join(lines)
 
@@ -417,3 +413,14 @@ class ChunkedStats(NamedTuple):
     bytes_out: int = 0
     chunks: int = 0
     events: int = 0
+
+
+def traced_extensions(extensions: object) -> tuple:  # type: ignore[type-arg]
+    """The extensions an encoder was given, as the tuple of pairs its trace reports."""
+    return tuple(field_pairs(extensions, "chunk extensions")) if extensions else ()
+
+
+def traced_trailers(trailers: object) -> list[tuple[bytes, bytes]]:
+    """The trailer fields an encoder was given, as the bytes pairs its trace reports."""
+    return [(_as_bytes(k, "trailer field name"), _as_bytes(v, "trailer field value"))
+            for k, v in field_pairs(trailers, "trailers")]

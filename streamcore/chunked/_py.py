@@ -140,12 +140,12 @@ class ChunkedDecoder:
         events decoded before the error in the same call are on the
         exception's ``events``.  Once raised, every later call raises again.
         """
+        if self._eof:
+            raise StateError("feed() after eof()")
         if self._error is not None:
             raise raise_again(self._error)
         if self._state == DONE:
             raise StateError("feed() after the end of the chunked body; see unused_data")
-        if self._eof:
-            raise StateError("feed() after eof()")
         view: memoryview | None = None
         if type(data) is bytes:
             buf = data
@@ -473,10 +473,8 @@ class ChunkedEncoder:
         self._events += 1
         if self._trace is not None:
             if fields:
-                self._trace(Trailers([(bytes(k) if not isinstance(k, str) else k.encode("latin-1"),
-                                       bytes(v) if not isinstance(v, str) else v.encode("latin-1"))
-                                      for k, v in trailers]))  # type: ignore[attr-defined]
-            self._trace(EndOfMessage(tuple(extensions)))  # type: ignore[arg-type]
+                self._trace(Trailers(_c.traced_trailers(trailers)))  # type: ignore[attr-defined]
+            self._trace(EndOfMessage(_c.traced_extensions(extensions)))  # type: ignore[arg-type]
         return out
 
     def _count(self, size: int, wire: int, data: Buffer, extensions: object) -> None:
@@ -485,4 +483,4 @@ class ChunkedEncoder:
         self._chunks += 1
         self._events += 1
         if self._trace is not None:
-            self._trace(Data(bytes(data), True, True, tuple(extensions)))  # type: ignore[arg-type]
+            self._trace(Data(bytes(data), True, True, _c.traced_extensions(extensions)))  # type: ignore[arg-type]

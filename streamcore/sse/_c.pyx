@@ -302,10 +302,10 @@ cdef class SSEDecoder:
         cdef long long base
         cdef bytes held, head, joined
         cdef Py_ssize_t need
-        if self._error is not None:
-            raise raise_again(self._error)
         if self._done:
             raise StateError("SSEDecoder.feed() called after eof()")
+        if self._error is not None:
+            raise raise_again(self._error)
         if not PyBytes_CheckExact(data):
             # the shared rule: any buffer as flat bytes (a copy only for a
             # non-contiguous view), TypeError for anything else
@@ -346,12 +346,12 @@ cdef class SSEDecoder:
 
     def eof(self):
         """End of the stream; an incomplete event is discarded."""
-        if self._error is not None:
-            raise raise_again(self._error)
         if self._done:
             raise StateError("SSEDecoder.eof() called twice")
         self._done = True
         self._release()
+        if self._error is not None:
+            raise raise_again(self._error)
 
     cdef int _run(self, const unsigned char* p, Py_ssize_t n, long long base,
                   list events) except -1:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import NamedTuple, Union, cast
 
-from .._contract import Buffer, byte_view
+from .._contract import Buffer, byte_view, field_pairs, short_repr
 from .._errors import LimitError
 from .._events import event
 
@@ -292,7 +292,7 @@ def _header_bytes(value: object, what: str) -> bytes:
         try:
             return str.encode(value, "ascii")
         except UnicodeEncodeError:
-            raise ValueError(f"header {what} must be ASCII when given as a str: {value!r}") from None
+            raise ValueError(f"header {what} must be ASCII when given as a str: {short_repr(value)}") from None
     raise TypeError(f"header {what} must be bytes or str, not {type(value).__name__}")
 
 
@@ -306,19 +306,20 @@ def response_headers(
     ``content-type: text/event-stream``, ``cache-control: no-store`` and
     ``x-accel-buffering: no``, then ``extra`` (names lowercased, str taken as
     ASCII).  An ``extra`` field with one of those names replaces it in place
-    (e.g. ``[("cache-control", "no-cache")]``).  A name that is not an RFC
+    (e.g. ``[("cache-control", "no-cache")]``); a Mapping is taken as its
+    ``.items()``, a name or value other than str or bytes-like is a TypeError.  A name that is not an RFC
     9110 token, or a value holding CR, LF or NUL, is a ValueError (header
     injection); a new list is returned each call.
     """
     head = list(_HEAD)
-    for pair in extra:
+    for pair in field_pairs(extra, "extra headers"):
         name_, value_ = pair
         name = _header_bytes(name_, "name").lower()
         value = _header_bytes(value_, "value")
         if not name or not _TCHAR.issuperset(name):
-            raise ValueError(f"header name must be a token (RFC 9110 §5.6.2): {name!r}")
+            raise ValueError(f"header name must be a token (RFC 9110 §5.6.2): {short_repr(name)}")
         if b"\r" in value or b"\n" in value or b"\0" in value:
-            raise ValueError(f"header value must not contain CR, LF or NUL: {value!r}")
+            raise ValueError(f"header value must not contain CR, LF or NUL: {short_repr(value)}")
         for k, (known, _) in enumerate(head[: len(_HEAD)]):
             if known == name:
                 head[k] = (name, value)

@@ -138,10 +138,10 @@ class SSEDecoder:
         later call raises it again (a copy whose ``events`` is empty: they
         were handed out once).  :class:`StateError` after :meth:`eof`.
         """
-        if self._error is not None:
-            raise raise_again(self._error)
         if self._done:
             raise StateError("SSEDecoder.feed() called after eof()")
+        if self._error is not None:
+            raise raise_again(self._error)
         if type(data) is not bytes:
             # any buffer, any shape or item size (lengths count bytes); the
             # shared rule refuses str, int (bytes(5) would be five NULs)...
@@ -189,12 +189,12 @@ class SSEDecoder:
         discarded").  After a :class:`ProtocolError` it raises that error
         again (a copy with no events); calling it twice, like feeding after
         it, raises :class:`StateError`."""
-        if self._error is not None:
-            raise raise_again(self._error)
         if self._done:
             raise StateError("SSEDecoder.eof() called twice")
         self._done = True
         self._release()
+        if self._error is not None:
+            raise raise_again(self._error)
 
     def _release(self) -> None:
         """Drop the pending line, data and event type (end or error)."""

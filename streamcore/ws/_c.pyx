@@ -49,6 +49,7 @@ from ._common import (
     err_unmasked,
     err_utf8,
     err_utf8_incomplete,
+    exact_text,
     register_mask_pool,
 )
 from ._connection import ConnectionBase
@@ -498,11 +499,13 @@ cdef class Encoder:
             self.messages_out += 1
         return out
 
-    def text(self, str text):
-        """A whole text message in one frame."""
+    def text(self, text):
+        """A whole text message in one frame (a str subclass: the text it holds)."""
         cdef Py_ssize_t n
         cdef const char* s
         cdef bytes encoded
+        if type(text) is not str:
+            text = exact_text(text)
         if PyUnicode_IS_ASCII(text):
             # the UTF-8 of an ASCII str is its own buffer: no encoded copy
             s = PyUnicode_AsUTF8AndSize(text, &n)

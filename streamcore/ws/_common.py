@@ -170,6 +170,18 @@ CLOSE_INVALID_PAYLOAD = 1007
 CLOSE_TOO_BIG = 1009
 
 
+def exact_text(text: object, what: str = "send_text()") -> str:
+    """The text a str holds, as an exact str: one rule for both twins (and
+    SSE's).  A str subclass (``enum.StrEnum``, ``markupsafe.Markup``) gives
+    its characters, never its own ``.encode()`` or ``__str__``; anything
+    else, bytes included, is a TypeError."""
+    if type(text) is str:
+        return text  # type: ignore[return-value]
+    if isinstance(text, str):
+        return str.__str__(text)
+    raise TypeError(f"{what} takes a str, not {type(text).__name__} (send_binary() takes bytes)")
+
+
 def close_code_is_valid(code: int) -> bool:
     """May ``code`` appear in a Close frame on the wire (RFC 6455 §7.4.1, §7.4.2)?
 

@@ -39,7 +39,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, ClassVar
 
-from .._contract import Buffer, byte_view, check_limit
+from .._contract import Buffer, byte_view, check_limit, raise_again
 from .._errors import IncompleteError, ProtocolError, StateError
 from .._trace import safe_trace
 from ._common import (
@@ -60,6 +60,7 @@ from ._common import (
     State,
     Text,
     close_code_is_valid,
+    exact_text,
 )
 from .deflate import DeflateSession, NegotiatedDeflate, PerMessageDeflate
 
@@ -274,8 +275,10 @@ class ConnectionBase:
 
         Raises :class:`~streamcore.IncompleteError` (close code 1006,
         "abnormal closure", never sent on the wire) when it ended inside a
-        frame or message, or before the peer's Close frame; calling it twice
-        is a StateError.
+        frame or message, or before the peer's Close frame; after a
+        :class:`~streamcore.ProtocolError` it raises that error again (a copy
+        with no events), as the chunked and SSE decoders' ``eof()`` do;
+        calling it twice is a StateError.
         """
         if self._eof:
             raise StateError("receive_eof() called twice")
@@ -284,7 +287,9 @@ class ConnectionBase:
         # a pending echo stays in data_to_send(): the read side may have ended
         # (a half-close) while the write side still carries it
         rx = self._rx
-        if rx.close_received or rx.error is not None:
+        if rx.error is not None:
+            raise raise_again(rx.error)
+        if rx.close_received:
             return
         where = "inside a frame or message" if not rx.idle else "before the closing handshake"
         raise IncompleteError(f"the connection ended {where}", offset=rx.offset,
@@ -320,15 +325,18 @@ class ConnectionBase:
         with ``final=True`` (§5.4).  Compressed when permessage-deflate is on
         and the message is sent whole."""
         self._check_open("send_text()")
-        if final and not self._sending_fragmented:
-            if self._session is None:
-                out: bytes = self._tx.text(text)
-            else:
-                out = self._compressed(OP_TEXT, text.encode("utf-8"))
+        if final and not self._sending_fragmented and self._session is None:
+            # the encoder takes a str subclass's text and refuses the rest
+            out: bytes = self._tx.text(text)
         else:
-            out = self._fragment(OP_TEXT, text.encode("utf-8"), final)
+            if type(text) is not str:
+                text = exact_text(text)  # a str subclass: the text it holds; else TypeError
+            if final and not self._sending_fragmented:
+                out = self._compressed(OP_TEXT, text.encode("utf-8"))
+            else:
+                out = self._fragment(OP_TEXT, text.encode("utf-8"), final)
         if self._trace is not None:  # traced once framed: what was really sent
-            self._trace(Text(text, final))
+            self._trace(Text(exact_text(text), final))
         return out
 
     def send_binary(self, data: Buffer, *, final: bool = True) -> bytes:
@@ -445,7 +453,7 @@ class ConnectionBase:
         else:
             if not close_code_is_valid(code):
                 raise ValueError(f"close code {code} must not be sent (RFC 6455 §7.4)")
-            payload = code.to_bytes(2, "big") + reason.encode("utf-8")
+            payload = code.to_bytes(2, "big") + str.encode(exact_text(reason, "send_close() reason"), "utf-8")
             if len(payload) > MAX_CONTROL_PAYLOAD:
                 raise ValueError("close reason must be 123 UTF-8 bytes or less (RFC 6455 §5.5)")
         if self._eof:

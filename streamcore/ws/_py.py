@@ -56,6 +56,7 @@ from ._common import (
     err_unmasked,
     err_utf8,
     err_utf8_incomplete,
+    exact_text,
     inflate_limit,
     register_mask_pool,
     utf8_scan,
@@ -270,8 +271,8 @@ class Encoder:
         return out
 
     def text(self, text: str) -> bytes:
-        """A whole text message in one frame."""
-        return self.frame(OP_TEXT, text.encode("utf-8"))
+        """A whole text message in one frame (a str subclass: the text it holds)."""
+        return self.frame(OP_TEXT, str.encode(exact_text(text), "utf-8"))
 
     def count_message(self, nbytes: int) -> None:
         """Count a whole message's frame framed elsewhere (a Prepared one)."""

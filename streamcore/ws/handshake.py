@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Union
 
 import h11
 
+from .._contract import field_bytes, field_pairs, short_repr
 from .._errors import ProtocolError, StateError
 from .deflate import EXTENSION_NAME, NegotiatedDeflate, PerMessageDeflate
 
@@ -166,13 +167,21 @@ class Upgrade(NamedTuple):
         ``connection_class``: a ``Connection`` subclass or a given twin
         (default: ``streamcore.ws.Connection``).
         """
+        return self._hand_off(self._connection(connection_class, connection_kwargs))
+
+    def _connection(
+        self, connection_class: type[ConnectionBase] | None, connection_kwargs: dict[str, Any]
+    ) -> ConnectionBase:
+        # built (and its keywords checked) before anything is sent or fed
         if "deflate" in connection_kwargs:
             raise TypeError("connect() uses the agreed deflate (upgrade.deflate): do not pass one")
         if connection_class is None:
             from . import Connection
 
             connection_class = Connection
-        connection = connection_class(self.role, deflate=self.deflate, **connection_kwargs)
+        return connection_class(self.role, deflate=self.deflate, **connection_kwargs)
+
+    def _hand_off(self, connection: ConnectionBase) -> Opened:
         data = self.data
         events: list[Event] = []
         error: ProtocolError | None = None
@@ -291,9 +300,8 @@ def _joined(values: Sequence[str]) -> str:
 
 # Header fields the helpers write themselves, or that would break the switch
 # to WebSocket (a 101 and an upgrade GET carry no body): never "extra".
-_OWN_HEADERS = frozenset(
-    {b"upgrade", b"connection", b"host", b"content-length", b"transfer-encoding"}
-)
+_OWN_HEADERS = frozenset({b"upgrade", b"connection", b"host"})
+_BODY_FRAMING = frozenset({b"content-length", b"transfer-encoding"})
 _FIELD_NAME = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*\Z")
 
@@ -303,17 +311,23 @@ def _header_items(headers: HeaderList) -> list[tuple[bytes, bytes]]:
     (``Upgrade``, ``Connection``, ``Host``, ``Sec-WebSocket-*``, body framing)
     and malformed ones, with :class:`ValueError`."""
     items = []
-    for name, value in headers:
-        raw_name = name.encode("latin-1") if isinstance(name, str) else bytes(name)
-        raw_value = value.encode("latin-1") if isinstance(value, str) else bytes(value)
+    for name, value in field_pairs(headers, "extra headers"):
+        raw_name = field_bytes(name, "extra header name")
+        raw_value = field_bytes(value, "extra header value")
+        shown = short_repr(name)
         if not _FIELD_NAME.match(raw_name):
-            raise ValueError(f"extra header name {name!r} is not a token (RFC 9110 §5.1)")
+            raise ValueError(f"extra header name {shown} is not a token (RFC 9110 §5.1)")
         if not _FIELD_VALUE.match(raw_value):
-            raise ValueError(f"extra header {name!r} has a value with CR, LF or NUL")
+            raise ValueError(f"extra header {shown} has a value with CR, LF or NUL")
         lowered = raw_name.lower()
+        if lowered in _BODY_FRAMING:
+            raise ValueError(
+                f"extra header {shown} would break the WebSocket handshake: neither the "
+                "upgrade request nor the 101 response has a body, so neither has body framing"
+            )
         if lowered in _OWN_HEADERS or lowered.startswith(b"sec-websocket-"):
             raise ValueError(
-                f"extra header {name!r} would break the WebSocket handshake: the helpers "
+                f"extra header {shown} would break the WebSocket handshake: the helpers "
                 "write it themselves (use subprotocols=, deflate=, select_subprotocol=)"
             )
         items.append((raw_name, raw_value.strip(b" \t")))
@@ -504,6 +518,8 @@ class ClientHandshake:
                     f"unexpected {type(event).__name__} during the opening handshake"
                 )
         except h11.ProtocolError as exc:
+            if not data:  # b"": h11 refuses the close before (or inside) the response
+                raise HandshakeError("the connection closed during the opening handshake") from None
             raise HandshakeError(f"malformed HTTP response: {exc}") from None
 
 
@@ -699,7 +715,9 @@ class ServerHandshake:
         h11's ``SWITCHED_PROTOCOL`` state.  Raises :class:`HandshakeError` as
         :meth:`accept` does; answer it with :meth:`reject`.
         """
-        upgrade = self.accept(request, extra_headers=extra_headers)
+        return self._send(conn, self.accept(request, extra_headers=extra_headers))
+
+    def _send(self, conn: h11.Connection, upgrade: Upgrade) -> Upgrade:
         try:
             while conn.their_state is h11.SEND_BODY:
                 event = conn.next_event()
@@ -736,9 +754,14 @@ class ServerHandshake:
         the ``Connection``.  Raises :class:`HandshakeError` as :meth:`accept`
         does (answer it with :meth:`reject`), and ``ValueError`` for bad
         ``extra_headers`` or a ``select_subprotocol`` choice not offered.
+        The ``Connection`` is built before the 101 is sent: a bad keyword
+        (``TypeError``/``ValueError``) leaves ``conn`` untouched.
         """
-        upgrade = self.upgrade(conn, request, extra_headers=extra_headers)
-        return upgrade.connect(connection_class=connection_class, **connection_kwargs)
+        accepted = self.accept(request, extra_headers=extra_headers)
+        # the Connection first: a bad keyword (max_message_size="1M", an
+        # unknown one) raises while conn can still send reject()'s answer
+        connection = accepted._connection(connection_class, connection_kwargs)
+        return self._send(conn, accepted)._hand_off(connection)
 
     def reject(self, conn: h11.Connection, error: HandshakeError) -> bytes:
         """The bytes of ``error``'s 400/426 response (and body) written through ``conn``."""
