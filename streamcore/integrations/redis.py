@@ -313,12 +313,15 @@ class Broadcaster:
         fields: dict[str, str] = {"d": data, "n": nonce}
         if event is not None:
             fields["e"] = event
-        trim: dict[str, Any] = {"approximate": True}
+        trim: list[Any]
         if self.minid_age is not None:
             now_ms = int((await self._time()) * 1000)
-            trim["minid"] = str(now_ms - int(self.minid_age * 1000))
+            trim = ["MINID", "~", str(now_ms - int(self.minid_age * 1000))]
         else:
-            trim["maxlen"] = self.maxlen
+            trim = ["MAXLEN", "~", self.maxlen]
+        command = ["XADD", key, *trim, "*"]
+        for name, value in fields.items():
+            command += [name, value]
         delay = self.backoff[0]
         ambiguous = False
         for _ in range(retries):
@@ -327,7 +330,7 @@ class Broadcaster:
                     found = await self._find(key, nonce)
                     if found is not None:
                         return found
-                entry_id = await self.redis.xadd(key, fields, **trim)
+                entry_id = await self._send_once(command)
                 return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
             except _RETRY:
                 ambiguous = True  # the append may have happened
@@ -335,6 +338,20 @@ class Broadcaster:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff[1])
         raise ConnectionError(f"could not publish to {channel!r} after {retries} attempts")
+
+    async def _send_once(self, command: list[Any]) -> Any:
+        """Send ``command`` once on a connection of the client's pool.  Not
+        ``execute_command``: redis-py by default sends a command again when
+        its connection fails (up to 10 times in redis-py 8), and an ``XADD``
+        that Redis executed but whose reply a restart lost is then appended
+        twice.  The retry is ``publish``'s, which looks for the nonce first."""
+        pool = self.redis.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_command(*command)
+            return await self.redis.parse_response(connection, command[0])
+        finally:
+            await pool.release(connection)
 
     async def _find(self, key: str, nonce: str) -> str | None:
         for entry_id, fields in await self.redis.xrevrange(key, count=100):
