@@ -269,6 +269,41 @@ def test_an_append_whose_reply_was_lost_is_not_written_twice(redis_server: Any) 
     run(main())
 
 
+def test_a_resumed_client_gets_nothing_twice_when_the_reader_is_behind_the_log(
+    redis_server: Any,
+) -> None:
+    """A resume reads the log to its end while the worker's reader may still
+    be behind (a reply on its way, a reconnection): what the reader offers
+    afterwards up to where the log was read is not delivered again."""
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        ids = [await b.publish("feed", "m0")]
+        gate = asyncio.Event()
+        real_xread = b.redis.xread
+
+        async def late_xread(*args: Any, **kwargs: Any) -> Any:
+            reply = await real_xread(*args, **kwargs)
+            if reply:
+                await gate.wait()  # the reader holds what it read
+            return reply
+
+        b.redis.xread = late_xread
+        live = b.subscribe("feed")
+        await b.ready("feed")
+        ids += [await b.publish("feed", f"m{k}") for k in (1, 2)]
+        resumed = aiter(b.subscribe("feed", last_event_id=ids[0]))
+        got = [await anext(resumed), await anext(resumed)]  # from the log
+        gate.set()  # the reader offers m1 (and m2) now, behind the log read
+        ids.append(await b.publish("feed", "m3"))
+        got.append(await asyncio.wait_for(anext(resumed), 5))
+        assert [m.data for m in got] == ["m1", "m2", "m3"]
+        assert [m.id for m in got] == ids[1:]
+        assert [m.data for m in await collect(live, 3)] == ["m1", "m2", "m3"]
+        await b.close()
+
+    run(main())
+
+
 def test_arguments_are_checked() -> None:
     with pytest.raises(ValueError):
         Broadcaster(object(), maxlen=None)  # type: ignore[arg-type]

@@ -17,8 +17,9 @@ A slow client never slows the others or grows memory.
 Resume: ``subscribe(channel, last_event_id=id)`` delivers the entries after
 ``id`` from the log, then live ones, with no gap and no duplicate: live
 entries are held while the log is read, and those already read are
-dropped.  When entries after ``id`` were already trimmed from the log, the
-first message is a :data:`GAP`.
+dropped (held ones, and those the worker's reader, which may be behind the
+log read, offers afterwards).  When entries after ``id`` were already
+trimmed from the log, the first message is a :data:`GAP`.
 
 Redis restarts: the reader reconnects with exponential backoff and resumes
 ``XREAD`` from the last id it saw, so nothing inside the log window is
@@ -90,6 +91,9 @@ class Subscription:
         self._closed = False
         self._resume_from = last_event_id
         self._held: list[Message] | None = [] if last_event_id is not None else None
+        # after a resume, the id the log was read to: the reader may still be
+        # behind it, and what it offers up to there was delivered already
+        self._floor: tuple[int, int] | None = None
         self.last_id = last_event_id  # the id of the last message delivered
 
     # -- fed by the reader -------------------------------------------------
@@ -100,6 +104,10 @@ class Subscription:
         if self._held is not None:  # the log is being read: hold live entries
             self._held.append(message)
             return
+        if self._floor is not None:
+            if _id_tuple(message.id) <= self._floor:
+                return  # read from the log already: the reader was behind it
+            self._floor = None  # the reader is past it: ids only grow
         self._push(message)
 
     def _push(self, message: Message) -> None:
@@ -140,9 +148,9 @@ class Subscription:
                 self._push(message)
                 last = message.id
         held, self._held = self._held, None
+        self._floor = _id_tuple(last)
         for message in held:
-            if _id_tuple(message.id) > _id_tuple(last):
-                self._push(message)
+            self._offer(message)
 
     @staticmethod
     def _missed(info: dict[Any, Any], after: str) -> bool:
