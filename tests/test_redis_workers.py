@@ -148,11 +148,17 @@ class Client:
         self.connects = 0
         self.ended = asyncio.Event()
         self.close_code: int | None = None
+        self.error: BaseException | None = None  # the last connection's, if it failed
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> Client:
         self.task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.ready.wait(), 10)
+        try:
+            await asyncio.wait_for(self.ready.wait(), 10)
+        except asyncio.TimeoutError:
+            raise AssertionError(
+                f"{type(self).__name__} on port {self.port} not ready in 10 s: "
+                f"{self.connects} connections, last error {self.error!r}") from None
         return self
 
     def record(self, entry_id: str, data: str) -> None:
@@ -164,8 +170,8 @@ class Client:
         while True:
             try:
                 await self.connect()
-            except (OSError, httpx.HTTPError, websockets_exceptions.WebSocketException):
-                pass
+            except (OSError, httpx.HTTPError, websockets_exceptions.WebSocketException) as e:
+                self.error = e
             if not self.resume:
                 self.ended.set()
                 return
