@@ -283,6 +283,111 @@ def test_a_redis_restart_loses_nothing_and_doubles_nothing(redis_server: Any) ->
     run(main())
 
 
+class LosingProxy:
+    """A TCP relay to redis-server that, once ``armed``, lets the next XADD
+    through to Redis and then closes the client's connection instead of
+    relaying the reply: the append happened, its reply was lost (what a
+    Redis restart does to a command in flight)."""
+
+    def __init__(self, redis_port: int) -> None:
+        self.redis_port = redis_port
+        self.armed = False
+        self.port = 0
+        self.server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._relay, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.redis_port)
+        lose = False
+
+        async def upstream() -> None:
+            nonlocal lose
+            while data := await reader.read(65536):
+                if self.armed and b"XADD" in data:
+                    self.armed, lose = False, True
+                up_writer.write(data)
+                await up_writer.drain()
+
+        async def downstream() -> None:
+            while data := await up_reader.read(65536):
+                if lose:
+                    break  # the reply is dropped with the connection
+                writer.write(data)
+                await writer.drain()
+
+        task = asyncio.create_task(upstream())
+        try:
+            await downstream()
+        finally:
+            task.cancel()
+            writer.close()
+            up_writer.close()
+
+    async def close(self) -> None:
+        assert self.server is not None
+        self.server.close()
+
+
+def test_an_append_whose_reply_was_lost_is_not_written_twice(redis_server: Any) -> None:
+    """redis-py sends a command again when its connection fails (by default,
+    in recent versions); for an XADD that Redis executed, that is a second
+    entry with the same payload.  publish sends it once and, after a failed
+    connection, finds it again by its nonce."""
+    async def main() -> None:
+        proxy = LosingProxy(redis_server.port)
+        await proxy.start()
+        b = Broadcaster(redis_asyncio.Redis(host="127.0.0.1", port=proxy.port, socket_timeout=5),
+                        backoff=(0.01, 0.05))
+        first = await b.publish("feed", "m0")
+        proxy.armed = True
+        second = await b.publish("feed", "m1")
+        entries = await client(redis_server).xrange("streamcore:feed")
+        assert [(i.decode(), f[b"d"]) for i, f in entries] == [(first, b"m0"), (second, b"m1")]
+        assert not proxy.armed and b.reconnects == 1  # the reply was lost, once
+        await b.close()
+        await proxy.close()
+
+    run(main())
+
+
+def test_a_resumed_client_gets_nothing_twice_when_the_reader_is_behind_the_log(
+    redis_server: Any,
+) -> None:
+    """A resume reads the log to its end while the worker's reader may still
+    be behind (a reply on its way, a reconnection): what the reader offers
+    afterwards up to where the log was read is not delivered again."""
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        ids = [await b.publish("feed", "m0")]
+        gate = asyncio.Event()
+        real_xread = b.redis.xread
+
+        async def late_xread(*args: Any, **kwargs: Any) -> Any:
+            reply = await real_xread(*args, **kwargs)
+            if reply:
+                await gate.wait()  # the reader holds what it read
+            return reply
+
+        b.redis.xread = late_xread
+        live = b.subscribe("feed")
+        await b.ready("feed")
+        ids += [await b.publish("feed", f"m{k}") for k in (1, 2)]
+        resumed = b.subscribe("feed", last_event_id=ids[0]).__aiter__()
+        got = [await resumed.__anext__(), await resumed.__anext__()]  # from the log
+        gate.set()  # the reader offers m1 (and m2) now, behind the log read
+        ids.append(await b.publish("feed", "m3"))
+        got.append(await asyncio.wait_for(resumed.__anext__(), 5))
+        assert [m.data for m in got] == ["m1", "m2", "m3"]
+        assert [m.id for m in got] == ids[1:]
+        assert [m.data for m in await collect(live, 3)] == ["m1", "m2", "m3"]
+        await b.close()
+
+    run(main())
+
+
 def test_arguments_are_checked() -> None:
     with pytest.raises(ValueError):
         Broadcaster(object(), maxlen=None)  # type: ignore[arg-type]

@@ -3,15 +3,18 @@ tests/redis_worker.py), against a real redis-server started by the fixture
 on a free 127.0.0.1 port in a temp dir (append-only file, so the log
 survives a restart).  SSE and WebSocket clients on each worker.
 
-Fault tests (marked ``fault`` in their names): stalled clients hitting their
-bound (``drop``: end of stream; ``skip``: one gap event, then live ones)
-while the others keep their latency.  Each checks that no event is lost or
+Fault tests (marked ``fault`` in their names): Redis killed and restarted
+mid-stream; a worker killed and restarted (its clients resume on it with
+their Last-Event-ID); stalled clients hitting their bound (``drop``: end of
+stream; ``skip``: one gap event, then live ones) while the others keep
+their latency.  Each checks that no event is lost or
 doubled for the clients that keep up.
 Every test runs with the workers on each codec twin."""
 from __future__ import annotations
 
 import asyncio
 import os
+import random
 import shutil
 import socket
 import subprocess
@@ -37,9 +40,24 @@ ROOT = WORKER.parents[1]
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A free loopback port below the kernel's ephemeral range.  Redis and a
+    worker are restarted on their port; one from the ephemeral range could be
+    taken meanwhile by an outgoing connection's source port (or a client
+    retrying it could connect to itself), and the restart fails to bind."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+            low = int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 16384), low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port below the ephemeral range")
 
 
 def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
@@ -146,11 +164,17 @@ class Client:
         self.connects = 0
         self.ended = asyncio.Event()
         self.close_code: int | None = None
+        self.error: BaseException | None = None  # the last connection's, if it failed
         self.task: asyncio.Task[None] | None = None
 
     async def start(self) -> Client:
         self.task = asyncio.create_task(self._run())
-        await asyncio.wait_for(self.ready.wait(), 10)
+        try:
+            await asyncio.wait_for(self.ready.wait(), 10)
+        except asyncio.TimeoutError:
+            raise AssertionError(
+                f"{type(self).__name__} on port {self.port} not ready in 10 s: "
+                f"{self.connects} connections, last error {self.error!r}") from None
         return self
 
     def record(self, entry_id: str, data: str) -> None:
@@ -162,8 +186,8 @@ class Client:
         while True:
             try:
                 await self.connect()
-            except (OSError, httpx.HTTPError, websockets_exceptions.WebSocketException):
-                pass
+            except (OSError, httpx.HTTPError, websockets_exceptions.WebSocketException) as e:
+                self.error = e
             if not self.resume:
                 self.ended.set()
                 return
@@ -261,9 +285,16 @@ async def on_both(workers: list[Worker], **options: Any) -> list[Client]:
 
 
 def check_exact(clients: list[Client], ids: list[str], items: list[str]) -> None:
-    for c in clients:
-        assert payloads(c) == items, type(c).__name__  # in order, none lost, none doubled
-        assert [i for i, _, _ in c.got] == ids
+    for n, c in enumerate(clients):
+        got = payloads(c)
+        if got != items or [i for i, _, _ in c.got] != ids:
+            seen = [i for i, _, _ in c.got]
+            doubled = sorted({(p, i) for p, i in zip(got, seen) if got.count(p) > 1})
+            raise AssertionError(
+                f"client {n} ({type(c).__name__}, {c.connects} connections): "
+                f"{len(got)} of {len(items)}; lost {sorted(set(items) - set(got), key=int)[:10]}; "
+                f"doubled (payload, id) {doubled[:10]}; ids not published "
+                f"{sorted(set(seen) - set(ids))[:10]}")
 
 
 # -- tests -------------------------------------------------------------------
@@ -312,6 +343,57 @@ def test_resume_after_dropped_connection(workers: list[Worker],
         assert old.got[0][1] == "!" + GAP
         assert payloads(old)[1:] == [str(i) for i in range(140, 150)]
         old.stop()
+        await b.close()
+    run(main())
+
+
+def test_fault_redis_killed_and_restarted_mid_stream(workers: list[Worker],
+                                                     redis_server: RedisServer) -> None:
+    async def main() -> None:
+        clients = await on_both(workers, resume=True)
+        b = broadcaster(redis_server)
+        items = [str(i) for i in range(300)]
+        publisher = asyncio.create_task(publish_all(b, items, pause=0.003))
+        while len(clients[0].got) < 100:
+            await asyncio.sleep(0.005)
+        redis_server.kill()
+        await asyncio.sleep(0.5)
+        redis_server.start()
+        ids = await publisher
+        # the log holds each event once (an XADD re-sent after its reply was
+        # lost would be a second entry with the same payload)
+        log = await b.redis.xrange("streamcore:c")
+        assert [f[b"d"].decode().partition(":")[0] for _, f in log] == items
+        assert [i.decode() for i, _ in log] == ids
+        await wait_all(clients, 300)
+        await asyncio.sleep(0.2)
+        check_exact(clients, ids, items)
+        for c in clients:
+            c.stop()
+        await b.close()
+    run(main())
+
+
+def test_fault_worker_killed_and_restarted(workers: list[Worker],
+                                           redis_server: RedisServer) -> None:
+    async def main() -> None:
+        clients = await on_both(workers, resume=True)
+        b = broadcaster(redis_server)
+        items = [str(i) for i in range(300)]
+        ids = await publish_all(b, items[:100])
+        await wait_all(clients, 100)
+        workers[0].kill()
+        ids += await publish_all(b, items[100:200], pause=0.002)  # while it is down
+        workers[0].start()
+        ids += await publish_all(b, items[200:], pause=0.002)
+        await wait_all(clients, 300)
+        await asyncio.sleep(0.2)
+        check_exact(clients, ids, items)
+        connects = [(c.connects, repr(c.error)) for c in clients]
+        assert all(c.connects == 2 for c in clients[:4]), connects  # worker 0's came back
+        assert all(c.connects == 1 for c in clients[4:]), connects
+        for c in clients:
+            c.stop()
         await b.close()
     run(main())
 

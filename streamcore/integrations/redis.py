@@ -17,8 +17,9 @@ A slow client never slows the others or grows memory.
 Resume: ``subscribe(channel, last_event_id=id)`` delivers the entries after
 ``id`` from the log, then live ones, with no gap and no duplicate: live
 entries are held while the log is read, and those already read are
-dropped.  When entries after ``id`` were already trimmed from the log, the
-first message is a :data:`GAP`.
+dropped (held ones, and those the worker's reader, which may be behind the
+log read, offers afterwards).  When entries after ``id`` were already
+trimmed from the log, the first message is a :data:`GAP`.
 
 Redis restarts: the reader reconnects with exponential backoff and resumes
 ``XREAD`` from the last id it saw, so nothing inside the log window is
@@ -98,6 +99,9 @@ class Subscription:
         self._closed = False
         self._resume_from = last_event_id
         self._held: list[Message] | None = [] if last_event_id is not None else None
+        # after a resume, the id the log was read to: the reader may still be
+        # behind it, and what it offers up to there was delivered already
+        self._floor: tuple[int, int] | None = None
         self.last_id = last_event_id  # the id of the last message delivered
 
     # -- fed by the reader -------------------------------------------------
@@ -108,6 +112,10 @@ class Subscription:
         if self._held is not None:  # the log is being read: hold live entries
             self._held.append(message)
             return
+        if self._floor is not None:
+            if _id_tuple(message.id) <= self._floor:
+                return  # read from the log already: the reader was behind it
+            self._floor = None  # the reader is past it: ids only grow
         self._push(message)
 
     def _push(self, message: Message) -> None:
@@ -163,9 +171,9 @@ class Subscription:
                 self._push(message)
                 last = message.id
         held, self._held = self._held, None
+        self._floor = _id_tuple(last)
         for message in held:
-            if _id_tuple(message.id) > _id_tuple(last):
-                self._push(message)
+            self._offer(message)
 
     @staticmethod
     def _missed(info: dict[Any, Any], after: str) -> bool:
@@ -361,12 +369,15 @@ class Broadcaster:
         fields: dict[str, str] = {"d": data, "n": nonce}
         if event is not None:
             fields["e"] = event
-        trim: dict[str, Any] = {"approximate": True}
+        trim: list[Any]
         if self.minid_age is not None:
             now_ms = int((await self._time()) * 1000)
-            trim["minid"] = str(now_ms - int(self.minid_age * 1000))
+            trim = ["MINID", "~", str(now_ms - int(self.minid_age * 1000))]
         else:
-            trim["maxlen"] = self.maxlen
+            trim = ["MAXLEN", "~", self.maxlen]
+        command = ["XADD", key, *trim, "*"]
+        for name, value in fields.items():
+            command += [name, value]
         delay = self.backoff[0]
         ambiguous = False
         for _ in range(retries):
@@ -375,7 +386,7 @@ class Broadcaster:
                     found = await self._find(key, nonce)
                     if found is not None:
                         return found
-                entry_id = await self.redis.xadd(key, fields, **trim)
+                entry_id = await self._send_once(command)
                 return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
             except _RETRY:
                 ambiguous = True  # the append may have happened
@@ -383,6 +394,20 @@ class Broadcaster:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.backoff[1])
         raise ConnectionError(f"could not publish to {channel!r} after {retries} attempts")
+
+    async def _send_once(self, command: list[Any]) -> Any:
+        """Send ``command`` once on a connection of the client's pool.  Not
+        ``execute_command``: redis-py by default sends a command again when
+        its connection fails (up to 10 times in redis-py 8), and an ``XADD``
+        that Redis executed but whose reply a restart lost is then appended
+        twice.  The retry is ``publish``'s, which looks for the nonce first."""
+        pool = self.redis.connection_pool
+        connection = await pool.get_connection()
+        try:
+            await connection.send_command(*command)
+            return await self.redis.parse_response(connection, command[0])
+        finally:
+            await pool.release(connection)
 
     async def _find(self, key: str, nonce: str) -> str | None:
         for entry_id, fields in await self.redis.xrevrange(key, count=100):
