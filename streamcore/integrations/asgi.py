@@ -331,7 +331,7 @@ class EventSourceResponse(_Base):
 def _encode_any(item: Item | list[Item] | tuple[Item, ...]) -> bytes:
     if type(item) is list or type(item) is tuple:  # not Event, a NamedTuple
         return b"".join([encode(one) for one in item])
-    return encode(item)
+    return encode(item)  # type: ignore[arg-type]
 
 
 class _Suspended:
