@@ -5,7 +5,12 @@ Theory of operation: the response runs the user's async iterator in the
 request's own task and writes each item as it comes; one more task per
 connection (the *watcher*) waits for ``http.disconnect`` and writes a
 keep-alive comment only when nothing was written for ``ping_interval``
-seconds.  Every write, keep-alive included, has ``send_timeout`` seconds:
+seconds.  Items the iterator has ready are written together: after an
+item, the loop gets one turn, then every ``__anext__()`` that completes
+without waiting joins the same ``http.response.body`` (``coalesce``,
+``max_batch``); one that would wait is awaited next, not started again.
+Every write, keep-alive included, has ``send_timeout`` seconds (one timer
+per connection, re-armed lazily, not one per write):
 a client that is gone (``http.disconnect``, or ``send`` raising) or frozen
 (the write times out) ends the stream, and the iterator is closed in its
 own task (its ``finally`` blocks run; async generators see
@@ -26,8 +31,8 @@ browsers reconnect (to another worker).
 Items the iterator may yield: a :class:`streamcore.sse.Event`; a ``dict`` of
 :func:`streamcore.sse.encode_event`'s keywords (``data``, ``event``,
 ``id``, ``retry``, ``comment``); a ``str`` (the data of one message event);
-or ``bytes``, written as they are (an event encoded once and shared by many
-connections).
+``bytes``, written as they are (an event encoded once and shared by many
+connections); or a ``list``/``tuple`` of those, written in one send.
 """
 from __future__ import annotations
 
