@@ -226,6 +226,14 @@ async def http(port: int, method: str, target: str) -> bytes:
     return body
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (the server's own work,
+    whatever else the machine runs)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -267,10 +275,12 @@ async def measure(port: int, pid: int, clients: int, rate_events: int, burst: in
     latencies.clear()
     # saturation: a burst published as fast as possible
     counter[0] = 0
+    cpu = cpu_seconds(pid)
     start = time.monotonic()
     await http(port, "POST", f"/publish?n={burst}&size={size}")
     end = await wait_for(burst * clients, 120)
     delivered = counter[0]
+    cpu = cpu_seconds(pid) - cpu
     for transport in transports:
         transport.close()
     return {
@@ -280,6 +290,7 @@ async def measure(port: int, pid: int, clients: int, rate_events: int, burst: in
         "p50_ms": statistics.median(fixed),
         "p99_ms": fixed[min(len(fixed) - 1, int(len(fixed) * 0.99))],
         "kib_per_connection": per_connection,
+        "server_cpu_us": cpu / max(delivered, 1) * 1e6,
     }
 
 
@@ -337,18 +348,26 @@ def main() -> None:
         rows.append((kind, r))
         print(f"{kind:14} {r['deliveries_per_s']:>10,.0f} deliveries/s "
               f"({r['delivered']}/{r['expected']})  p50 {r['p50_ms']:.1f} ms  "
-              f"p99 {r['p99_ms']:.1f} ms  {r['kib_per_connection']:.1f} KiB/conn", flush=True)
+              f"p99 {r['p99_ms']:.1f} ms  {r['kib_per_connection']:.1f} KiB/conn  "
+              f"server CPU {r['server_cpu_us']:.1f} us/delivery", flush=True)
     ours = dict(rows).get("streamcore")
     lines = [f"# SSE fan-out, one uvicorn worker, {args.clients} clients",
              "", f"{args.rate_events} events at 100/s for latency, a burst of {args.burst} "
-             f"for throughput, {args.size} B of padding per event.", "",
+             f"for throughput, {args.size} B of padding per event. Server CPU: the "
+             "server process's user + system time over the burst, per delivery (the "
+             "CPU-per-delivery ratio is the peer's over ours: how many times the work).", "",
              "| server | deliveries/s | delivered | p50 ms | p99 ms | KiB per connection "
-             "| streamcore deliveries/s ratio |", "|---|---|---|---|---|---|---|"]
+             "| server CPU µs per delivery | streamcore deliveries/s ratio "
+             "| streamcore CPU-per-delivery ratio |", "|---|---|---|---|---|---|---|---|---|"]
     for kind, r in rows:
-        ratio = f"{ours['deliveries_per_s'] / r['deliveries_per_s']:.2f}x" if ours else ""
+        ratio = cpu_ratio = ""
+        if ours and kind != "streamcore":
+            ratio = f"{ours['deliveries_per_s'] / r['deliveries_per_s']:.2f}x"
+            cpu_ratio = f"{r['server_cpu_us'] / ours['server_cpu_us']:.2f}x"
         lines.append(f"| {kind} | {r['deliveries_per_s']:,.0f} | {r['delivered']:,}/"
                      f"{r['expected']:,} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                     f"{r['kib_per_connection']:.1f} | {ratio if kind != 'streamcore' else ''} |")
+                     f"{r['kib_per_connection']:.1f} | {r['server_cpu_us']:.1f} | {ratio} "
+                     f"| {cpu_ratio} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     os.makedirs(RESULTS, exist_ok=True)
