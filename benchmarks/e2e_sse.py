@@ -14,7 +14,10 @@ every queue.  The same app runs with three responses:
 Not in the default run (it is no uvicorn worker), ``--servers
 streamcore-asyncio`` adds the same app on
 :mod:`streamcore.integrations.asyncio` alone (``serve(http=...)`` with an
-``EventStreamResponse``), for its ratio to the ASGI stacks.
+``EventStreamResponse``), for its ratio to the ASGI stacks; and
+``streamcore-single`` runs ours with ``coalesce=False`` (one
+``http.response.body`` per event, as the others send), to show what
+coalescing brings.
 
 The client process opens ``clients`` connections (streamcore's chunked and
 SSE decoders read them), then measures: memory per idle connection (the
@@ -40,7 +43,9 @@ from typing import Any
 from benchmarks.e2e import RESULTS, ROOT, free_port, new_loop
 
 SERVERS = ["streamcore", "sse-starlette", "fastapi"]
-EXTRA_SERVERS = ["streamcore-asyncio"]  # on request: the asyncio adapter, no ASGI
+# on request: the asyncio adapter (no ASGI), and ours writing each event in its
+# own send (coalesce=False), to show what coalescing brings
+EXTRA_SERVERS = ["streamcore-asyncio", "streamcore-single"]
 
 
 # -- the server ------------------------------------------------------------------
@@ -62,7 +67,7 @@ def make_app(kind: str) -> Any:
         for k in range(n):
             event = (f"{time.monotonic_ns()} {pad}", str(k))
             item: Any = event
-            if kind in ("streamcore", "streamcore-asyncio"):
+            if kind.startswith("streamcore"):
                 from streamcore.sse import encode_event
 
                 item = encode_event(event[0], id=event[1])  # once for every client
@@ -97,11 +102,14 @@ def make_app(kind: str) -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    if kind == "streamcore":
+    if kind in ("streamcore", "streamcore-single"):
         from streamcore.integrations.asgi import EventSourceResponse
 
+        coalesce = kind == "streamcore"  # the default; -single: one send per event
+
         def response() -> Any:
-            return EventSourceResponse(stream(lambda item: item), ping_interval=15)
+            return EventSourceResponse(stream(lambda item: item), ping_interval=15,
+                                       coalesce=coalesce)
     else:
         from sse_starlette import EventSourceResponse as Peer
 
@@ -218,6 +226,14 @@ async def http(port: int, method: str, target: str) -> bytes:
     return body
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (the server's own work,
+    whatever else the machine runs)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -259,10 +275,12 @@ async def measure(port: int, pid: int, clients: int, rate_events: int, burst: in
     latencies.clear()
     # saturation: a burst published as fast as possible
     counter[0] = 0
+    cpu = cpu_seconds(pid)
     start = time.monotonic()
     await http(port, "POST", f"/publish?n={burst}&size={size}")
     end = await wait_for(burst * clients, 120)
     delivered = counter[0]
+    cpu = cpu_seconds(pid) - cpu
     for transport in transports:
         transport.close()
     return {
@@ -272,7 +290,30 @@ async def measure(port: int, pid: int, clients: int, rate_events: int, burst: in
         "p50_ms": statistics.median(fixed),
         "p99_ms": fixed[min(len(fixed) - 1, int(len(fixed) * 0.99))],
         "kib_per_connection": per_connection,
+        "server_cpu_us": cpu / max(delivered, 1) * 1e6,
     }
+
+
+def chart(rows: list[tuple[str, dict[str, float]]], clients: int, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [kind for kind, _ in rows]
+    colors = ["#1f6feb" if "streamcore" in n else "#8b949e" for n in names]
+    panels = [("deliveries_per_s", "thousand deliveries/s", 1000),
+              ("p99_ms", "p99 delivery latency, ms", 1),
+              ("kib_per_connection", "server KiB per connection", 1)]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 4.2))
+    for ax, (key, label, scale) in zip(axes, panels):
+        ax.bar(names, [r[key] / scale for _, r in rows], color=colors)
+        ax.set_ylabel(label)
+        ax.tick_params(axis="x", rotation=60, labelsize=7)
+    fig.suptitle(f"SSE fan-out, one uvicorn worker, {clients:,} clients")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main() -> None:
@@ -281,7 +322,9 @@ def main() -> None:
     parser.add_argument("--rate-events", type=int, default=200, help="events at 100/s")
     parser.add_argument("--burst", type=int, default=200, help="events as fast as possible")
     parser.add_argument("--size", type=int, default=64, help="bytes of padding per event")
-    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help="of " + ", ".join(SERVERS + EXTRA_SERVERS))
+    parser.add_argument("--no-chart", action="store_true")
     args = parser.parse_args()
     rows = []
     for kind in [s for s in args.servers.split(",") if s]:
@@ -305,23 +348,35 @@ def main() -> None:
         rows.append((kind, r))
         print(f"{kind:14} {r['deliveries_per_s']:>10,.0f} deliveries/s "
               f"({r['delivered']}/{r['expected']})  p50 {r['p50_ms']:.1f} ms  "
-              f"p99 {r['p99_ms']:.1f} ms  {r['kib_per_connection']:.1f} KiB/conn", flush=True)
+              f"p99 {r['p99_ms']:.1f} ms  {r['kib_per_connection']:.1f} KiB/conn  "
+              f"server CPU {r['server_cpu_us']:.1f} us/delivery", flush=True)
     ours = dict(rows).get("streamcore")
     lines = [f"# SSE fan-out, one uvicorn worker, {args.clients} clients",
              "", f"{args.rate_events} events at 100/s for latency, a burst of {args.burst} "
-             f"for throughput, {args.size} B of padding per event.", "",
+             f"for throughput, {args.size} B of padding per event. Server CPU: the "
+             "server process's user + system time over the burst, per delivery (the "
+             "CPU-per-delivery ratio is the peer's over ours: how many times the work).", "",
              "| server | deliveries/s | delivered | p50 ms | p99 ms | KiB per connection "
-             "| streamcore deliveries/s ratio |", "|---|---|---|---|---|---|---|"]
+             "| server CPU µs per delivery | streamcore deliveries/s ratio "
+             "| streamcore CPU-per-delivery ratio |", "|---|---|---|---|---|---|---|---|---|"]
     for kind, r in rows:
-        ratio = f"{ours['deliveries_per_s'] / r['deliveries_per_s']:.2f}x" if ours else ""
+        ratio = cpu_ratio = ""
+        if ours and kind != "streamcore":
+            ratio = f"{ours['deliveries_per_s'] / r['deliveries_per_s']:.2f}x"
+            cpu_ratio = f"{r['server_cpu_us'] / ours['server_cpu_us']:.2f}x"
         lines.append(f"| {kind} | {r['deliveries_per_s']:,.0f} | {r['delivered']:,}/"
                      f"{r['expected']:,} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-                     f"{r['kib_per_connection']:.1f} | {ratio if kind != 'streamcore' else ''} |")
+                     f"{r['kib_per_connection']:.1f} | {r['server_cpu_us']:.1f} | {ratio} "
+                     f"| {cpu_ratio} |")
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, "e2e-sse.md"), "w") as fh:
         fh.write(text)
+    if not args.no_chart and rows:
+        path = os.path.join(RESULTS, "e2e-sse.png")
+        chart(rows, args.clients, path)
+        print(f"chart: {os.path.relpath(path, ROOT)}")
 
 
 if __name__ == "__main__":

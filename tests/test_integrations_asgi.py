@@ -236,3 +236,195 @@ def test_signal_handlers_call_shutdown_then_the_previous_handler() -> None:
         assert calls == [signal.SIGUSR1]
     finally:
         signal.signal(signal.SIGUSR1, previous)
+
+
+# -- coalescing and the per-connection deadline, against a bare ASGI send --------
+
+class Peer:
+    """A bare ASGI server side: records sends; ``stall`` makes body sends
+    hang (a frozen client); ``disconnect`` answers receive()."""
+
+    def __init__(self, send_delay: float = 0.0) -> None:
+        self.bodies: list[bytes] = []
+        self.send_delay = send_delay
+        self.stall = False
+        self.disconnect = asyncio.Event()
+        self.ended = False
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] != "http.response.body":
+            return
+        if self.stall:
+            await asyncio.sleep(3600)
+        if self.send_delay:
+            await asyncio.sleep(self.send_delay)
+        if message["more_body"]:
+            self.bodies.append(message["body"])
+        else:
+            self.ended = True
+
+    async def receive(self) -> dict[str, Any]:
+        await self.disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    def events(self) -> list[str]:
+        from streamcore.sse import SSEDecoder
+
+        return [e.data for e in SSEDecoder().feed(b"".join(self.bodies))]
+
+
+SCOPE = {"type": "http", "headers": []}
+
+
+async def no_more_tasks_than(baseline: int) -> None:
+    for _ in range(100):
+        if len(asyncio.all_tasks()) <= baseline:
+            return
+        await asyncio.sleep(0.01)
+    assert len(asyncio.all_tasks()) <= baseline
+
+
+def test_ready_items_go_out_in_one_send_and_in_order() -> None:
+    async def main() -> Peer:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def from_queue() -> AsyncIterator[Any]:
+            while True:
+                item = await queue.get()
+                if item is None:
+                    return
+                yield item
+
+        for k in range(300):  # all ready before the first send
+            queue.put_nowait([f"a{k}", {"data": f"b{k}"}] if k % 3 == 0 else f"c{k}")
+        queue.put_nowait(None)
+        peer = Peer()
+        await asgi.EventSourceResponse(from_queue(), ping_interval=None)(
+            SCOPE, peer.receive, peer.send)
+        return peer
+
+    peer = run(main())
+    expected: list[str] = []
+    for k in range(300):
+        expected += [f"a{k}", f"b{k}"] if k % 3 == 0 else [f"c{k}"]
+    assert peer.events() == expected
+    assert peer.ended
+    assert len(peer.bodies) < 10  # batched: 400 events, a few sends of <= max_batch
+    assert all(len(b) <= 65536 + 64 for b in peer.bodies)
+
+
+def test_items_arriving_one_by_one_keep_order_with_and_without_coalescing() -> None:
+    async def main(coalesce: bool) -> Peer:
+        async def trickle() -> AsyncIterator[Any]:
+            for k in range(200):
+                yield f"e{k}"
+                if k % 7 == 0:
+                    await asyncio.sleep(0)  # sometimes a wait in between
+                if k % 50 == 0:
+                    await asyncio.sleep(0.01)
+
+        peer = Peer()
+        await asgi.EventSourceResponse(trickle(), ping_interval=None, coalesce=coalesce)(
+            SCOPE, peer.receive, peer.send)
+        return peer
+
+    for coalesce in (True, False):
+        peer = run(main(coalesce))
+        assert peer.events() == [f"e{k}" for k in range(200)]
+        assert peer.ended
+    assert len(run(main(False)).bodies) == 200
+
+
+def test_a_frozen_send_times_out_and_closes_a_waiting_iterator() -> None:
+    async def main() -> None:
+        finished = asyncio.Event()
+        peer = Peer()
+
+        async def then_wait() -> AsyncIterator[Any]:
+            try:
+                yield "first"
+                peer.stall = True  # the client stops reading
+                yield "second"
+                await asyncio.sleep(3600)  # left waiting when the write times out
+                yield "never"
+            finally:
+                finished.set()
+
+        started = asyncio.get_running_loop().time()
+        await asgi.EventSourceResponse(then_wait(), ping_interval=None, send_timeout=0.2)(
+            SCOPE, peer.receive, peer.send)
+        assert 0.15 < asyncio.get_running_loop().time() - started < 2
+        assert finished.is_set()
+        assert not peer.ended  # no end of body to a frozen client
+
+    run(main())
+
+
+def test_a_frozen_keepalive_times_out() -> None:
+    async def main() -> None:
+        finished = asyncio.Event()
+        peer = Peer()
+
+        async def quiet() -> AsyncIterator[Any]:
+            try:
+                yield "first"
+                peer.stall = True
+                await asyncio.sleep(3600)
+                yield "never"
+            finally:
+                finished.set()
+
+        baseline = len(asyncio.all_tasks())
+        await asgi.EventSourceResponse(quiet(), ping_interval=0.05, send_timeout=0.2)(
+            SCOPE, peer.receive, peer.send)
+        assert finished.is_set()
+        await no_more_tasks_than(baseline)  # no watcher left
+
+    run(main())
+
+
+def test_slow_writes_under_the_timeout_do_not_time_out() -> None:
+    async def main() -> Peer:
+        peer = Peer(send_delay=0.06)  # each write well under the limit, together far over
+
+        async def ten() -> AsyncIterator[Any]:
+            for k in range(10):
+                yield f"e{k}"
+                await asyncio.sleep(0.001)
+
+        await asgi.EventSourceResponse(ten(), ping_interval=None, send_timeout=0.1)(
+            SCOPE, peer.receive, peer.send)
+        return peer
+
+    peer = run(main())
+    assert peer.events() == [f"e{k}" for k in range(10)]
+    assert peer.ended
+
+
+def test_disconnect_while_the_next_item_is_pending_closes_the_iterator() -> None:
+    async def main() -> None:
+        finished = asyncio.Event()
+        peer = Peer()
+        got_first = asyncio.Event()
+
+        async def one_then_wait() -> AsyncIterator[Any]:
+            try:
+                yield "first"
+                got_first.set()
+                await asyncio.sleep(3600)  # the coalescing poll leaves it waiting here
+                yield "never"
+            finally:
+                finished.set()
+
+        response = asgi.EventSourceResponse(one_then_wait(), ping_interval=None)
+        baseline = len(asyncio.all_tasks())
+        task = asyncio.ensure_future(response(SCOPE, peer.receive, peer.send))
+        await got_first.wait()
+        await asyncio.sleep(0.01)
+        peer.disconnect.set()
+        await asyncio.wait_for(task, 5)
+        assert finished.is_set()
+        assert peer.events() == ["first"]
+        await no_more_tasks_than(baseline)
+
+    run(main())

@@ -5,7 +5,12 @@ Theory of operation: the response runs the user's async iterator in the
 request's own task and writes each item as it comes; one more task per
 connection (the *watcher*) waits for ``http.disconnect`` and writes a
 keep-alive comment only when nothing was written for ``ping_interval``
-seconds.  Every write, keep-alive included, has ``send_timeout`` seconds:
+seconds.  Items the iterator has ready are written together: after an
+item, the loop gets one turn, then every ``__anext__()`` that completes
+without waiting joins the same ``http.response.body`` (``coalesce``,
+``max_batch``); one that would wait is awaited next, not started again.
+Every write, keep-alive included, has ``send_timeout`` seconds (one timer
+per connection, re-armed lazily, not one per write):
 a client that is gone (``http.disconnect``, or ``send`` raising) or frozen
 (the write times out) ends the stream, and the iterator is closed in its
 own task (its ``finally`` blocks run; async generators see
@@ -26,8 +31,8 @@ browsers reconnect (to another worker).
 Items the iterator may yield: a :class:`streamcore.sse.Event`; a ``dict`` of
 :func:`streamcore.sse.encode_event`'s keywords (``data``, ``event``,
 ``id``, ``retry``, ``comment``); a ``str`` (the data of one message event);
-or ``bytes``, written as they are (an event encoded once and shared by many
-connections).
+``bytes``, written as they are (an event encoded once and shared by many
+connections); or a ``list``/``tuple`` of those, written in one send.
 """
 from __future__ import annotations
 
@@ -101,7 +106,12 @@ def encode(item: Item) -> bytes:
 
 
 class _Stream:
-    """One open response: the writer both tasks share, and why it ended."""
+    """One open response: the writer both tasks share, and why it ended.
+
+    The send timeout costs no timer per write: a write records when it
+    started, and one timer per connection (armed by the first write, re-armed
+    only when it fires during a later write) cancels the writing task once a
+    write has taken ``send_timeout`` seconds."""
 
     def __init__(self, send: Send, send_timeout: float | None, task: asyncio.Task[Any],
                  grace: float) -> None:
@@ -109,24 +119,65 @@ class _Stream:
         self.grace = grace
         self.send_timeout = send_timeout
         self.task = task
-        self.lock = asyncio.Lock()
+        self.loop = task.get_loop()
         self.last_write = time.monotonic()
         self.ended: str | None = None  # "disconnect", "timeout", "shutdown"
         self.shutdown_timer: asyncio.TimerHandle | None = None
+        self.writer: asyncio.Task[Any] | None = None  # the task in a write, if any
+        self.write_started = 0.0  # loop time the current write started
+        self.timer: asyncio.TimerHandle | None = None  # the one deadline timer
+        self.timed_out = False
+        self.turn: asyncio.Future[None] | None = None  # wakes a write waiting for a ping
 
     async def write(self, body: bytes) -> None:
-        async with self.lock:
-            try:
-                async with _timeout(self.send_timeout):
-                    await self.send({"type": "http.response.body", "body": body,
-                                     "more_body": True})
-            except TimeoutError:
+        while self.writer is not None:  # a keep-alive is being written: wait for it
+            if self.turn is None:
+                self.turn = self.loop.create_future()
+            await self.turn
+        task = self.writer = asyncio.current_task()
+        if self.send_timeout is not None:
+            self.write_started = self.loop.time()
+            if self.timer is None:
+                self.timer = self.loop.call_at(self.write_started + self.send_timeout,
+                                               self._deadline)
+        try:
+            await self.send({"type": "http.response.body", "body": body, "more_body": True})
+        except asyncio.CancelledError:
+            if self.timed_out and self.writer is task:  # our own cancel: an end
                 self.end("timeout")
                 raise asyncio.CancelledError from None
-            except OSError:  # ASGI 2.4: send after the client went away
-                self.end("disconnect")
-                raise asyncio.CancelledError from None
-            self.last_write = time.monotonic()
+            raise
+        except OSError:  # ASGI 2.4: send after the client went away
+            self.end("disconnect")
+            raise asyncio.CancelledError from None
+        finally:
+            self.writer = None
+            turn, self.turn = self.turn, None
+            if turn is not None and not turn.done():
+                turn.set_result(None)
+        self.last_write = time.monotonic()
+
+    def _deadline(self) -> None:
+        """The connection's timer: a write in flight for ``send_timeout``
+        seconds is cancelled; otherwise re-arm for the one in flight, or
+        disarm until the next write."""
+        self.timer = None
+        writer = self.writer
+        if writer is None or self.send_timeout is None or self.ended is not None:
+            return
+        due = self.write_started + self.send_timeout
+        if self.loop.time() >= due:
+            self.timed_out = True
+            writer.cancel()
+        else:
+            self.timer = self.loop.call_at(due, self._deadline)
+
+    def close(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if self.shutdown_timer is not None:
+            self.shutdown_timer.cancel()
 
     def end(self, why: str) -> None:
         """Stop the stream from any task: cancel the request's task, which
@@ -148,6 +199,11 @@ class EventSourceResponse(_Base):
     client counts as frozen (None: no limit).  ``retry``: a reconnection
     delay in milliseconds, sent first.  ``shutdown_grace``: seconds a stream
     gets after :func:`shutdown` before its iterator is closed.
+    ``coalesce``: after an item, give the loop one turn, then take every item
+    the iterator has ready without waiting (up to ``max_batch`` bytes) and
+    write them in one ``http.response.body``, in order; False writes each
+    item as it comes.  An item may also be a list or tuple of items, written
+    in one send.
     """
 
     media_type = "text/event-stream"
@@ -162,8 +218,12 @@ class EventSourceResponse(_Base):
         send_timeout: float | None = 10.0,
         retry: int | None = None,
         shutdown_grace: float = 5.0,
+        coalesce: bool = True,
+        max_batch: int = 65536,
     ) -> None:
         self.events = events
+        self.coalesce = coalesce
+        self.max_batch = max_batch
         self.status_code = status_code
         self.ping_interval = ping_interval
         self.send_timeout = send_timeout
@@ -192,11 +252,43 @@ class EventSourceResponse(_Base):
         if shutting_down.is_set():
             _schedule_end(stream)
         iterator = iterable.__aiter__()
+        pending: _Suspended | None = None
         try:
             if self.retry is not None:
                 await stream.write(encode_event(retry=self.retry))
-            async for item in _items(iterator):
-                await stream.write(encode(item))
+            done = False
+            while not done:
+                if pending is not None:
+                    next_item, pending = pending, None
+                    item = await next_item
+                else:
+                    try:
+                        item = await iterator.__anext__()
+                    except StopAsyncIteration:
+                        break
+                body = _encode_any(item)
+                if self.coalesce:
+                    # one loop turn for producers to add more, then take what
+                    # is ready without waiting: one send for all of it
+                    await asyncio.sleep(0)
+                    parts = [body]
+                    size = len(body)
+                    while size < self.max_batch:
+                        try:
+                            item, pending = _poll(iterator)
+                        except StopAsyncIteration:
+                            done = True
+                            break
+                        if pending is not None:
+                            break
+                        part = _encode_any(item)
+                        parts.append(part)
+                        size += len(part)
+                    if len(parts) > 1:
+                        body = b"".join(parts)
+                await stream.write(body)
+        except StopAsyncIteration:
+            pass  # the iterator ended while we waited for its pending item
         except asyncio.CancelledError:
             if stream.ended is None:
                 raise  # cancelled by the server, not by us
@@ -204,9 +296,10 @@ class EventSourceResponse(_Base):
                 task.uncancel()
         finally:
             _open.discard(stream)
-            if stream.shutdown_timer is not None:
-                stream.shutdown_timer.cancel()
+            stream.close()
             watcher.cancel()
+            if pending is not None:
+                pending.cancel()  # the iterator sees CancelledError where it waits
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
                 await aclose()
@@ -222,11 +315,14 @@ class EventSourceResponse(_Base):
         while True:
             wait = None if interval is None else interval - (time.monotonic() - stream.last_write)
             if wait is not None and wait <= 0:
-                try:
-                    await stream.write(PING)
-                except asyncio.CancelledError:
-                    return  # the stream ended; its task was told
-                continue
+                if stream.writer is not None:  # not idle: a write is in flight
+                    wait = interval
+                else:
+                    try:
+                        await stream.write(PING)
+                    except asyncio.CancelledError:
+                        return  # the stream ended; its task was told
+                    continue
             try:
                 async with _timeout(wait):
                     message = await receive()
@@ -237,15 +333,64 @@ class EventSourceResponse(_Base):
                 return
 
 
-async def _items(iterator: AsyncIterator[Item]) -> AsyncIterator[Item]:
-    # ``async for`` over the user's iterator without letting it see our
-    # generator's own aclose (the caller closes the user's one)
-    while True:
+def _encode_any(item: Item | list[Item] | tuple[Item, ...]) -> bytes:
+    if type(item) is list or type(item) is tuple:  # not Event, a NamedTuple
+        return b"".join([encode(one) for one in item])
+    return encode(item)  # type: ignore[arg-type]
+
+
+class _Suspended:
+    """An ``__anext__()`` that had to wait: awaiting this goes on with it
+    where it stopped (the future it waits for goes to the task)."""
+
+    __slots__ = ("it", "first")
+
+    def __init__(self, it: Any, first: Any) -> None:
+        self.it = it
+        self.first = first
+
+    def __await__(self) -> Any:
+        it, value = self.it, self.first
+        self.first = None
+        while True:
+            try:
+                sent = yield value
+            except GeneratorExit:
+                it.close()
+                raise
+            except BaseException as exc:  # a cancel: into the iterator where it waits
+                try:
+                    value = it.throw(exc)
+                except StopIteration as stop:
+                    return stop.value
+            else:
+                try:
+                    value = it.send(sent)
+                except StopIteration as stop:
+                    return stop.value
+
+    def cancel(self) -> None:
+        """End it unawaited: CancelledError where the iterator waits."""
         try:
-            item = await iterator.__anext__()
-        except StopAsyncIteration:
+            self.it.throw(asyncio.CancelledError())
+        except BaseException:  # noqa: BLE001 - finished, one way or another
             return
-        yield item
+        try:  # it swallowed the cancel and waits again
+            self.it.close()
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+def _poll(iterator: AsyncIterator[Item]) -> tuple[Any, _Suspended | None]:
+    """Start ``iterator.__anext__()`` and run it until it has to wait:
+    ``(item, None)`` when it finished at once, ``(None, suspended)``
+    otherwise.  StopAsyncIteration (and the iterator's errors) propagate."""
+    it = iterator.__anext__().__await__()
+    try:
+        first = it.send(None)
+    except StopIteration as stop:
+        return stop.value, None
+    return None, _Suspended(it, first)
 
 
 def _latin1(value: bytes | str) -> bytes:
