@@ -639,9 +639,15 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def versions() -> str:
-    from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version as installed
 
     import streamcore
+
+    def version(name: str) -> str:
+        try:
+            return installed(name)
+        except PackageNotFoundError:  # a side not installed is not run either
+            return "not installed"
 
     names = ["redis", "uvicorn", "starlette", "uvloop", "broadcaster", "sse-starlette",
              "websockets"]
