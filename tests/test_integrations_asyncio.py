@@ -602,3 +602,28 @@ def test_the_handler_sees_the_1009_it_sent_not_1006() -> None:
     run(serving(body, handler=handler, max_message_size=1000))
     assert len(raised) == 1 and isinstance(raised[0], adapter.ConnectionClosed)
     assert (raised[0].code, raised[0].reason) == (1009, "")
+
+
+def test_max_queue_bounds_reads_tiny_frames_past_it_stay_within_one_read() -> None:
+    # the documented bound (docs/asyncio.md): the queue holds at most
+    # max_queue messages plus those of the read that filled it
+    seen: dict[str, Any] = {}
+    read_size = 4096
+
+    async def idle(sock: adapter.WebSocket) -> None:
+        seen["sock"] = sock
+        await asyncio.sleep(5)
+
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        writer.write(frame(0x1, b"") * 20000)  # 120,000 bytes of empty messages
+        await asyncio.sleep(0.5)
+        sock = seen["sock"]
+        assert sock.transport is not None
+        seen["reading"] = sock.transport.is_reading()
+        seen["queued"] = len(sock._messages) - sock._taken
+        writer.transport.abort()
+
+    run(serving(body, handler=idle, max_queue=4, read_size=read_size))
+    assert seen["reading"] is False
+    assert 4 <= seen["queued"] <= 4 + read_size // 6, seen

@@ -36,7 +36,9 @@ protocol violation sends the Close the codec chose (1002, 1007, 1009) and
 closes the transport gracefully (buffered bytes are flushed, never reset).
 Flow control both ways: ``await ws.send()`` waits while the transport's write
 buffer is above ``write_limit`` (``pause_writing``/``resume_writing``), and
-reading pauses while ``max_queue`` messages wait for ``ws.recv()``.  The
+reading pauses while ``max_queue`` messages wait for ``ws.recv()`` (a bound on
+reads: the read that fills the queue is decoded whole) or while writing is
+paused.  The
 server closes the TCP connection once the closing handshake is complete
 (RFC 6455 §7.1.1); a client waits ``close_timeout`` seconds for it, then
 closes it itself.
