@@ -516,3 +516,114 @@ def test_an_open_connection_keeps_no_handshake_state() -> None:
         pass
 
     run(serving(body, listener=EchoKeep))
+
+
+def test_a_ping_flood_that_never_reads_keeps_the_write_buffer_bounded() -> None:
+    # issue 8 review: Pongs were written however full the buffer was and
+    # reading never paused (324 MB of buffered Pongs in 3 s)
+    seen: dict[str, Any] = {}
+
+    async def idle(sock: adapter.WebSocket) -> None:
+        seen["sock"] = sock
+        await asyncio.sleep(5)
+
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        sock = writer.get_extra_info("socket")
+        blob = frame(0x9, b"p" * 125) * 2000
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 1.0
+        sent = 0
+        while loop.time() < deadline:  # write as fast as the kernel takes it, never read
+            writer.write(blob)
+            sent += len(blob)
+            try:
+                await asyncio.wait_for(writer.drain(), 0.05)
+            except asyncio.TimeoutError:
+                pass
+        server_side = seen["sock"]
+        assert server_side.transport is not None
+        seen["buffered"] = server_side.transport.get_write_buffer_size()
+        seen["reading"] = server_side.transport.is_reading()
+        seen["sent"] = sent
+        writer.transport.abort()
+        del sock
+
+    run(serving(body, handler=idle, write_limit=65536))
+    assert seen["reading"] is False  # paused while the write buffer is full
+    # bounded by write_limit plus the Pongs of one read (read_size / 131 B * 127 B)
+    assert seen["buffered"] <= 65536 + adapter.READ_SIZE, seen
+
+
+def test_reading_resumes_only_when_neither_the_queue_nor_the_writes_ask_for_a_pause() -> None:
+    seen: list[bool] = []
+
+    async def check(sock: adapter.WebSocket) -> None:
+        tr = sock.transport
+        assert tr is not None
+        sock.pause_writing()
+        seen.append(tr.is_reading())
+        sock._read_paused = True  # as if max_queue messages waited
+        sock.resume_writing()
+        seen.append(tr.is_reading())  # the queue still asks for a pause
+        sock._read_paused = False
+        sock._update_reading()
+        seen.append(tr.is_reading())
+        await sock.send("done")
+
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, compression=None) as client:
+            assert await client.recv() == "done"
+
+    run(serving(body, handler=check))
+    assert seen == [False, False, True]
+
+
+def test_the_handler_sees_the_1009_it_sent_not_1006() -> None:
+    # issue 8 review: the handshake was clean on the wire (the client echoed
+    # 1009) but ``async for`` raised ConnectionClosed(1006)
+    raised: list[BaseException] = []
+
+    async def handler(sock: adapter.WebSocket) -> None:
+        try:
+            async for message in sock:
+                await sock.send(message)
+        except adapter.ConnectionClosed as closed:
+            raised.append(closed)
+
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, compression=None) as client:
+            await client.send(b"x" * 2000)
+            with pytest.raises(websockets.ConnectionClosedError) as info:
+                await client.recv()
+        assert info.value.rcvd is not None and info.value.rcvd.code == 1009
+        await asyncio.sleep(0.1)
+
+    run(serving(body, handler=handler, max_message_size=1000))
+    assert len(raised) == 1 and isinstance(raised[0], adapter.ConnectionClosed)
+    assert (raised[0].code, raised[0].reason) == (1009, "")
+
+
+def test_max_queue_bounds_reads_tiny_frames_past_it_stay_within_one_read() -> None:
+    # the documented bound (docs/asyncio.md): the queue holds at most
+    # max_queue messages plus those of the read that filled it
+    seen: dict[str, Any] = {}
+    read_size = 4096
+
+    async def idle(sock: adapter.WebSocket) -> None:
+        seen["sock"] = sock
+        await asyncio.sleep(5)
+
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        writer.write(frame(0x1, b"") * 20000)  # 120,000 bytes of empty messages
+        await asyncio.sleep(0.5)
+        sock = seen["sock"]
+        assert sock.transport is not None
+        seen["reading"] = sock.transport.is_reading()
+        seen["queued"] = len(sock._messages) - sock._taken
+        writer.transport.abort()
+
+    run(serving(body, handler=idle, max_queue=4, read_size=read_size))
+    assert seen["reading"] is False
+    assert 4 <= seen["queued"] <= 4 + read_size // 6, seen

@@ -36,7 +36,9 @@ protocol violation sends the Close the codec chose (1002, 1007, 1009) and
 closes the transport gracefully (buffered bytes are flushed, never reset).
 Flow control both ways: ``await ws.send()`` waits while the transport's write
 buffer is above ``write_limit`` (``pause_writing``/``resume_writing``), and
-reading pauses while ``max_queue`` messages wait for ``ws.recv()``.  The
+reading pauses while ``max_queue`` messages wait for ``ws.recv()`` (a bound on
+reads: the read that fills the queue is decoded whole) or while writing is
+paused.  The
 server closes the TCP connection once the closing handshake is complete
 (RFC 6455 §7.1.1); a client waits ``close_timeout`` seconds for it, then
 closes it itself.
@@ -218,7 +220,8 @@ class WebSocket(asyncio.BufferedProtocol):
         "_buffer", "_close_received", "_close_timer", "_closed", "_drainers", "_handler",
         "_handshake", "_http", "_in_read", "_input_ended", "_keepalive", "_keepalive_payload",
         "_listener", "_loop", "_messages", "_opened", "_opts", "_out", "_out_bytes", "_pings",
-        "_read_paused", "_reader", "_role", "_taken", "_task", "_transport", "_write_paused",
+        "_read_paused", "_reader", "_reading_paused", "_role", "_taken", "_task", "_transport",
+        "_write_paused",
         "close_code", "close_reason", "connection", "request", "response", "subprotocol",
         "__weakref__",  # a WeakSet of connections still works
     )
@@ -258,8 +261,9 @@ class WebSocket(asyncio.BufferedProtocol):
         self._messages: list[Message] = []
         self._taken = 0
         self._reader: asyncio.Future[None] | None = None
-        self._read_paused = False
-        self._write_paused = False
+        self._read_paused = False  # max_queue messages wait: asks reading to pause
+        self._write_paused = False  # the write buffer is full: asks it too
+        self._reading_paused = False  # what the transport was last told
         self._drainers: list[asyncio.Future[None]] | None = None  # made when needed
         self._pings: dict[bytes, asyncio.Future[None]] | None = None
         # frames corked in this turn of the loop, written by _flush
@@ -314,9 +318,13 @@ class WebSocket(asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        # a peer that sends Pings (or anything we answer) and never reads
+        # would grow the write buffer without limit: stop reading until it drains
+        self._update_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
+        self._update_reading()
         drainers = self._drainers
         if drainers:
             self._drainers = None
@@ -476,7 +484,7 @@ class WebSocket(asyncio.BufferedProtocol):
                     if (len(self._messages) - self._taken >= self._opts.max_queue
                             and not self._read_paused):
                         self._read_paused = True
-                        transport.pause_reading()
+                        self._update_reading()
             elif kind is Ping:
                 self._cork(conn.send_pong(event.data))  # legal until receive_eof()
             elif kind is Pong:
@@ -541,6 +549,10 @@ class WebSocket(asyncio.BufferedProtocol):
         if conn is not None:
             try:
                 self._cork(conn.send_close(code, reason))
+                # the server closes TCP now and does not read the peer's echo:
+                # the handshake's code is the one we sent, not 1006
+                if self._close_received is None:
+                    self._close_received = (code, reason)
             except StateError:
                 if conn.echo_pending:
                     self._cork(conn.data_to_send())
@@ -723,9 +735,23 @@ class WebSocket(asyncio.BufferedProtocol):
         self._taken = taken
         if self._read_paused and left <= self._opts.max_queue // 2:
             self._read_paused = False
-            if self._transport is not None and not self._closed.done():
-                self._transport.resume_reading()
+            self._update_reading()
         return message
+
+    def _update_reading(self) -> None:
+        """Pause reading while the queue is full or the write buffer is, and
+        resume it only when neither asks for a pause."""
+        want = self._read_paused or self._write_paused
+        if want is self._reading_paused:
+            return
+        transport = self._transport
+        if transport is None or self._closed.done() or transport.is_closing():
+            return
+        self._reading_paused = want
+        if want:
+            transport.pause_reading()
+        else:
+            transport.resume_reading()
 
     def __aiter__(self) -> AsyncIterator[Message]:
         return self._iterate()

@@ -16,7 +16,8 @@ over (``set_protocol``) and replays the request head through
   assembles messages (``assemble=True``: linear in the message's size) and
   bounds them by ``ws_max_size`` (1009 past it);
 * ``ws_max_queue`` bounds the messages waiting for ``receive()``: reading
-  pauses when that many wait and resumes when half have been taken;
+  pauses when that many wait and resumes when half have been taken (a bound
+  on reads: the read that fills the queue, 256 KiB at most, is decoded whole);
 * frames sent in one turn of the loop are corked and written together (one
   ``writelines``; at once past 64 KiB);
 * ``send()`` waits while the transport's write buffer is above its high
