@@ -7,6 +7,8 @@ runs one reader task per channel, whatever its number of clients (every
 blocked ``XREAD`` makes each ``XADD`` pay), and fans each entry out to its
 subscribers: a :class:`Message` is built, and its SSE frame encoded, once
 per worker; every client gets the same object and the same bytes.
+When a channel's last subscriber leaves, its reader stops (and releases
+its blocked ``XREAD`` connection); the next subscriber starts a new one.
 
 A subscriber has a bounded queue.  When it is full (a slow client), the
 ``policy`` decides: ``"drop"`` ends that subscription (iteration raises
@@ -15,10 +17,12 @@ empties the queue and delivers one :data:`GAP` message, then live ones.
 A slow client never slows the others or grows memory.
 
 Resume: ``subscribe(channel, last_event_id=id)`` delivers the entries after
-``id`` from the log, then live ones, with no gap and no duplicate: live
-entries are held while the log is read, and those already read are
-dropped (held ones, and those the worker's reader, which may be behind the
-log read, offers afterwards).  When entries after ``id`` were already
+``id`` from the log, then live ones, with no gap and no duplicate: the
+iterator pages through the log itself as the client takes entries (so a
+resume of any length is not bounded by ``max_queue``), live entries are
+held meanwhile (at most ``max_queue``, the policy applies to them), and
+those already read are dropped (held ones, and those the worker's reader,
+which may be behind the log read, offers afterwards).  When entries after ``id`` were already
 trimmed from the log, the first message is a :data:`GAP`.
 
 Redis restarts: the reader reconnects with exponential backoff and resumes
