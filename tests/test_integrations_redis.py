@@ -8,7 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -396,3 +396,112 @@ def test_arguments_are_checked() -> None:
         b.subscribe("x", policy="block")
     with pytest.raises(ValueError):
         b.subscribe("x", max_queue=0)
+
+
+@pytest.mark.parametrize("policy", ["drop", "skip"])
+@pytest.mark.parametrize("how", ["messages", "batches"])
+def test_a_resume_longer_than_max_queue_gets_every_entry_then_live(
+    redis_server: Any, policy: str, how: str,
+) -> None:
+    """The log read is paged by the iterator, not pushed through the live
+    queue: a client resuming 299 entries back with max_queue=50 gets them
+    all, in order, with no gap or Overflow, then live ones."""
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        ids = [await b.publish("feed", f"m{k}") for k in range(300)]
+        sub = b.subscribe("feed", last_event_id=ids[0], max_queue=50, policy=policy)
+        got: list[Message] = []
+        if how == "messages":
+            async for message in sub:
+                got.append(message)
+                if message.id == ids[-1]:
+                    break
+        else:
+            async for batch in sub.batches():
+                assert len(batch) <= 50
+                got += batch
+                if got[-1].id == ids[-1]:
+                    break
+        assert [m.data for m in got] == [f"m{k}" for k in range(1, 300)]
+        assert [m.id for m in got] == ids[1:]
+        ids += [await b.publish("feed", f"m{k}") for k in (300, 301)]
+        live = [message async for message in _take(sub, 2)]
+        assert [m.id for m in live] == ids[300:]
+        sub.close()
+        await b.close()
+
+    run(main())
+
+
+async def _take(subscription: Any, n: int) -> AsyncIterator[Message]:
+    async for message in subscription:
+        yield message
+        n -= 1
+        if n == 0:
+            return
+
+
+@pytest.mark.parametrize("policy", ["drop", "skip"])
+def test_live_entries_held_during_a_resume_are_bounded_by_max_queue(
+    redis_server: Any, policy: str,
+) -> None:
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        live = b.subscribe("feed")  # keeps the reader going
+        await b.ready("feed")
+        ids = [await b.publish("feed", f"m{k}") for k in range(3)]
+        sub = b.subscribe("feed", last_event_id=ids[0], max_queue=5, policy=policy)
+        it = sub.__aiter__()
+        first = await it.__anext__()  # m1, from the log; m2 is on the same page
+        ids += [await b.publish("feed", f"m{k}") for k in range(3, 23)]
+        await asyncio.wait_for(collect(live, 23), 5)  # the reader offered them all
+        assert sub._held is not None and len(sub._held) <= 5  # noqa: SLF001
+        second = await it.__anext__()
+        assert [first.data, second.data] == ["m1", "m2"]
+        if policy == "drop":
+            with pytest.raises(Overflow):
+                await it.__anext__()
+        else:
+            gap = await it.__anext__()
+            assert gap.event == GAP and gap.id == ids[2]
+            rest = []
+            while not rest or rest[-1].data != "m22":
+                rest.append(await asyncio.wait_for(it.__anext__(), 5))
+            assert 1 <= len(rest) <= 5
+            assert [m.id for m in rest] == ids[23 - len(rest):]
+        await b.close()
+
+    run(main())
+
+
+def test_a_reader_stops_when_its_last_subscriber_leaves_and_restarts_after(
+    redis_server: Any,
+) -> None:
+    async def main() -> None:
+        r = client(redis_server)
+        b = Broadcaster(r, block_ms=60_000)
+        await r.ping()
+        baseline_tasks = len(asyncio.all_tasks())
+        baseline_clients = (await r.info("clients"))["connected_clients"]
+        for k in range(20):
+            async with b.subscribe(f"room{k}"):
+                await b.ready(f"room{k}")
+        for _ in range(100):
+            await asyncio.sleep(0.02)
+            if len(asyncio.all_tasks()) == baseline_tasks:
+                break
+        assert len(asyncio.all_tasks()) == baseline_tasks
+        assert (await r.info("clients"))["connected_clients"] <= baseline_clients + 1
+        # a new subscriber restarts the reader: live, and a resume loses nothing
+        seen = await b.publish("room0", "a")
+        ids = [await b.publish("room0", x) for x in ("b", "c")]
+        sub = b.subscribe("room0")
+        resumed = b.subscribe("room0", last_event_id=seen)
+        await b.ready("room0")
+        ids.append(await b.publish("room0", "d"))
+        assert [m.id for m in await collect(sub, 1)] == ids[2:]
+        assert [m.id for m in await collect(resumed, 3)] == ids
+        await b.close()
+        assert len(asyncio.all_tasks()) == baseline_tasks
+
+    run(main())

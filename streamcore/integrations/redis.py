@@ -7,6 +7,8 @@ runs one reader task per channel, whatever its number of clients (every
 blocked ``XREAD`` makes each ``XADD`` pay), and fans each entry out to its
 subscribers: a :class:`Message` is built, and its SSE frame encoded, once
 per worker; every client gets the same object and the same bytes.
+When a channel's last subscriber leaves, its reader stops (and releases
+its blocked ``XREAD`` connection); the next subscriber starts a new one.
 
 A subscriber has a bounded queue.  When it is full (a slow client), the
 ``policy`` decides: ``"drop"`` ends that subscription (iteration raises
@@ -15,10 +17,12 @@ empties the queue and delivers one :data:`GAP` message, then live ones.
 A slow client never slows the others or grows memory.
 
 Resume: ``subscribe(channel, last_event_id=id)`` delivers the entries after
-``id`` from the log, then live ones, with no gap and no duplicate: live
-entries are held while the log is read, and those already read are
-dropped (held ones, and those the worker's reader, which may be behind the
-log read, offers afterwards).  When entries after ``id`` were already
+``id`` from the log, then live ones, with no gap and no duplicate: the
+iterator pages through the log itself as the client takes entries (so a
+resume of any length is not bounded by ``max_queue``), live entries are
+held meanwhile (at most ``max_queue``, the policy applies to them), and
+those already read are dropped (held ones, and those the worker's reader,
+which may be behind the log read, offers afterwards).  When entries after ``id`` were already
 trimmed from the log, the first message is a :data:`GAP`.
 
 Redis restarts: the reader reconnects with exponential backoff and resumes
@@ -98,7 +102,9 @@ class Subscription:
         self._overflowed = False
         self._closed = False
         self._resume_from = last_event_id
-        self._held: list[Message] | None = [] if last_event_id is not None else None
+        # live entries offered while the log is read (at most max_queue)
+        self._held: deque[Message] | None = deque() if last_event_id is not None else None
+        self._skipped = False  # "skip" fired on the held entries
         # after a resume, the id the log was read to: the reader may still be
         # behind it, and what it offers up to there was delivered already
         self._floor: tuple[int, int] | None = None
@@ -110,6 +116,13 @@ class Subscription:
         if self._closed or self._overflowed:
             return
         if self._held is not None:  # the log is being read: hold live entries
+            if len(self._held) >= self._max_queue:  # bounded, the policy applies
+                self._held.clear()
+                if self._policy == "drop":
+                    self._overflowed = True
+                    self._wake()
+                    return
+                self._skipped = True  # a GAP, then live from here
             self._held.append(message)
             return
         if self._floor is not None:
@@ -148,32 +161,41 @@ class Subscription:
 
     # -- resume ------------------------------------------------------------
 
-    async def _catch_up(self) -> None:
+    async def _catch_up(self) -> AsyncIterator[list[Message]]:
+        """The entries after the resume id, read from the log a page at a
+        time as the iterator takes them (not bounded by ``max_queue``: they
+        are all in the log); then the held live entries go to the queue,
+        less those already read."""
         after = self._resume_from
-        assert after is not None and self._held is not None
-        await self._reader.started.wait()  # live entries from here on are held
-        redis = self._reader.broadcaster.redis
-        name = self._reader.key
-        info: dict[Any, Any]
-        try:
-            info = await redis.xinfo_stream(name)
-        except redis_errors.ResponseError:  # no such stream yet
-            info = {}
-        if self._missed(info, after):
-            self._push(_gap(after))
-        last = after
-        while True:
-            entries = await redis.xrange(name, min="(" + last, max="+", count=1000)
+        assert self._held is not None
+        if after is not None:  # the first iteration: did the log lose some?
+            self._resume_from = None
+            await self._reader.started.wait()  # live entries from here on are held
+            info: dict[Any, Any]
+            try:
+                info = await self._reader.broadcaster.redis.xinfo_stream(self._reader.key)
+            except redis_errors.ResponseError:  # no such stream yet
+                info = {}
+            if self._missed(info, after):
+                yield [_gap(after)]
+        page = min(self._max_queue, 1000)
+        while not (self._closed or self._overflowed or self._skipped):
+            # from the last entry the iterator took: an iteration left and
+            # started again goes on where the first one stopped
+            last = self.last_id or "0-0"
+            entries = await self._reader.broadcaster.redis.xrange(
+                self._reader.key, min="(" + last, max="+", count=page)
             if not entries:
                 break
-            for entry_id, fields in entries:
-                message = self._reader.message(entry_id, fields)
-                self._push(message)
-                last = message.id
+            yield [self._reader.message(entry_id, fields) for entry_id, fields in entries]
+        last = self.last_id or "0-0"
         held, self._held = self._held, None
         self._floor = _id_tuple(last)
+        if self._skipped:  # the client fell max_queue live entries behind
+            self._queue.append(_gap(last))
         for message in held:
             self._offer(message)
+        self._wake()
 
     @staticmethod
     def _missed(info: dict[Any, Any], after: str) -> bool:
@@ -204,7 +226,11 @@ class Subscription:
 
     async def _iterate(self) -> AsyncIterator[Message]:
         if self._held is not None:
-            await self._catch_up()
+            async for page in self._catch_up():
+                for message in page:
+                    if message.event != GAP:
+                        self.last_id = message.id
+                    yield message
         while True:
             while not self._queue:
                 if self._overflowed:
@@ -227,7 +253,12 @@ class Subscription:
 
     async def _iterate_batches(self) -> AsyncIterator[list[Message]]:
         if self._held is not None:
-            await self._catch_up()
+            async for page in self._catch_up():
+                for message in reversed(page):
+                    if message.event != GAP:
+                        self.last_id = message.id
+                        break
+                yield page
         while True:
             while not self._queue:
                 if self._overflowed:
@@ -286,6 +317,18 @@ class _Reader:
 
     def remove(self, subscription: Subscription) -> None:
         self.subscribers.discard(subscription)
+        if not self.subscribers and not self.closed:
+            # the last one left: stop reading (a blocked XREAD holds a
+            # connection); the next subscriber starts a new reader
+            self.broadcaster._stop(self)  # noqa: SLF001
+
+    async def stop(self) -> None:
+        self.closed = True
+        while self.task is not None and not self.task.done():
+            # redis-py can absorb a cancellation that lands while a
+            # blocked XREAD winds down: insist until the task ends
+            self.task.cancel()
+            await asyncio.wait([self.task], timeout=0.1)
 
     async def tail(self) -> str:
         last = await self.broadcaster.redis.xrevrange(self.key, count=1)
@@ -359,6 +402,17 @@ class Broadcaster:
         self.backoff = backoff
         self.reconnects = 0
         self._readers: dict[str, _Reader] = {}
+        self._stopping: set[asyncio.Task[None]] = set()
+
+    def _stop(self, reader: _Reader) -> None:
+        if self._readers.get(reader.channel) is reader:
+            del self._readers[reader.channel]
+        reader.closed = True
+        if reader.task is None or reader.task.done():
+            return
+        task = asyncio.get_running_loop().create_task(reader.stop())
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     async def publish(self, channel: str, data: str, *, event: str | None = None,
                       retries: int = 50) -> str:
@@ -445,13 +499,10 @@ class Broadcaster:
 
     async def close(self) -> None:
         """Stop every reader and end every subscription."""
-        for reader in self._readers.values():
+        for reader in list(self._readers.values()):
             for subscription in list(reader.subscribers):
-                subscription.close()
-            reader.closed = True
-            while reader.task is not None and not reader.task.done():
-                # redis-py can absorb a cancellation that lands while a
-                # blocked XREAD winds down: insist until the task ends
-                reader.task.cancel()
-                await asyncio.wait([reader.task], timeout=0.1)
+                subscription.close()  # the last one stops the reader
+            self._stop(reader)
         self._readers.clear()
+        while self._stopping:
+            await asyncio.wait(list(self._stopping))
