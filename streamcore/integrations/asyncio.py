@@ -74,6 +74,7 @@ from ._asyncio_http import (
     shutdown,
     shutting_down,
 )
+from ._queue import take
 
 __all__ = [
     "ChunkedResponse",
@@ -721,18 +722,7 @@ class WebSocket(asyncio.BufferedProtocol):
                 await self._reader
             finally:
                 self._reader = None
-        taken = self._taken
-        message = messages[taken]
-        messages[taken] = None  # type: ignore[call-overload]  # not held once taken
-        taken += 1
-        left = len(messages) - taken
-        if not left:
-            messages.clear()
-            taken = 0
-        elif taken >= 64 and taken >= left:  # amortised: the list stays ~2x what waits
-            del messages[:taken]
-            taken = 0
-        self._taken = taken
+        message, self._taken, left = take(messages, self._taken)
         if self._read_paused and left <= self._opts.max_queue // 2:
             self._read_paused = False
             self._update_reading()

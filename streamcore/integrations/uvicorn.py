@@ -58,6 +58,7 @@ from uvicorn.protocols.utils import (
 from .._errors import ProtocolError, StateError
 from ..ws import Binary, Close, Connection, PerMessageDeflate, Ping, Pong, State, Text
 from ..ws.handshake import HandshakeError, ServerHandshake, Upgrade
+from ._queue import take
 
 __all__ = ["WebSocketProtocol"]
 
@@ -563,18 +564,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
                 await self._reader
             finally:
                 self._reader = None
-        taken = self._taken
-        message = messages[taken]
-        messages[taken] = None  # type: ignore[call-overload]  # not held once taken
-        taken += 1
-        left = len(messages) - taken
-        if not left:
-            messages.clear()
-            taken = 0
-        elif taken >= 64 and taken >= left:  # amortised: the list stays ~2x what waits
-            del messages[:taken]
-            taken = 0
-        self._taken = taken
+        message, self._taken, left = take(messages, self._taken)
         if self._read_paused and left <= self.max_queue // 2 and not self.disconnected:
             self._read_paused = False
             self.transport.resume_reading()
