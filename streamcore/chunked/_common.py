@@ -35,7 +35,7 @@ before the colon; no control characters but HTAB in values.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple, Union
+from typing import Any, NamedTuple, Union
 
 from .._contract import field_bytes, field_pairs, short_repr
 from .._errors import ProtocolError
@@ -415,7 +415,7 @@ class ChunkedStats(NamedTuple):
     events: int = 0
 
 
-def traced_extensions(extensions: object) -> tuple:  # type: ignore[type-arg]
+def traced_extensions(extensions: object) -> tuple[Any, ...]:
     """The extensions an encoder was given, as the tuple of pairs its trace reports."""
     return tuple(field_pairs(extensions, "chunk extensions")) if extensions else ()
 

@@ -473,8 +473,8 @@ class ChunkedEncoder:
         self._events += 1
         if self._trace is not None:
             if fields:
-                self._trace(Trailers(_c.traced_trailers(trailers)))  # type: ignore[attr-defined]
-            self._trace(EndOfMessage(_c.traced_extensions(extensions)))  # type: ignore[arg-type]
+                self._trace(Trailers(_c.traced_trailers(trailers)))
+            self._trace(EndOfMessage(_c.traced_extensions(extensions)))
         return out
 
     def _count(self, size: int, wire: int, data: Buffer, extensions: object) -> None:
@@ -483,4 +483,4 @@ class ChunkedEncoder:
         self._chunks += 1
         self._events += 1
         if self._trace is not None:
-            self._trace(Data(bytes(data), True, True, _c.traced_extensions(extensions)))  # type: ignore[arg-type]
+            self._trace(Data(bytes(data), True, True, _c.traced_extensions(extensions)))

@@ -176,7 +176,7 @@ def exact_text(text: object, what: str = "send_text()") -> str:
     its characters, never its own ``.encode()`` or ``__str__``; anything
     else, bytes included, is a TypeError."""
     if type(text) is str:
-        return text  # type: ignore[return-value]
+        return text
     if isinstance(text, str):
         return str.__str__(text)
     raise TypeError(f"{what} takes a str, not {type(text).__name__} (send_binary() takes bytes)")

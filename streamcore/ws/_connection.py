@@ -368,9 +368,10 @@ class ConnectionBase:
             raise StateError("send_prepared() while a fragmented message is being sent")
         session = self._session
         if self.role is Role.CLIENT or (session is not None and not session.local_no_context_takeover):
-            if message.text:
-                return self.send_text(message.data)  # type: ignore[arg-type]
-            return self.send_binary(message.data)
+            data = message.data
+            if isinstance(data, str):  # a Text message (message.text)
+                return self.send_text(data)
+            return self.send_binary(data)
         if session is None:
             frame, _ = message._frame(None, self._Encoder)
         else:
@@ -380,7 +381,8 @@ class ConnectionBase:
             session.bytes_after_compression += wire
         self._tx.count_message(len(frame))
         if self._trace is not None:
-            self._trace(Text(message.data, True) if message.text else Binary(message.data, True))
+            data = message.data
+            self._trace(Text(data, True) if isinstance(data, str) else Binary(data, True))
         return frame
 
     def _compressed(self, opcode: int, payload: bytes) -> bytes:

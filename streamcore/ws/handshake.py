@@ -47,8 +47,8 @@ from .._errors import ProtocolError, StateError
 from .deflate import EXTENSION_NAME, NegotiatedDeflate, PerMessageDeflate
 
 if TYPE_CHECKING:
+    from . import Connection
     from ._common import Event
-    from ._connection import ConnectionBase
 
 __all__ = [
     "WEBSOCKET_VERSION",
@@ -122,7 +122,7 @@ class Opened(NamedTuple):
     close the transport once ``data`` is written.
     """
 
-    connection: ConnectionBase
+    connection: Connection
     events: list[Event]
     data: bytes
     upgrade: Upgrade
@@ -155,7 +155,7 @@ class Upgrade(NamedTuple):
     role: str = "server"
 
     def connect(
-        self, *, connection_class: type[ConnectionBase] | None = None, **connection_kwargs: Any
+        self, *, connection_class: type[Connection] | None = None, **connection_kwargs: Any
     ) -> Opened:
         """The hand-off in one call: a ``Connection`` for :attr:`role` with the
         agreed :attr:`deflate`, fed :attr:`trailing`; see :class:`Opened` for
@@ -170,8 +170,8 @@ class Upgrade(NamedTuple):
         return self._hand_off(self._connection(connection_class, connection_kwargs))
 
     def _connection(
-        self, connection_class: type[ConnectionBase] | None, connection_kwargs: dict[str, Any]
-    ) -> ConnectionBase:
+        self, connection_class: type[Connection] | None, connection_kwargs: dict[str, Any]
+    ) -> Connection:
         # built (and its keywords checked) before anything is sent or fed
         if "deflate" in connection_kwargs:
             raise TypeError("connect() uses the agreed deflate (upgrade.deflate): do not pass one")
@@ -181,7 +181,7 @@ class Upgrade(NamedTuple):
             connection_class = Connection
         return connection_class(self.role, deflate=self.deflate, **connection_kwargs)
 
-    def _hand_off(self, connection: ConnectionBase) -> Opened:
+    def _hand_off(self, connection: Connection) -> Opened:
         data = self.data
         events: list[Event] = []
         error: ProtocolError | None = None
@@ -742,7 +742,7 @@ class ServerHandshake:
         request: h11.Request,
         *,
         extra_headers: HeaderList = (),
-        connection_class: type[ConnectionBase] | None = None,
+        connection_class: type[Connection] | None = None,
         **connection_kwargs: Any,
     ) -> Opened:
         """Upgrade ``request`` on ``conn`` and hand off in one call.
