@@ -70,6 +70,23 @@ from .deflate import DeflateSession, NegotiatedDeflate, PerMessageDeflate
 DEFAULT_MAX_MESSAGE_SIZE = 1 << 20
 
 
+def _unmaskable_view(data: Any) -> Buffer:
+    """``byte_view`` for a server with ``views=True``, which unmasks payloads
+    in the buffer fed: a writable buffer that is not contiguous (which
+    ``byte_view`` would copy to read-only ``bytes``) is copied once into a
+    ``bytearray``, so it is taken like any writable buffer and its views are
+    of that copy; every other buffer goes through ``byte_view`` (the
+    Receiver refuses a read-only one)."""
+    if type(data) is not bytearray:
+        try:
+            view = data if type(data) is memoryview else memoryview(data)
+        except TypeError:
+            return byte_view(data)  # its TypeError, the same for every connection
+        if not view.c_contiguous and not view.readonly:
+            return bytearray(view)  # the bytes in order, as tobytes() gives them
+    return byte_view(data)
+
+
 def _session_of(deflate: object, client: bool) -> Any:
     """The deflate session of a new connection; only agreed parameters run one."""
     if isinstance(deflate, NegotiatedDeflate):
@@ -170,7 +187,9 @@ class ConnectionBase:
     in one read, and with ``assemble=False`` each uncompressed binary piece,
     is a view into the buffer fed, not a copy; a server unmasks it there in
     place, so a server's ``receive_data`` then takes only a writable buffer
-    (TypeError otherwise) and leaves the payload bytes unmasked in it.
+    (TypeError otherwise) and leaves the payload bytes unmasked in it (a
+    writable buffer that is not contiguous is copied once, its views are of
+    that copy, and it is left as it was).
     Other binary messages (assembled from fragments, compressed) are views
     of a copy; text, control frames and close reasons are unchanged.
     ``trace``: called with every event received or sent.
@@ -202,6 +221,8 @@ class ConnectionBase:
             views=bool(views),
         )
         self._tx = self._Encoder(client)
+        # what receive_data hands the Receiver for a buffer other than bytes
+        self._flat = _unmaskable_view if views and not client else byte_view
         self._state = State.OPEN
         self._close_sent = False  # our Close (or the echo of the peer's) has been framed
         self._close_seen = False  # the peer's Close has been handled here
@@ -229,7 +250,7 @@ class ConnectionBase:
         if self._eof:
             raise StateError("receive_data() after receive_eof()")
         try:
-            events: list[Event] = self._rx.feed(data if type(data) is bytes else byte_view(data))
+            events: list[Event] = self._rx.feed(data if type(data) is bytes else self._flat(data))
         except ProtocolError as exc:
             if self._trace is not None:
                 for event in getattr(exc, "events", ()):
