@@ -11,6 +11,10 @@ echoed.  permessage-deflate is accepted when the client offers it.  A plain
 HTTP request (no upgrade) gets a 400 from the same h11 connection.  A peer
 that breaks the protocol gets a Close with the error's code (1002, 1007,
 1009), and the TCP connection is closed gracefully so that Close arrives.
+
+The request head and the echo loop are ``ws_echo.py``'s, which the trio
+example shares: only ``send``, ``receive`` and ``close_gracefully`` here are
+asyncio's.
 """
 
 from __future__ import annotations
@@ -27,12 +31,11 @@ try:
 except ImportError:  # run from a checkout without installing: use the parent folder
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from streamcore import ProtocolError, StateError  # noqa: E402
-from streamcore.ws import Binary, Connection, Event, PerMessageDeflate, Ping, State, Text  # noqa: E402
-from streamcore.ws.handshake import HandshakeError, ServerHandshake  # noqa: E402
+from ws_echo import MAX_REQUEST_HEAD, READ_SIZE, echo, read_request  # noqa: E402
 
-READ_SIZE = 65536
-MAX_REQUEST_HEAD = 16384  # h11's default bound on the request head
+from streamcore.ws import PerMessageDeflate  # noqa: E402
+from streamcore.ws.handshake import ServerHandshake  # noqa: E402
+
 CLOSE_TIMEOUT = 5.0  # how long a failed peer may take to go away
 
 HANDSHAKE = ServerHandshake(
@@ -42,27 +45,17 @@ HANDSHAKE = ServerHandshake(
 )
 
 
-async def read_request(reader: asyncio.StreamReader, http: h11.Connection) -> h11.Request | None:
-    """Read one request head with h11; None if the client went away."""
-    while True:
-        event = http.next_event()
-        if isinstance(event, h11.Request):
-            return event
-        if event is h11.NEED_DATA:
-            http.receive_data(await reader.read(READ_SIZE))
-            continue
-        return None  # ConnectionClosed
-
-
-async def close_gracefully(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """Flush what was written, half-close, and discard what the peer still sends
-    until it hangs up (bounded by CLOSE_TIMEOUT).
+async def close_gracefully(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                           last: bytes = b"") -> None:
+    """Write ``last`` (what ends with our Close) and flush, half-close, and
+    discard what the peer still sends until it hangs up (bounded by CLOSE_TIMEOUT).
 
     Closing a socket while the peer's bytes are still unread makes the kernel
     reset the connection and drop what it had not sent yet: the peer would
     lose our Close and see 1006 instead of its code.
     """
     try:
+        writer.write(last)
         await asyncio.wait_for(writer.drain(), CLOSE_TIMEOUT)
         if writer.can_write_eof():
             writer.write_eof()  # FIN after our Close: we send nothing more
@@ -76,72 +69,25 @@ async def close_gracefully(reader: asyncio.StreamReader, writer: asyncio.StreamW
         writer.close()
 
 
-def answer(ws: Connection, writer: asyncio.StreamWriter, events: list[Event]) -> None:
-    """Echo data, answer Pings: everything before the peer's Close (or before a
-    protocol error) is answered, even when it came in the same read."""
-    for event in events:
-        if isinstance(event, Text):
-            writer.write(ws.send_text(event.data))
-        elif isinstance(event, Binary):
-            writer.write(ws.send_binary(event.data))
-        elif isinstance(event, Ping):
-            writer.write(ws.send_pong(event.data))
-
-
-async def echo(
-    ws: Connection, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-    events: list[Event],
-) -> None:
-    """Run the WebSocket connection until the closing handshake ends; ``events``
-    are the first ones (of the frames the client sent behind its request)."""
-    while True:
-        answer(ws, writer, events)
-        if ws.echo_pending:
-            writer.write(ws.data_to_send())  # the echo of the peer's Close, after the replies
-        await writer.drain()
-        if ws.state is State.CLOSED:
-            return
-        data = await reader.read(READ_SIZE)
-        if not data:
-            try:
-                ws.receive_eof()
-            except (ProtocolError, StateError):
-                pass  # the peer vanished without a Close: nothing to answer
-            return
-        try:
-            events = ws.receive_data(data)
-        except ProtocolError as err:
-            answer(ws, writer, err.events)  # what this read completed before the bad byte
-            # RFC 6455 §7.1.7: fail the connection with the error's close code,
-            # and let that Close reach the peer before the TCP connection ends
-            if ws.state is State.OPEN:
-                writer.write(ws.send_close(err.close_code or 1002))
-            await close_gracefully(reader, writer)
-            return
-
-
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
+
+    async def send(data: bytes) -> None:
+        writer.write(data)
+        await writer.drain()
+
     try:
         try:
-            request = await read_request(reader, http)
+            request = await read_request(reader.read, http)
         except h11.RemoteProtocolError:
             return
         if request is None:
             return
-        try:
-            # one call: the 101 to write, a ready Connection (the agreed deflate),
-            # and the events of the frames the client sent right behind its request
-            opened = HANDSHAKE.connect(http, request, max_message_size=1 << 20)
-        except HandshakeError as err:
-            writer.write(HANDSHAKE.reject(http, err))  # 400 or 426
-            await writer.drain()
-            return
-        writer.write(opened.data)  # first: the 101 (and our Close if those frames were bad)
-        if opened.error is not None:
-            await close_gracefully(reader, writer)
-            return
-        await echo(opened.connection, reader, writer, opened.events)
+        # the upgrade (ServerHandshake.connect: the 101, a ready Connection with
+        # the agreed deflate, the frames behind the request), then the echo loop
+        await echo(HANDSHAKE, http, request, reader.read, send,
+                   lambda last: close_gracefully(reader, writer, last),
+                   max_message_size=1 << 20)
     finally:
         writer.close()
 

@@ -41,14 +41,14 @@ try:
 except ImportError:  # run from a checkout without installing: use the parent folder
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ws_echo import MAX_REQUEST_HEAD, read_request  # noqa: E402
+
 from streamcore import IMPLEMENTATION  # noqa: E402
 from streamcore.chunked import ChunkedEncoder  # noqa: E402
 from streamcore.integrations.asyncio import WebSocket, serve  # noqa: E402
 from streamcore.sse import encode_event, keepalive, response_headers  # noqa: E402
 from streamcore.ws import PerMessageDeflate  # noqa: E402
 
-READ_SIZE = 65536
-MAX_REQUEST_HEAD = 16384  # h11's default bound on a request head
 DROP_EVERY = 5  # events per SSE connection before the server drops it
 RETRY_MS = 500  # what the client waits before it reconnects
 KEEPALIVE_S = 1.0  # a comment after this many seconds without a write
@@ -111,18 +111,6 @@ document.getElementById("report-run").onclick = async () => {
 
 
 # -- HTTP: h11 reads the request, streamcore writes the body ----------------
-
-
-async def read_request(reader: asyncio.StreamReader, http: h11.Connection) -> h11.Request | None:
-    """One request head, read with h11; None when the client went away."""
-    while True:
-        event = http.next_event()
-        if isinstance(event, h11.Request):
-            return event
-        if event is h11.NEED_DATA:
-            http.receive_data(await reader.read(READ_SIZE))
-            continue
-        return None  # h11.ConnectionClosed
 
 
 def header(request: h11.Request, name: bytes) -> bytes | None:
@@ -193,7 +181,7 @@ def handler(ws_port: int, interval: float) -> Callable[
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
         try:
-            request = await read_request(reader, http)
+            request = await read_request(reader.read, http)  # ws_echo.py's
             if request is None:
                 return
             path = request.target.split(b"?", 1)[0]

@@ -16,7 +16,9 @@ is an SSE token stream (``id``, ``retry``, a keep-alive comment) written with
 continues from the next id.
 
 Nothing here is specific to trio except the four stream calls, so the same
-shape fits anyio or any other byte stream.  SIGINT or SIGTERM stops it.
+shape fits anyio or any other byte stream: the request head and the
+WebSocket loop are ``ws_echo.py``'s, which the asyncio example shares.
+SIGINT or SIGTERM stops it.
 """
 from __future__ import annotations
 
@@ -34,14 +36,14 @@ try:
 except ImportError:  # run from a checkout without installing: use the parent folder
     sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from streamcore import IMPLEMENTATION, ProtocolError, StateError  # noqa: E402
+from ws_echo import MAX_REQUEST_HEAD, READ_SIZE, echo, read_request  # noqa: E402
+
+from streamcore import IMPLEMENTATION  # noqa: E402
 from streamcore.chunked import ChunkedEncoder  # noqa: E402
 from streamcore.sse import encode_event, keepalive, response_headers  # noqa: E402
-from streamcore.ws import Binary, Connection, Event, PerMessageDeflate, Ping, State, Text  # noqa: E402
-from streamcore.ws.handshake import HandshakeError, ServerHandshake  # noqa: E402
+from streamcore.ws import PerMessageDeflate  # noqa: E402
+from streamcore.ws.handshake import ServerHandshake  # noqa: E402
 
-READ_SIZE = 65536
-MAX_REQUEST_HEAD = 16384  # h11's default bound on a request head
 CLOSE_TIMEOUT = 5.0  # how long a failed peer may take to go away
 DROP_EVERY = 5  # events per SSE connection before the server ends it
 RETRY_MS = 500
@@ -53,24 +55,14 @@ HANDSHAKE = ServerHandshake(
 )
 
 
-async def read_request(stream: trio.SocketStream, http: h11.Connection) -> h11.Request | None:
-    """One request head, read with h11; None when the client went away."""
-    while True:
-        event = http.next_event()
-        if isinstance(event, h11.Request):
-            return event
-        if event is h11.NEED_DATA:
-            http.receive_data(await stream.receive_some(READ_SIZE))
-            continue
-        return None  # h11.ConnectionClosed
-
-
-async def close_gracefully(stream: trio.SocketStream) -> None:
-    """Half-close after our last bytes and discard what the peer still sends
-    until it hangs up: closing with unread input makes the kernel send a
-    reset, which can drop our Close before the peer reads it."""
+async def close_gracefully(stream: trio.SocketStream, last: bytes = b"") -> None:
+    """Write ``last`` (what ends with our Close), half-close, and discard what
+    the peer still sends until it hangs up, within CLOSE_TIMEOUT: closing with
+    unread input makes the kernel send a reset, which can drop our Close
+    before the peer reads it."""
     with trio.move_on_after(CLOSE_TIMEOUT):
         try:
+            await stream.send_all(last)
             await stream.send_eof()
             while await stream.receive_some(READ_SIZE):
                 pass
@@ -81,57 +73,10 @@ async def close_gracefully(stream: trio.SocketStream) -> None:
 # -- WebSocket ---------------------------------------------------------------
 
 
-def replies(ws: Connection, events: list[Event]) -> bytes:
-    """The echo of every Text and Binary message, the Pong of every Ping, then
-    the echo of the peer's Close if one came (RFC 6455 §5.5.1): in that order."""
-    out = []
-    for event in events:
-        if isinstance(event, Text):
-            out.append(ws.send_text(event.data))
-        elif isinstance(event, Binary):
-            out.append(ws.send_binary(event.data))
-        elif isinstance(event, Ping):
-            out.append(ws.send_pong(event.data))
-    if ws.echo_pending:
-        out.append(ws.data_to_send())
-    return b"".join(out)
-
-
 async def websocket(stream: trio.SocketStream, http: h11.Connection, request: h11.Request) -> None:
-    try:
-        opened = HANDSHAKE.connect(http, request, max_message_size=1 << 20)
-    except HandshakeError as err:
-        await stream.send_all(HANDSHAKE.reject(http, err))  # 400 or 426
-        return
-    await stream.send_all(opened.data)  # first: the 101 (and our Close if those frames were bad)
-    if opened.error is not None:
-        await close_gracefully(stream)
-        return
-    ws, events = opened.connection, opened.events
-    while True:
-        out = replies(ws, events)
-        if out:
-            await stream.send_all(out)
-        if ws.state is State.CLOSED:
-            return  # the server closes TCP first once the handshake is done (§7.1.1)
-        data = await stream.receive_some(READ_SIZE)
-        if not data:
-            try:
-                ws.receive_eof()
-            except (ProtocolError, StateError):
-                pass  # the peer vanished without a Close: nothing to answer
-            return
-        try:
-            events = ws.receive_data(data)
-        except ProtocolError as err:
-            # answer what this read completed before the bad byte, then fail
-            # the connection with the error's close code (§7.1.7)
-            out = replies(ws, err.events)
-            if ws.state is State.OPEN:
-                out += ws.send_close(err.close_code or 1002)
-            await stream.send_all(out)
-            await close_gracefully(stream)
-            return
+    """The upgrade and the echo loop of ``ws_echo.py``, on this trio stream."""
+    await echo(HANDSHAKE, http, request, stream.receive_some, stream.send_all,
+               lambda last: close_gracefully(stream, last), max_message_size=1 << 20)
 
 
 # -- SSE ---------------------------------------------------------------------
@@ -165,7 +110,7 @@ def handler(interval: float) -> Callable[[trio.SocketStream], Awaitable[None]]:
     async def handle(stream: trio.SocketStream) -> None:
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_REQUEST_HEAD)
         try:
-            request = await read_request(stream, http)
+            request = await read_request(stream.receive_some, http)
             if request is None:
                 return
             path = request.target.split(b"?", 1)[0]

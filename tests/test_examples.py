@@ -25,6 +25,9 @@ SELF_CONTAINED = {"chunked_blocking.py", "asyncio_http_sse.py"}
 EXAMPLES = [p for p in ALL if os.path.basename(p) in SELF_CONTAINED]
 # Servers started here on a free port and talked to by real clients (below).
 SERVERS = {"demo_asyncio.py", "trio_ws_sse.py"}
+# Not examples to run: what the example servers share, exercised through them
+# (the request head and the WebSocket echo loop, on asyncio and on trio).
+HELPERS = {"ws_echo.py": {"asyncio_ws_server.py", "trio_ws_sse.py", "demo_asyncio.py"}}
 
 
 def test_every_example_is_exercised():
@@ -32,8 +35,17 @@ def test_every_example_is_exercised():
         interop = fh.read()
     for path in ALL:
         name = os.path.basename(path)
+        if name in HELPERS:
+            continue
         exercised = name in SELF_CONTAINED or name in SERVERS
         assert exercised or f"load_example(\"{name[:-3]}\")" in interop, name
+
+
+def test_every_helper_is_used_by_the_examples_named_for_it():
+    for helper, users in HELPERS.items():
+        for user in users:
+            with open(os.path.join(ROOT, "examples", user), encoding="utf-8") as fh:
+                assert f"from {helper[:-3]} import " in fh.read(), (helper, user)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=[os.path.basename(p) for p in EXAMPLES])

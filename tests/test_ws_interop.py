@@ -20,6 +20,7 @@ import functools
 import importlib.util
 import os
 import random
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -730,9 +731,11 @@ def test_deflate_is_negotiated_with_the_agreed_parameters_by_websockets_client()
 
 
 def load_example(name: str) -> Any:
-    path = os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", f"{name}.py"
-    )
+    examples = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples")
+    path = os.path.join(examples, f"{name}.py")
+    # as when run as a script, the examples' folder is on the path (they import ws_echo)
+    if examples not in sys.path:
+        sys.path.insert(0, examples)
     spec = importlib.util.spec_from_file_location(f"example_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
