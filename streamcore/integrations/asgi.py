@@ -40,6 +40,7 @@ import asyncio
 import signal
 import sys
 import time
+import types
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any, Union
@@ -220,10 +221,12 @@ class EventSourceResponse(_Base):
         shutdown_grace: float = 5.0,
         coalesce: bool = True,
         max_batch: int = 65536,
+        max_delay: float = 0.05,
     ) -> None:
         self.events = events
         self.coalesce = coalesce
         self.max_batch = max_batch
+        self.max_delay = max_delay
         self.status_code = status_code
         self.ping_interval = ping_interval
         self.send_timeout = send_timeout
@@ -253,6 +256,8 @@ class EventSourceResponse(_Base):
             _schedule_end(stream)
         iterator = iterable.__aiter__()
         pending: _Suspended | None = None
+        coalesce, max_batch, max_delay = self.coalesce, self.max_batch, self.max_delay
+        loop = stream.loop
         try:
             if self.retry is not None:
                 await stream.write(encode_event(retry=self.retry))
@@ -267,23 +272,32 @@ class EventSourceResponse(_Base):
                     except StopAsyncIteration:
                         break
                 body = _encode_any(item)
-                if self.coalesce:
-                    # one loop turn for producers to add more, then take what
-                    # is ready without waiting: one send for all of it
-                    await asyncio.sleep(0)
+                if coalesce:
+                    # a loop turn for producers to add more, then take what is
+                    # ready without waiting; again while each turn brings more
                     parts = [body]
                     size = len(body)
-                    while size < self.max_batch:
-                        try:
-                            item, pending = _poll(iterator)
-                        except StopAsyncIteration:
-                            done = True
+                    until = loop.time() + max_delay
+                    while size < max_batch:
+                        await _turn()
+                        took = False
+                        while size < max_batch:
+                            try:
+                                if pending is None:
+                                    item, pending = _poll(iterator)
+                                elif pending.ready():
+                                    item, pending = pending.value, None
+                            except StopAsyncIteration:
+                                done = True
+                                break
+                            if pending is not None:
+                                break
+                            part = _encode_any(item)
+                            parts.append(part)
+                            size += len(part)
+                            took = True
+                        if done or not took or loop.time() >= until:
                             break
-                        if pending is not None:
-                            break
-                        part = _encode_any(item)
-                        parts.append(part)
-                        size += len(part)
                     if len(parts) > 1:
                         body = b"".join(parts)
                 await stream.write(body)
@@ -340,14 +354,39 @@ def _encode_any(item: Item | list[Item] | tuple[Item, ...]) -> bytes:
 
 
 class _Suspended:
-    """An ``__anext__()`` that had to wait: awaiting this goes on with it
-    where it stopped (the future it waits for goes to the task)."""
+    """An ``__anext__()`` that had to wait.  Awaiting this goes on with it
+    where it stopped (what it waits for goes to the task); :meth:`ready`
+    goes on with it in the caller's own step, when what it waits for is
+    done, as the task would have on its wake-up."""
 
-    __slots__ = ("it", "first")
+    __slots__ = ("it", "first", "value")
 
     def __init__(self, it: Any, first: Any) -> None:
         self.it = it
-        self.first = first
+        self.first = first  # what it yielded: a future, or None for one loop turn
+        self.value: Any = None
+
+    def ready(self) -> bool:
+        """Resume it if it can go on: True when it finished (the item in
+        :attr:`value`), False when it still has to wait.  Its errors and
+        StopAsyncIteration propagate.  Call it at most once per loop turn
+        (a bare ``yield``, as in ``asyncio.sleep(0)``, asks for one turn)."""
+        first = self.first
+        if first is not None and not (isinstance(first, asyncio.Future) and first.done()):
+            return False  # still waiting (or an awaitable only the task knows)
+        try:
+            self.first = self.it.send(None)  # as the task would on its wake-up
+        except StopIteration as stop:
+            self.value = stop.value
+            return True
+        while self.first is not None and isinstance(self.first, asyncio.Future) \
+                and self.first.done():
+            try:
+                self.first = self.it.send(None)
+            except StopIteration as stop:
+                self.value = stop.value
+                return True
+        return False
 
     def __await__(self) -> Any:
         it, value = self.it, self.first
@@ -379,6 +418,12 @@ class _Suspended:
             self.it.close()
         except BaseException:  # noqa: BLE001
             pass
+
+
+@types.coroutine
+def _turn() -> Any:
+    """One loop turn (``asyncio.sleep(0)`` without its two calls)."""
+    yield
 
 
 def _poll(iterator: AsyncIterator[Item]) -> tuple[Any, _Suspended | None]:
