@@ -42,7 +42,7 @@ from typing import Any
 
 from benchmarks.e2e import RESULTS, ROOT, free_port, new_loop
 
-SERVERS = ["streamcore", "sse-starlette", "fastapi"]
+SERVERS = ["streamcore", "streamcore-queue", "sse-starlette", "fastapi"]
 # on request: the asyncio adapter (no ASGI), and ours writing each event in its
 # own send (coalesce=False), to show what coalescing brings
 EXTRA_SERVERS = ["streamcore-asyncio", "streamcore-single"]
@@ -62,17 +62,29 @@ def make_app(kind: str) -> Any:
         finally:
             queues.discard(queue)
 
+    hub = None
+    if kind == "streamcore":
+        from streamcore.integrations.asgi import Broadcast
+
+        hub = Broadcast()  # one log for every client instead of a queue each
+
+    def clients() -> int:
+        return hub.subscribers if hub is not None else len(queues)
+
     async def publish(n: int, rate: float | None, size: int) -> None:
         pad = "x" * size
         for k in range(n):
             event = (f"{time.monotonic_ns()} {pad}", str(k))
             item: Any = event
-            if kind.startswith("streamcore"):
-                from streamcore.sse import encode_event
+            if hub is not None:
+                hub.publish({"data": event[0], "id": event[1]})  # encoded once
+            else:
+                if kind.startswith("streamcore"):
+                    from streamcore.sse import encode_event
 
-                item = encode_event(event[0], id=event[1])  # once for every client
-            for queue in queues:
-                queue.put_nowait(item)
+                    item = encode_event(event[0], id=event[1])  # once for every client
+                for queue in queues:
+                    queue.put_nowait(item)
             await asyncio.sleep(1 / rate if rate else 0)
 
     if kind == "fastapi":
@@ -102,10 +114,16 @@ def make_app(kind: str) -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    if kind in ("streamcore", "streamcore-single"):
+    if kind == "streamcore":
         from streamcore.integrations.asgi import EventSourceResponse
 
-        coalesce = kind == "streamcore"  # the default; -single: one send per event
+        def response() -> Any:
+            assert hub is not None
+            return EventSourceResponse(hub.subscribe(), ping_interval=15)
+    elif kind in ("streamcore-queue", "streamcore-single"):
+        from streamcore.integrations.asgi import EventSourceResponse
+
+        coalesce = kind == "streamcore-queue"  # the default; -single: one send per event
 
         def response() -> Any:
             return EventSourceResponse(stream(lambda item: item), ping_interval=15,
@@ -122,10 +140,10 @@ def make_app(kind: str) -> Any:
     async def publish_route(request: Request) -> Any:
         q = request.query_params
         await publish(int(q["n"]), float(q.get("rate", 0)) or None, int(q.get("size", 0)))
-        return JSONResponse({"clients": len(queues)})
+        return JSONResponse({"clients": clients()})
 
     async def count_route(request: Request) -> Any:
-        return JSONResponse({"clients": len(queues)})
+        return JSONResponse({"clients": clients()})
 
     return Starlette(routes=[Route("/events", events_route),
                              Route("/publish", publish_route, methods=["POST"]),

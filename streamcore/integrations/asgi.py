@@ -53,6 +53,7 @@ except ImportError:  # pragma: no cover - exercised without the extra
     _Base = object  # type: ignore[assignment,misc]
 
 __all__ = [
+    "Broadcast",
     "EventSourceResponse",
     "install_signal_handlers",
     "shutdown",
@@ -347,6 +348,116 @@ class EventSourceResponse(_Base):
                 return
 
 
+class Broadcast:
+    """In-process fan-out of events encoded once.
+
+    :meth:`publish` encodes an item once (see the module docstring for the
+    forms) and appends its bytes to one log shared by every subscriber;
+    :meth:`subscribe` gives an async iterator (hand it to
+    :class:`EventSourceResponse`) that yields, each time, the bytes of
+    everything published since it last yielded, in order, as one item: one
+    ``http.response.body`` however many events a slow turn let pile up.
+    A publish costs one append whatever the number of subscribers, plus
+    waking those that wait; there is no queue per connection.
+
+    The log is a chain of nodes that each subscriber walks; a node is freed
+    once no subscriber is behind it.  ``max_lag``: how many events a
+    subscriber may fall behind (a client that reads slower than events
+    come) before its iterator ends, which ends its response (the client
+    reconnects, with ``Last-Event-ID`` when the events have ids); the
+    ``send_timeout`` of the response catches a client that stops reading
+    altogether.  A subscriber starts at the next event published: resuming
+    from a ``Last-Event-ID`` is the application's (replay what it missed
+    from your store, then chain :meth:`subscribe`)."""
+
+    def __init__(self, *, max_lag: int = 10_000) -> None:
+        self.max_lag = max_lag
+        self._tail: list[Any] = [0, b"", None]  # [sequence number, frame, next node]
+        self._waiters: list[asyncio.Future[None]] = []  # subscribers waiting for more
+        self._closed = False
+        self.subscribers = 0
+
+    def publish(self, item: Item | list[Item] | tuple[Item, ...]) -> None:
+        """Append one item (or a list of items, one node) for every subscriber."""
+        tail = self._tail
+        node = [tail[0] + 1, _encode_any(item), None]
+        tail[2] = node
+        self._tail = node
+        waiters = self._waiters
+        if waiters:
+            self._waiters = []
+            for waiter in waiters:
+                if not waiter.done():  # cancelled: its response ended
+                    waiter.set_result(None)
+
+    def close(self) -> None:
+        """End every subscription (each response ends its body)."""
+        self._closed = True
+        self.publish(b"")  # wakes them; an empty frame writes nothing
+
+    def subscribe(self) -> _Subscription:
+        """An async iterator of the frames published from now on."""
+        return _Subscription(self)
+
+    def _wait(self) -> asyncio.Future[None]:
+        # one future each: a task's cancel cancels the future it waits on,
+        # so one shared by every subscriber would end them all
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+
+class _Subscription:
+    """One subscriber of a :class:`Broadcast`: its place in the log."""
+
+    __slots__ = ("hub", "node")
+
+    def __init__(self, hub: Broadcast) -> None:
+        self.hub = hub
+        self.node: list[Any] | None = hub._tail
+        hub.subscribers += 1
+
+    def __aiter__(self) -> _Subscription:
+        return self
+
+    async def __anext__(self) -> bytes:
+        hub = self.hub
+        while True:
+            node = self.node
+            if node is None:
+                raise StopAsyncIteration
+            after = node[2]
+            if after is not None:
+                if hub._tail[0] - node[0] > hub.max_lag:
+                    self.end()  # too far behind: its response ends
+                    raise StopAsyncIteration
+                if after[2] is None:  # one new node: its bytes as they are
+                    self.node = after
+                    frame: bytes = after[1]
+                else:
+                    frames = []
+                    while after is not None:
+                        frames.append(after[1])
+                        node, after = after, after[2]
+                    self.node = node
+                    frame = b"".join(frames)
+                if frame:
+                    return frame
+            if hub._closed:
+                self.end()
+                raise StopAsyncIteration
+            await hub._wait()
+
+    def end(self) -> None:
+        """Leave the broadcast (what it was behind on is freed)."""
+        if self.node is not None:
+            self.node = None
+            self.hub.subscribers -= 1
+
+    async def aclose(self) -> None:
+        self.end()
+
+
 def _encode_any(item: Item | list[Item] | tuple[Item, ...]) -> bytes:
     if type(item) is list or type(item) is tuple:  # not Event, a NamedTuple
         return b"".join([encode(one) for one in item])
@@ -363,7 +474,7 @@ class _Suspended:
 
     def __init__(self, it: Any, first: Any) -> None:
         self.it = it
-        self.first = first  # what it yielded: a future, or None for one loop turn
+        self.first = _held(first)  # what it yielded: a future, or None for one loop turn
         self.value: Any = None
 
     def ready(self) -> bool:
@@ -374,23 +485,21 @@ class _Suspended:
         first = self.first
         if first is not None and not (isinstance(first, asyncio.Future) and first.done()):
             return False  # still waiting (or an awaitable only the task knows)
-        try:
-            self.first = self.it.send(None)  # as the task would on its wake-up
-        except StopIteration as stop:
-            self.value = stop.value
-            return True
-        while self.first is not None and isinstance(self.first, asyncio.Future) \
-                and self.first.done():
+        while True:
             try:
-                self.first = self.it.send(None)
+                first = self.it.send(None)  # as the task would on its wake-up
             except StopIteration as stop:
                 self.value = stop.value
                 return True
-        return False
+            self.first = _held(first)
+            if not (isinstance(first, asyncio.Future) and first.done()):
+                return False
 
     def __await__(self) -> Any:
         it, value = self.it, self.first
         self.first = None
+        if isinstance(value, asyncio.Future):
+            value._asyncio_future_blocking = True  # handed to the task now (see _held)
         while True:
             try:
                 sent = yield value
@@ -418,6 +527,17 @@ class _Suspended:
             self.it.close()
         except BaseException:  # noqa: BLE001
             pass
+
+
+def _held(value: Any) -> Any:
+    """What a suspended ``__anext__()`` yielded, kept for later.  A future
+    marks itself "being awaited" until a task takes it; held, it must not,
+    or a second coroutine awaiting the same future (every subscriber of a
+    :class:`Broadcast` waits on one) would fail with "await wasn't used
+    with future".  ``_Suspended.__await__`` marks it again for the task."""
+    if isinstance(value, asyncio.Future):
+        value._asyncio_future_blocking = False
+    return value
 
 
 @types.coroutine
