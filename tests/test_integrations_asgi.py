@@ -428,3 +428,42 @@ def test_disconnect_while_the_next_item_is_pending_closes_the_iterator() -> None
         await no_more_tasks_than(baseline)
 
     run(main())
+
+
+def test_shutdown_is_per_event_loop_a_new_server_starts_clear() -> None:
+    async def first() -> None:  # a server that shuts down
+        peer = Peer()
+
+        async def forever() -> AsyncIterator[Any]:
+            yield "a"
+            await asyncio.sleep(3600)
+            yield "never"
+
+        task = asyncio.ensure_future(asgi.EventSourceResponse(
+            forever(), ping_interval=None, shutdown_grace=0.01)(SCOPE, peer.receive, peer.send))
+        await asyncio.sleep(0.01)
+        asgi.shutdown()
+        assert asgi.shutting_down.is_set()
+        await asyncio.wait_for(task, 5)
+        assert peer.ended and peer.events() == ["a"]
+
+    async def second() -> Peer:  # the next one, in the same process, on a new loop
+        assert not asgi.shutting_down.is_set()
+        waiter = asyncio.ensure_future(asgi.shutting_down.wait())  # usable on this loop
+        peer = Peer()
+
+        async def three() -> AsyncIterator[Any]:
+            for k in range(3):
+                yield f"e{k}"
+                await asyncio.sleep(0.03)  # longer than the first server's grace
+
+        await asgi.EventSourceResponse(three(), ping_interval=None, shutdown_grace=0.01)(
+            SCOPE, peer.receive, peer.send)
+        assert not waiter.done()
+        waiter.cancel()
+        return peer
+
+    run(first())
+    peer = run(second())
+    assert peer.events() == ["e0", "e1", "e2"]
+    assert peer.ended

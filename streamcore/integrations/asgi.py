@@ -41,6 +41,7 @@ import signal
 import sys
 import time
 import types
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any, Union
@@ -70,9 +71,54 @@ Source = Union[AsyncIterable[Item], Callable[[Union[str, None]], AsyncIterable[I
 HEADERS = response_headers()
 PING = b":\n\n"
 
-#: set once :func:`shutdown` was called; iterators may wait on it to end early
-shutting_down = asyncio.Event()
-_open: set[_Stream] = set()
+class _LoopState:
+    """What :func:`shutdown` acts on: one per event loop, so a server that
+    runs on a new loop (a second one in the same process, a test) starts
+    out of shutdown, whatever an earlier one went through."""
+
+    __slots__ = ("open", "event")
+
+    def __init__(self) -> None:
+        self.open: set[_Stream] = set()
+        self.event = asyncio.Event()
+
+
+_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = \
+    weakref.WeakKeyDictionary()
+_outside = _LoopState()  # for calls made with no running loop
+
+
+def _state(loop: asyncio.AbstractEventLoop | None = None) -> _LoopState:
+    if loop is None:
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            return _outside
+    state = _states.get(loop)
+    if state is None:
+        state = _states[loop] = _LoopState()
+    return state
+
+
+class _ShutdownFlag:
+    """:data:`shutting_down`: an ``asyncio.Event`` for the running loop
+    (``is_set()``, ``await wait()``, ``set()``, ``clear()``), one per loop."""
+
+    def is_set(self) -> bool:
+        return _state().event.is_set()
+
+    async def wait(self) -> bool:
+        return await _state().event.wait()
+
+    def set(self) -> None:
+        _state().event.set()
+
+    def clear(self) -> None:
+        _state().event.clear()
+
+
+#: set once :func:`shutdown` was called on the running loop; iterators may
+#: wait on it to end early.  One per event loop: a new loop starts clear.
+shutting_down = _ShutdownFlag()
 
 
 if sys.version_info >= (3, 11):
@@ -252,8 +298,9 @@ class EventSourceResponse(_Base):
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})
         watcher = asyncio.ensure_future(self._watch(receive, stream))
-        _open.add(stream)
-        if shutting_down.is_set():
+        state = _state(stream.loop)
+        state.open.add(stream)
+        if state.event.is_set():
             _schedule_end(stream)
         iterator = iterable.__aiter__()
         pending: _Suspended | None = None
@@ -310,7 +357,7 @@ class EventSourceResponse(_Base):
             if sys.version_info >= (3, 11):
                 task.uncancel()
         finally:
-            _open.discard(stream)
+            state.open.discard(stream)
             stream.close()
             watcher.cancel()
             if pending is not None:
@@ -568,13 +615,15 @@ def _schedule_end(stream: _Stream) -> None:
 
 
 def shutdown() -> None:
-    """End every open stream of this process: each gets its
-    ``shutdown_grace`` seconds, then its iterator is closed and the body
-    ended.  Streams that start afterwards are ended the same way."""
-    shutting_down.set()
-    for stream in list(_open):
-        if stream.shutdown_timer is None:
-            _schedule_end(stream)
+    """End every open stream of the running event loop (the server's): each
+    gets its ``shutdown_grace`` seconds, then its iterator is closed and the
+    body ended.  Streams that start afterwards on that loop are ended the
+    same way; a new loop starts clear."""
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        _outside.event.set()
+    else:
+        _shutdown_loop(loop)
 
 
 def install_signal_handlers(signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
@@ -586,11 +635,11 @@ def install_signal_handlers(signals: Sequence[int] = (signal.SIGINT, signal.SIGT
         previous = signal.getsignal(signum)
 
         def handler(num: int, frame: FrameType | None, previous: Any = previous) -> None:
-            loop = _loop_of_streams()
+            loop = asyncio._get_running_loop() or _loop_of_streams()
             if loop is not None:
-                loop.call_soon_threadsafe(shutdown)
+                loop.call_soon_threadsafe(_shutdown_loop, loop)
             else:
-                shutting_down.set()
+                _outside.event.set()
             if callable(previous):
                 previous(num, frame)
             elif previous == signal.SIG_DFL and num == signal.SIGINT:
@@ -599,7 +648,16 @@ def install_signal_handlers(signals: Sequence[int] = (signal.SIGINT, signal.SIGT
         signal.signal(signum, handler)
 
 
+def _shutdown_loop(loop: asyncio.AbstractEventLoop) -> None:
+    state = _state(loop)
+    state.event.set()
+    for stream in list(state.open):
+        if stream.shutdown_timer is None:
+            _schedule_end(stream)
+
+
 def _loop_of_streams() -> asyncio.AbstractEventLoop | None:
-    for stream in _open:
-        return stream.task.get_loop()
+    for loop, state in list(_states.items()):
+        if state.open and not loop.is_closed():
+            return loop
     return None
