@@ -344,8 +344,10 @@ class EventSourceResponse(_Base):
                             parts.append(part)
                             size += len(part)
                             took = True
-                        if done or not took or loop.time() >= until:
+                        if done or loop.time() >= until:
                             break
+                        if not took and (pending is None or pending.first is not None):
+                            break  # a turn brought nothing, and it waits on a future
                     if len(parts) > 1:
                         body = b"".join(parts)
                 await stream.write(body)
