@@ -2,10 +2,14 @@
 
 The server (its own process, uvicorn, uvloop when installed) keeps one
 asyncio queue per connected client; ``POST /publish`` puts each event in
-every queue.  The same app runs with three responses:
+every queue.  The same app runs with these responses:
 
-- ``streamcore``: :class:`streamcore.integrations.asgi.EventSourceResponse`,
-  given each event encoded once (``bytes``), as its API allows;
+- ``streamcore``: :class:`streamcore.integrations.asgi.EventSourceResponse`
+  fed by :class:`streamcore.integrations.asgi.Broadcast` (docs/asgi.md, the
+  documented way to fan out in one process): each event encoded once into
+  one log that every client's response reads, instead of a queue each;
+- ``streamcore-queue``: the same response fed by a queue per client, each
+  event encoded once (``bytes``), as its API allows: the peers' app shape;
 - ``sse-starlette``: ``sse_starlette.EventSourceResponse`` with dict events,
   encoded per connection, as its API requires;
 - ``fastapi``: FastAPI's own ``response_class=EventSourceResponse`` with

@@ -7,8 +7,11 @@ connection (the *watcher*) waits for ``http.disconnect`` and writes a
 keep-alive comment only when nothing was written for ``ping_interval``
 seconds.  Items the iterator has ready are written together: after an
 item, the loop gets one turn, then every ``__anext__()`` that completes
-without waiting joins the same ``http.response.body`` (``coalesce``,
-``max_batch``); one that would wait is awaited next, not started again.
+without waiting joins the same ``http.response.body``, again each turn
+while a turn brings more (``coalesce``, ``max_batch``, ``max_delay``); an
+``__anext__()`` suspended on a future is resumed in the response's own
+step once that future is done, and one that must wait is awaited next,
+not started again.
 Every write, keep-alive included, has ``send_timeout`` seconds (one timer
 per connection, re-armed lazily, not one per write):
 a client that is gone (``http.disconnect``, or ``send`` raising) or frozen
@@ -33,6 +36,10 @@ Items the iterator may yield: a :class:`streamcore.sse.Event`; a ``dict`` of
 ``id``, ``retry``, ``comment``); a ``str`` (the data of one message event);
 ``bytes``, written as they are (an event encoded once and shared by many
 connections); or a ``list``/``tuple`` of those, written in one send.
+
+Fan-out in one process: :class:`Broadcast` encodes each published item
+once into one log shared by every subscriber (no queue per connection);
+``EventSourceResponse(hub.subscribe())`` streams it.
 """
 from __future__ import annotations
 
@@ -248,9 +255,10 @@ class EventSourceResponse(_Base):
     delay in milliseconds, sent first.  ``shutdown_grace``: seconds a stream
     gets after :func:`shutdown` before its iterator is closed.
     ``coalesce``: after an item, give the loop one turn, then take every item
-    the iterator has ready without waiting (up to ``max_batch`` bytes) and
-    write them in one ``http.response.body``, in order; False writes each
-    item as it comes.  An item may also be a list or tuple of items, written
+    the iterator has ready without waiting, again each turn while a turn
+    brings more, up to ``max_batch`` bytes or ``max_delay`` seconds after
+    the first item, and write them in one ``http.response.body``, in order;
+    False writes each item as it comes.  An item may also be a list or tuple of items, written
     in one send.
     """
 
