@@ -618,3 +618,26 @@ def test_broadcast_a_subscriber_too_far_behind_is_ended() -> None:
         assert hub.subscribers == 1
 
     run(main())
+
+
+def test_iterators_awaiting_one_shared_future_all_go_on() -> None:
+    async def main() -> list[Peer]:
+        go: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def after_go() -> AsyncIterator[Any]:
+            yield "first"
+            await asyncio.sleep(0)
+            yield "more"  # a turn that brought more: the batch stays open
+            yield await go  # every response's pending __anext__ waits on this one future
+
+        peers = [Peer() for _ in range(3)]
+        tasks = [asyncio.ensure_future(asgi.EventSourceResponse(
+            after_go(), ping_interval=None)(SCOPE, p.receive, p.send)) for p in peers]
+        await asyncio.sleep(0.01)
+        go.set_result("second")
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        return peers
+
+    for peer in run(main()):
+        assert peer.events() == ["first", "more", "second"]
+        assert peer.ended
