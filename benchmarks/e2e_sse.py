@@ -2,10 +2,14 @@
 
 The server (its own process, uvicorn, uvloop when installed) keeps one
 asyncio queue per connected client; ``POST /publish`` puts each event in
-every queue.  The same app runs with three responses:
+every queue.  The same app runs with these responses:
 
-- ``streamcore``: :class:`streamcore.integrations.asgi.EventSourceResponse`,
-  given each event encoded once (``bytes``), as its API allows;
+- ``streamcore``: :class:`streamcore.integrations.asgi.EventSourceResponse`
+  fed by :class:`streamcore.integrations.asgi.Broadcast` (docs/asgi.md, the
+  documented way to fan out in one process): each event encoded once into
+  one log that every client's response reads, instead of a queue each;
+- ``streamcore-queue``: the same response fed by a queue per client, each
+  event encoded once (``bytes``), as its API allows: the peers' app shape;
 - ``sse-starlette``: ``sse_starlette.EventSourceResponse`` with dict events,
   encoded per connection, as its API requires;
 - ``fastapi``: FastAPI's own ``response_class=EventSourceResponse`` with
@@ -42,7 +46,7 @@ from typing import Any
 
 from benchmarks.e2e import RESULTS, ROOT, free_port, new_loop
 
-SERVERS = ["streamcore", "sse-starlette", "fastapi"]
+SERVERS = ["streamcore", "streamcore-queue", "sse-starlette", "fastapi"]
 # on request: the asyncio adapter (no ASGI), and ours writing each event in its
 # own send (coalesce=False), to show what coalescing brings
 EXTRA_SERVERS = ["streamcore-asyncio", "streamcore-single"]
@@ -62,17 +66,29 @@ def make_app(kind: str) -> Any:
         finally:
             queues.discard(queue)
 
+    hub = None
+    if kind == "streamcore":
+        from streamcore.integrations.asgi import Broadcast
+
+        hub = Broadcast()  # one log for every client instead of a queue each
+
+    def clients() -> int:
+        return hub.subscribers if hub is not None else len(queues)
+
     async def publish(n: int, rate: float | None, size: int) -> None:
         pad = "x" * size
         for k in range(n):
             event = (f"{time.monotonic_ns()} {pad}", str(k))
             item: Any = event
-            if kind.startswith("streamcore"):
-                from streamcore.sse import encode_event
+            if hub is not None:
+                hub.publish({"data": event[0], "id": event[1]})  # encoded once
+            else:
+                if kind.startswith("streamcore"):
+                    from streamcore.sse import encode_event
 
-                item = encode_event(event[0], id=event[1])  # once for every client
-            for queue in queues:
-                queue.put_nowait(item)
+                    item = encode_event(event[0], id=event[1])  # once for every client
+                for queue in queues:
+                    queue.put_nowait(item)
             await asyncio.sleep(1 / rate if rate else 0)
 
     if kind == "fastapi":
@@ -102,10 +118,16 @@ def make_app(kind: str) -> Any:
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    if kind in ("streamcore", "streamcore-single"):
+    if kind == "streamcore":
         from streamcore.integrations.asgi import EventSourceResponse
 
-        coalesce = kind == "streamcore"  # the default; -single: one send per event
+        def response() -> Any:
+            assert hub is not None
+            return EventSourceResponse(hub.subscribe(), ping_interval=15)
+    elif kind in ("streamcore-queue", "streamcore-single"):
+        from streamcore.integrations.asgi import EventSourceResponse
+
+        coalesce = kind == "streamcore-queue"  # the default; -single: one send per event
 
         def response() -> Any:
             return EventSourceResponse(stream(lambda item: item), ping_interval=15,
@@ -122,10 +144,10 @@ def make_app(kind: str) -> Any:
     async def publish_route(request: Request) -> Any:
         q = request.query_params
         await publish(int(q["n"]), float(q.get("rate", 0)) or None, int(q.get("size", 0)))
-        return JSONResponse({"clients": len(queues)})
+        return JSONResponse({"clients": clients()})
 
     async def count_route(request: Request) -> Any:
-        return JSONResponse({"clients": len(queues)})
+        return JSONResponse({"clients": clients()})
 
     return Starlette(routes=[Route("/events", events_route),
                              Route("/publish", publish_route, methods=["POST"]),

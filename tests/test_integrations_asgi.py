@@ -428,3 +428,216 @@ def test_disconnect_while_the_next_item_is_pending_closes_the_iterator() -> None
         await no_more_tasks_than(baseline)
 
     run(main())
+
+
+def test_shutdown_is_per_event_loop_a_new_server_starts_clear() -> None:
+    async def first() -> None:  # a server that shuts down
+        peer = Peer()
+
+        async def forever() -> AsyncIterator[Any]:
+            yield "a"
+            await asyncio.sleep(3600)
+            yield "never"
+
+        task = asyncio.ensure_future(asgi.EventSourceResponse(
+            forever(), ping_interval=None, shutdown_grace=0.01)(SCOPE, peer.receive, peer.send))
+        await asyncio.sleep(0.01)
+        asgi.shutdown()
+        assert asgi.shutting_down.is_set()
+        await asyncio.wait_for(task, 5)
+        assert peer.ended and peer.events() == ["a"]
+
+    async def second() -> Peer:  # the next one, in the same process, on a new loop
+        assert not asgi.shutting_down.is_set()
+        waiter = asyncio.ensure_future(asgi.shutting_down.wait())  # usable on this loop
+        peer = Peer()
+
+        async def three() -> AsyncIterator[Any]:
+            for k in range(3):
+                yield f"e{k}"
+                await asyncio.sleep(0.03)  # longer than the first server's grace
+
+        await asgi.EventSourceResponse(three(), ping_interval=None, shutdown_grace=0.01)(
+            SCOPE, peer.receive, peer.send)
+        assert not waiter.done()
+        waiter.cancel()
+        return peer
+
+    run(first())
+    peer = run(second())
+    assert peer.events() == ["e0", "e1", "e2"]
+    assert peer.ended
+
+
+# -- coalescing while a producer keeps adding, and Broadcast --------------------
+
+def test_a_producer_adding_every_turn_is_coalesced_within_max_delay() -> None:
+    async def main(max_delay: float) -> tuple[Peer, float]:
+        async def every_turn() -> AsyncIterator[Any]:
+            for k in range(200):
+                yield f"e{k}"
+                await asyncio.sleep(0)  # one more item per loop turn
+
+        peer = Peer()
+        first_write: list[float] = []
+        send = peer.send
+
+        async def timed(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and not first_write:
+                first_write.append(asyncio.get_running_loop().time())
+            await send(message)
+
+        started = asyncio.get_running_loop().time()
+        await asgi.EventSourceResponse(every_turn(), ping_interval=None, max_delay=max_delay)(
+            SCOPE, peer.receive, timed)
+        return peer, first_write[0] - started
+
+    peer, _ = run(main(10.0))
+    assert peer.events() == [f"e{k}" for k in range(200)]
+    assert len(peer.bodies) <= 2  # every turn brought more: one batch (or two)
+    peer, _ = run(main(0.0))  # no wait beyond the first turn
+    assert peer.events() == [f"e{k}" for k in range(200)]
+    assert len(peer.bodies) >= 100
+
+    async def slow_turns() -> tuple[Peer, float]:
+        async def busy() -> AsyncIterator[Any]:
+            import time as clock
+            for k in range(40):
+                yield f"e{k}"
+                clock.sleep(0.005)  # each turn takes 5 ms
+                await asyncio.sleep(0)
+
+        peer = Peer()
+        first: list[float] = []
+
+        async def timed(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.body" and not first:
+                first.append(asyncio.get_running_loop().time())
+            await peer.send(message)
+
+        started = asyncio.get_running_loop().time()
+        await asgi.EventSourceResponse(busy(), ping_interval=None, max_delay=0.03)(
+            SCOPE, peer.receive, timed)
+        return peer, first[0] - started
+
+    peer, first_after = run(slow_turns())
+    assert peer.events() == [f"e{k}" for k in range(40)]
+    assert first_after < 0.12  # max_delay (0.03) bounds the first wait; unbounded: 0.2 s
+    assert len(peer.bodies) >= 4
+
+
+def hub_app(hub: asgi.Broadcast) -> Any:
+    return app_of(lambda scope: asgi.EventSourceResponse(hub.subscribe(), ping_interval=None))
+
+
+def test_broadcast_delivers_every_event_in_order_to_every_client() -> None:
+    async def main() -> None:
+        hub = asgi.Broadcast()
+
+        async def client(url: str, got: list[tuple[str, str]]) -> None:
+            async with httpx.AsyncClient() as http_client:
+                async with aconnect_sse(http_client, "GET", url) as source:
+                    async for event in source.aiter_sse():
+                        got.append((event.event, event.data))
+
+        async with serving(hub_app(hub)) as url:
+            results: list[list[tuple[str, str]]] = [[] for _ in range(5)]
+            tasks = [asyncio.ensure_future(client(url, got)) for got in results]
+            while hub.subscribers < 5:
+                await asyncio.sleep(0.01)
+            for k in range(300):
+                form = k % 4
+                if form == 0:
+                    hub.publish({"data": f"d{k}", "event": "tick", "id": str(k)})
+                elif form == 1:
+                    hub.publish(f"d{k}")
+                elif form == 2:
+                    hub.publish(asgi.encode(Event(f"d{k}", "message", str(k))))
+                else:
+                    hub.publish([f"d{k}", {"data": f"x{k}"}])  # one node, two events
+                if k % 10 == 0:
+                    await asyncio.sleep(0)
+            hub.close()  # every response ends its body
+            await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        expected: list[tuple[str, str]] = []
+        for k in range(300):
+            expected.append(("tick" if k % 4 == 0 else "message", f"d{k}"))
+            if k % 4 == 3:
+                expected.append(("message", f"x{k}"))
+        for got in results:
+            assert got == expected
+        assert hub.subscribers == 0
+
+    run(main())
+
+
+def test_broadcast_a_client_that_leaves_does_not_disturb_the_others() -> None:
+    async def main() -> None:
+        hub = asgi.Broadcast()
+        peers = [Peer() for _ in range(3)]
+        baseline = len(asyncio.all_tasks())
+        tasks = [asyncio.ensure_future(asgi.EventSourceResponse(
+            hub.subscribe(), ping_interval=None)(SCOPE, p.receive, p.send)) for p in peers]
+        await asyncio.sleep(0.01)  # all three wait for the first event
+        hub.publish("one")
+        await asyncio.sleep(0.01)
+        peers[0].disconnect.set()  # cancels the first response where it waits
+        await asyncio.wait_for(tasks[0], 5)
+        hub.publish("two")
+        await asyncio.sleep(0.01)
+        assert hub.subscribers == 2
+        hub.close()
+        await asyncio.wait_for(asyncio.gather(*tasks[1:]), 5)
+        assert peers[0].events() == ["one"]
+        assert [p.events() for p in peers[1:]] == [["one", "two"]] * 2
+        assert all(p.ended for p in peers[1:])
+        assert hub.subscribers == 0
+        await no_more_tasks_than(baseline)
+
+    run(main())
+
+
+def test_broadcast_a_subscriber_too_far_behind_is_ended() -> None:
+    async def main() -> None:
+        hub = asgi.Broadcast(max_lag=16)
+        slow, fast = hub.subscribe(), hub.subscribe()
+        for k in range(5):
+            hub.publish(str(k))
+        assert await fast.__anext__() == b"".join(asgi.encode(str(k)) for k in range(5))
+        for k in range(5, 20):
+            hub.publish(str(k))
+        with pytest.raises(StopAsyncIteration):
+            await slow.__anext__()  # 20 behind: ended
+        assert hub.subscribers == 1
+        assert await fast.__anext__() == b"".join(asgi.encode(str(k)) for k in range(5, 20))
+        late = hub.subscribe()  # starts at the next event
+        hub.publish("next")
+        assert await late.__anext__() == asgi.encode("next")
+        assert await fast.__anext__() == asgi.encode("next")
+        await late.aclose()
+        assert hub.subscribers == 1
+
+    run(main())
+
+
+def test_iterators_awaiting_one_shared_future_all_go_on() -> None:
+    async def main() -> list[Peer]:
+        go: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+        async def after_go() -> AsyncIterator[Any]:
+            yield "first"
+            await asyncio.sleep(0)
+            yield "more"  # a turn that brought more: the batch stays open
+            yield await go  # every response's pending __anext__ waits on this one future
+
+        peers = [Peer() for _ in range(3)]
+        tasks = [asyncio.ensure_future(asgi.EventSourceResponse(
+            after_go(), ping_interval=None)(SCOPE, p.receive, p.send)) for p in peers]
+        await asyncio.sleep(0.01)
+        go.set_result("second")
+        await asyncio.wait_for(asyncio.gather(*tasks), 5)
+        return peers
+
+    for peer in run(main()):
+        assert peer.events() == ["first", "more", "second"]
+        assert peer.ended

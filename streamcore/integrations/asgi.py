@@ -7,8 +7,11 @@ connection (the *watcher*) waits for ``http.disconnect`` and writes a
 keep-alive comment only when nothing was written for ``ping_interval``
 seconds.  Items the iterator has ready are written together: after an
 item, the loop gets one turn, then every ``__anext__()`` that completes
-without waiting joins the same ``http.response.body`` (``coalesce``,
-``max_batch``); one that would wait is awaited next, not started again.
+without waiting joins the same ``http.response.body``, again each turn
+while a turn brings more (``coalesce``, ``max_batch``, ``max_delay``); an
+``__anext__()`` suspended on a future is resumed in the response's own
+step once that future is done, and one that must wait is awaited next,
+not started again.
 Every write, keep-alive included, has ``send_timeout`` seconds (one timer
 per connection, re-armed lazily, not one per write):
 a client that is gone (``http.disconnect``, or ``send`` raising) or frozen
@@ -33,6 +36,10 @@ Items the iterator may yield: a :class:`streamcore.sse.Event`; a ``dict`` of
 ``id``, ``retry``, ``comment``); a ``str`` (the data of one message event);
 ``bytes``, written as they are (an event encoded once and shared by many
 connections); or a ``list``/``tuple`` of those, written in one send.
+
+Fan-out in one process: :class:`Broadcast` encodes each published item
+once into one log shared by every subscriber (no queue per connection);
+``EventSourceResponse(hub.subscribe())`` streams it.
 """
 from __future__ import annotations
 
@@ -40,6 +47,8 @@ import asyncio
 import signal
 import sys
 import time
+import types
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import FrameType
 from typing import Any, Union
@@ -52,6 +61,7 @@ except ImportError:  # pragma: no cover - exercised without the extra
     _Base = object  # type: ignore[assignment,misc]
 
 __all__ = [
+    "Broadcast",
     "EventSourceResponse",
     "install_signal_handlers",
     "shutdown",
@@ -68,9 +78,54 @@ Source = Union[AsyncIterable[Item], Callable[[Union[str, None]], AsyncIterable[I
 HEADERS = response_headers()
 PING = b":\n\n"
 
-#: set once :func:`shutdown` was called; iterators may wait on it to end early
-shutting_down = asyncio.Event()
-_open: set[_Stream] = set()
+class _LoopState:
+    """What :func:`shutdown` acts on: one per event loop, so a server that
+    runs on a new loop (a second one in the same process, a test) starts
+    out of shutdown, whatever an earlier one went through."""
+
+    __slots__ = ("open", "event")
+
+    def __init__(self) -> None:
+        self.open: set[_Stream] = set()
+        self.event = asyncio.Event()
+
+
+_states: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopState] = \
+    weakref.WeakKeyDictionary()
+_outside = _LoopState()  # for calls made with no running loop
+
+
+def _state(loop: asyncio.AbstractEventLoop | None = None) -> _LoopState:
+    if loop is None:
+        loop = asyncio._get_running_loop()
+        if loop is None:
+            return _outside
+    state = _states.get(loop)
+    if state is None:
+        state = _states[loop] = _LoopState()
+    return state
+
+
+class _ShutdownFlag:
+    """:data:`shutting_down`: an ``asyncio.Event`` for the running loop
+    (``is_set()``, ``await wait()``, ``set()``, ``clear()``), one per loop."""
+
+    def is_set(self) -> bool:
+        return _state().event.is_set()
+
+    async def wait(self) -> bool:
+        return await _state().event.wait()
+
+    def set(self) -> None:
+        _state().event.set()
+
+    def clear(self) -> None:
+        _state().event.clear()
+
+
+#: set once :func:`shutdown` was called on the running loop; iterators may
+#: wait on it to end early.  One per event loop: a new loop starts clear.
+shutting_down = _ShutdownFlag()
 
 
 if sys.version_info >= (3, 11):
@@ -200,9 +255,10 @@ class EventSourceResponse(_Base):
     delay in milliseconds, sent first.  ``shutdown_grace``: seconds a stream
     gets after :func:`shutdown` before its iterator is closed.
     ``coalesce``: after an item, give the loop one turn, then take every item
-    the iterator has ready without waiting (up to ``max_batch`` bytes) and
-    write them in one ``http.response.body``, in order; False writes each
-    item as it comes.  An item may also be a list or tuple of items, written
+    the iterator has ready without waiting, again each turn while a turn
+    brings more, up to ``max_batch`` bytes or ``max_delay`` seconds after
+    the first item, and write them in one ``http.response.body``, in order;
+    False writes each item as it comes.  An item may also be a list or tuple of items, written
     in one send.
     """
 
@@ -220,10 +276,12 @@ class EventSourceResponse(_Base):
         shutdown_grace: float = 5.0,
         coalesce: bool = True,
         max_batch: int = 65536,
+        max_delay: float = 0.05,
     ) -> None:
         self.events = events
         self.coalesce = coalesce
         self.max_batch = max_batch
+        self.max_delay = max_delay
         self.status_code = status_code
         self.ping_interval = ping_interval
         self.send_timeout = send_timeout
@@ -248,11 +306,14 @@ class EventSourceResponse(_Base):
         await send({"type": "http.response.start", "status": self.status_code,
                     "headers": self.raw_headers})
         watcher = asyncio.ensure_future(self._watch(receive, stream))
-        _open.add(stream)
-        if shutting_down.is_set():
+        state = _state(stream.loop)
+        state.open.add(stream)
+        if state.event.is_set():
             _schedule_end(stream)
         iterator = iterable.__aiter__()
         pending: _Suspended | None = None
+        coalesce, max_batch, max_delay = self.coalesce, self.max_batch, self.max_delay
+        loop = stream.loop
         try:
             if self.retry is not None:
                 await stream.write(encode_event(retry=self.retry))
@@ -267,23 +328,34 @@ class EventSourceResponse(_Base):
                     except StopAsyncIteration:
                         break
                 body = _encode_any(item)
-                if self.coalesce:
-                    # one loop turn for producers to add more, then take what
-                    # is ready without waiting: one send for all of it
-                    await asyncio.sleep(0)
+                if coalesce:
+                    # a loop turn for producers to add more, then take what is
+                    # ready without waiting; again while each turn brings more
                     parts = [body]
                     size = len(body)
-                    while size < self.max_batch:
-                        try:
-                            item, pending = _poll(iterator)
-                        except StopAsyncIteration:
-                            done = True
+                    until = loop.time() + max_delay
+                    while size < max_batch:
+                        await _turn()
+                        took = False
+                        while size < max_batch:
+                            try:
+                                if pending is None:
+                                    item, pending = _poll(iterator)
+                                elif pending.ready():
+                                    item, pending = pending.value, None
+                            except StopAsyncIteration:
+                                done = True
+                                break
+                            if pending is not None:
+                                break
+                            part = _encode_any(item)
+                            parts.append(part)
+                            size += len(part)
+                            took = True
+                        if done or loop.time() >= until:
                             break
-                        if pending is not None:
-                            break
-                        part = _encode_any(item)
-                        parts.append(part)
-                        size += len(part)
+                        if not took and (pending is None or pending.first is not None):
+                            break  # a turn brought nothing, and it waits on a future
                     if len(parts) > 1:
                         body = b"".join(parts)
                 await stream.write(body)
@@ -295,7 +367,7 @@ class EventSourceResponse(_Base):
             if sys.version_info >= (3, 11):
                 task.uncancel()
         finally:
-            _open.discard(stream)
+            state.open.discard(stream)
             stream.close()
             watcher.cancel()
             if pending is not None:
@@ -333,6 +405,116 @@ class EventSourceResponse(_Base):
                 return
 
 
+class Broadcast:
+    """In-process fan-out of events encoded once.
+
+    :meth:`publish` encodes an item once (see the module docstring for the
+    forms) and appends its bytes to one log shared by every subscriber;
+    :meth:`subscribe` gives an async iterator (hand it to
+    :class:`EventSourceResponse`) that yields, each time, the bytes of
+    everything published since it last yielded, in order, as one item: one
+    ``http.response.body`` however many events a slow turn let pile up.
+    A publish costs one append whatever the number of subscribers, plus
+    waking those that wait; there is no queue per connection.
+
+    The log is a chain of nodes that each subscriber walks; a node is freed
+    once no subscriber is behind it.  ``max_lag``: how many events a
+    subscriber may fall behind (a client that reads slower than events
+    come) before its iterator ends, which ends its response (the client
+    reconnects, with ``Last-Event-ID`` when the events have ids); the
+    ``send_timeout`` of the response catches a client that stops reading
+    altogether.  A subscriber starts at the next event published: resuming
+    from a ``Last-Event-ID`` is the application's (replay what it missed
+    from your store, then chain :meth:`subscribe`)."""
+
+    def __init__(self, *, max_lag: int = 10_000) -> None:
+        self.max_lag = max_lag
+        self._tail: list[Any] = [0, b"", None]  # [sequence number, frame, next node]
+        self._waiters: list[asyncio.Future[None]] = []  # subscribers waiting for more
+        self._closed = False
+        self.subscribers = 0
+
+    def publish(self, item: Item | list[Item] | tuple[Item, ...]) -> None:
+        """Append one item (or a list of items, one node) for every subscriber."""
+        tail = self._tail
+        node = [tail[0] + 1, _encode_any(item), None]
+        tail[2] = node
+        self._tail = node
+        waiters = self._waiters
+        if waiters:
+            self._waiters = []
+            for waiter in waiters:
+                if not waiter.done():  # cancelled: its response ended
+                    waiter.set_result(None)
+
+    def close(self) -> None:
+        """End every subscription (each response ends its body)."""
+        self._closed = True
+        self.publish(b"")  # wakes them; an empty frame writes nothing
+
+    def subscribe(self) -> _Subscription:
+        """An async iterator of the frames published from now on."""
+        return _Subscription(self)
+
+    def _wait(self) -> asyncio.Future[None]:
+        # one future each: a task's cancel cancels the future it waits on,
+        # so one shared by every subscriber would end them all
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        return waiter
+
+
+class _Subscription:
+    """One subscriber of a :class:`Broadcast`: its place in the log."""
+
+    __slots__ = ("hub", "node")
+
+    def __init__(self, hub: Broadcast) -> None:
+        self.hub = hub
+        self.node: list[Any] | None = hub._tail
+        hub.subscribers += 1
+
+    def __aiter__(self) -> _Subscription:
+        return self
+
+    async def __anext__(self) -> bytes:
+        hub = self.hub
+        while True:
+            node = self.node
+            if node is None:
+                raise StopAsyncIteration
+            after = node[2]
+            if after is not None:
+                if hub._tail[0] - node[0] > hub.max_lag:
+                    self.end()  # too far behind: its response ends
+                    raise StopAsyncIteration
+                if after[2] is None:  # one new node: its bytes as they are
+                    self.node = after
+                    frame: bytes = after[1]
+                else:
+                    frames = []
+                    while after is not None:
+                        frames.append(after[1])
+                        node, after = after, after[2]
+                    self.node = node
+                    frame = b"".join(frames)
+                if frame:
+                    return frame
+            if hub._closed:
+                self.end()
+                raise StopAsyncIteration
+            await hub._wait()
+
+    def end(self) -> None:
+        """Leave the broadcast (what it was behind on is freed)."""
+        if self.node is not None:
+            self.node = None
+            self.hub.subscribers -= 1
+
+    async def aclose(self) -> None:
+        self.end()
+
+
 def _encode_any(item: Item | list[Item] | tuple[Item, ...]) -> bytes:
     if type(item) is list or type(item) is tuple:  # not Event, a NamedTuple
         return b"".join([encode(one) for one in item])
@@ -340,18 +522,41 @@ def _encode_any(item: Item | list[Item] | tuple[Item, ...]) -> bytes:
 
 
 class _Suspended:
-    """An ``__anext__()`` that had to wait: awaiting this goes on with it
-    where it stopped (the future it waits for goes to the task)."""
+    """An ``__anext__()`` that had to wait.  Awaiting this goes on with it
+    where it stopped (what it waits for goes to the task); :meth:`ready`
+    goes on with it in the caller's own step, when what it waits for is
+    done, as the task would have on its wake-up."""
 
-    __slots__ = ("it", "first")
+    __slots__ = ("it", "first", "value")
 
     def __init__(self, it: Any, first: Any) -> None:
         self.it = it
-        self.first = first
+        self.first = _held(first)  # what it yielded: a future, or None for one loop turn
+        self.value: Any = None
+
+    def ready(self) -> bool:
+        """Resume it if it can go on: True when it finished (the item in
+        :attr:`value`), False when it still has to wait.  Its errors and
+        StopAsyncIteration propagate.  Call it at most once per loop turn
+        (a bare ``yield``, as in ``asyncio.sleep(0)``, asks for one turn)."""
+        first = self.first
+        if first is not None and not (isinstance(first, asyncio.Future) and first.done()):
+            return False  # still waiting (or an awaitable only the task knows)
+        while True:
+            try:
+                first = self.it.send(None)  # as the task would on its wake-up
+            except StopIteration as stop:
+                self.value = stop.value
+                return True
+            self.first = _held(first)
+            if not (isinstance(first, asyncio.Future) and first.done()):
+                return False
 
     def __await__(self) -> Any:
         it, value = self.it, self.first
         self.first = None
+        if isinstance(value, asyncio.Future):
+            value._asyncio_future_blocking = True  # handed to the task now (see _held)
         while True:
             try:
                 sent = yield value
@@ -381,6 +586,23 @@ class _Suspended:
             pass
 
 
+def _held(value: Any) -> Any:
+    """What a suspended ``__anext__()`` yielded, kept for later.  A future
+    marks itself "being awaited" until a task takes it; held, it must not,
+    or a second coroutine awaiting the same future (every subscriber of a
+    :class:`Broadcast` waits on one) would fail with "await wasn't used
+    with future".  ``_Suspended.__await__`` marks it again for the task."""
+    if isinstance(value, asyncio.Future):
+        value._asyncio_future_blocking = False
+    return value
+
+
+@types.coroutine
+def _turn() -> Any:
+    """One loop turn (``asyncio.sleep(0)`` without its two calls)."""
+    yield
+
+
 def _poll(iterator: AsyncIterator[Item]) -> tuple[Any, _Suspended | None]:
     """Start ``iterator.__anext__()`` and run it until it has to wait:
     ``(item, None)`` when it finished at once, ``(None, suspended)``
@@ -403,13 +625,15 @@ def _schedule_end(stream: _Stream) -> None:
 
 
 def shutdown() -> None:
-    """End every open stream of this process: each gets its
-    ``shutdown_grace`` seconds, then its iterator is closed and the body
-    ended.  Streams that start afterwards are ended the same way."""
-    shutting_down.set()
-    for stream in list(_open):
-        if stream.shutdown_timer is None:
-            _schedule_end(stream)
+    """End every open stream of the running event loop (the server's): each
+    gets its ``shutdown_grace`` seconds, then its iterator is closed and the
+    body ended.  Streams that start afterwards on that loop are ended the
+    same way; a new loop starts clear."""
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        _outside.event.set()
+    else:
+        _shutdown_loop(loop)
 
 
 def install_signal_handlers(signals: Sequence[int] = (signal.SIGINT, signal.SIGTERM)) -> None:
@@ -421,11 +645,11 @@ def install_signal_handlers(signals: Sequence[int] = (signal.SIGINT, signal.SIGT
         previous = signal.getsignal(signum)
 
         def handler(num: int, frame: FrameType | None, previous: Any = previous) -> None:
-            loop = _loop_of_streams()
+            loop = asyncio._get_running_loop() or _loop_of_streams()
             if loop is not None:
-                loop.call_soon_threadsafe(shutdown)
+                loop.call_soon_threadsafe(_shutdown_loop, loop)
             else:
-                shutting_down.set()
+                _outside.event.set()
             if callable(previous):
                 previous(num, frame)
             elif previous == signal.SIG_DFL and num == signal.SIGINT:
@@ -434,7 +658,16 @@ def install_signal_handlers(signals: Sequence[int] = (signal.SIGINT, signal.SIGT
         signal.signal(signum, handler)
 
 
+def _shutdown_loop(loop: asyncio.AbstractEventLoop) -> None:
+    state = _state(loop)
+    state.event.set()
+    for stream in list(state.open):
+        if stream.shutdown_timer is None:
+            _schedule_end(stream)
+
+
 def _loop_of_streams() -> asyncio.AbstractEventLoop | None:
-    for stream in _open:
-        return stream.task.get_loop()
+    for loop, state in list(_states.items()):
+        if state.open and not loop.is_closed():
+            return loop
     return None
