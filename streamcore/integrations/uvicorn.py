@@ -154,7 +154,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     # the issue's target bounds (about 1.5 KiB of the ~10 KiB a dict cost here)
     __slots__ = (
         "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
-        "_close_timeout", "_out", "_out_bytes", "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
+        "_close_timeout", "_flush_soon", "_out", "_out_bytes", "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
         "_writers", "app", "app_state", "client", "close_sent", "close_timer", "config", "conn",
         "connections", "disconnected", "handshake_complete", "logger", "loop", "max_queue",
         "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
@@ -237,6 +237,7 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         # transport's high-water mark still pauses a sender that never yields)
         self._out: list[Any] = []
         self._out_bytes = 0
+        self._flush_soon = False  # a _flush_corked is scheduled
 
         # timers
         self.close_timer: asyncio.TimerHandle | None = None
@@ -334,36 +335,47 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         transport = self.transport
         if self._out:
             self._flush()  # what the application sent goes before any reply
+        messages = self._messages
+        closing = False
         for event in events:
             kind = type(event)
-            if kind is Text or kind is Binary:
-                if self.close_sent:
-                    continue  # the application is past websocket.close
-                key = "text" if kind is Text else "bytes"
-                self._messages.append({"type": "websocket.receive", key: event.data})
-                if (len(self._messages) - self._taken >= self.max_queue
-                        and not self._read_paused):
-                    self._read_paused = True
-                    transport.pause_reading()
+            if kind is Binary:
+                if not self.close_sent:  # else the application is past websocket.close
+                    messages.append({"type": "websocket.receive", "bytes": event.data})
+            elif kind is Text:
+                if not self.close_sent:
+                    messages.append({"type": "websocket.receive", "text": event.data})
             elif kind is Ping:
                 pong = conn.send_pong(event.data)
                 if pong:
                     transport.write(pong)
             elif kind is Pong:
                 self._pong(event.data)
-            elif kind is Close and not self.close_sent:
-                code = 1005 if event.code is None else event.code
-                self._disconnected(
-                    {"type": "websocket.disconnect", "code": code, "reason": event.reason})
-        self._wake_reader()
-        if conn.echo_pending:
-            transport.write(conn.data_to_send())  # after the replies above
-            self.close_sent = True
-        if conn.state is State.CLOSED:  # the closing handshake is complete
-            self._stop_keepalive()
-            self._cancel_close_timer()
-            self._flush()
-            transport.close()  # the server closes TCP first (RFC 6455 §7.1.1)
+            elif kind is Close:
+                closing = True
+                if not self.close_sent:
+                    code = 1005 if event.code is None else event.code
+                    self._disconnected(
+                        {"type": "websocket.disconnect", "code": code, "reason": event.reason})
+        # the read that fills the queue is decoded whole, then reading pauses
+        # (a full queue with reading on only happens once our Close is sent,
+        # when the peer's echo must still be read)
+        if (not self._read_paused and not self.close_sent
+                and len(messages) - self._taken >= self.max_queue):
+            self._read_paused = True
+            transport.pause_reading()
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+        if closing:
+            if conn.echo_pending:
+                transport.write(conn.data_to_send())  # after the replies above
+                self.close_sent = True
+            if conn.state is State.CLOSED:  # the closing handshake is complete
+                self._stop_keepalive()
+                self._cancel_close_timer()
+                self._flush()
+                transport.close()  # the server closes TCP first (RFC 6455 §7.1.1)
 
     # -- the opening handshake -------------------------------------------------------
 
@@ -559,19 +571,29 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         while self._taken == len(messages):
             if self._disconnect is not None:
                 return self._disconnect
+            # the application has answered all it was given and is about to
+            # wait: what it sent goes out now, in this turn of the loop (not
+            # one turn later from the call_soon), one write for the batch
+            if self._out:
+                self._flush()
             self._reader = self.loop.create_future()
             try:
                 await self._reader
             finally:
                 self._reader = None
         message, self._taken, left = take(messages, self._taken)
-        if self._read_paused and left <= self.max_queue // 2 and not self.disconnected:
+        if (self._read_paused and left <= self.max_queue // 2 and not self._write_paused
+                and not self.disconnected):
             self._read_paused = False
             self.transport.resume_reading()
         return message
 
     async def send(self, message: Message) -> None:
         """Send an ASGI event (raises ClientDisconnected once the connection is closed)."""
+        if (message["type"] == "websocket.send" and self._disconnect is None
+                and not self._write_paused and self.conn is not None and not self.close_sent):
+            self._send_data(message)  # the common case, checked first
+            return
         while self._write_paused and not self.disconnected:
             waiter: asyncio.Future[None] = self.loop.create_future()
             self._writers.append(waiter)
@@ -637,8 +659,16 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self._out_bytes += len(frame)
         if self._out_bytes >= _CORK_LIMIT:
             self._flush()
-        elif len(out) == 1:
-            self.loop.call_soon(self._flush)
+        elif not self._flush_soon:
+            # written when the application next waits in receive() (above),
+            # or when this turn of the loop ends, whichever comes first
+            self._flush_soon = True
+            self.loop.call_soon(self._flush_corked)
+
+    def _flush_corked(self) -> None:
+        self._flush_soon = False
+        if self._out:
+            self._flush()
 
     def _flush(self) -> None:
         out = self._out
