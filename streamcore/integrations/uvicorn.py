@@ -153,8 +153,9 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     # slots, not a __dict__ per connection: an idle connection's memory is what
     # the target bounds (about 1.5 KiB of the ~10 KiB a dict cost here)
     __slots__ = (
-        "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
-        "_close_timeout", "_flush_soon", "_out", "_out_bytes", "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
+        "_buffer", "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
+        "_close_timeout", "_flush_soon", "_out", "_out_bytes", "_messages", "_taken", "_read_paused",
+        "_reader", "_reply", "_request", "_upgrade", "_write_paused",
         "_writers", "app", "app_state", "client", "close_sent", "close_timer", "config", "conn",
         "connections", "disconnected", "handshake_complete", "logger", "loop", "max_queue",
         "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
@@ -238,6 +239,9 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self._out: list[Any] = []
         self._out_bytes = 0
         self._flush_soon = False  # a _flush_corked is scheduled
+        # receive() handed out the last waiting message: the next frame sent
+        # is the answer to it, written at once (no turn of the loop waits)
+        self._reply = False
 
         # timers
         self.close_timer: asyncio.TimerHandle | None = None
@@ -250,16 +254,18 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # the loop's thread's buffer, looked up once (not per read)
+        self._buffer = _read_buffer()
         self.connections.add(self)
         self.server = get_local_addr(self.transport)
         self.client = get_remote_addr(self.transport)
         self.scheme = "wss" if is_ssl(self.transport) else "ws"
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _read_buffer()
+        return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._feed(_read_buffer()[:nbytes])
+        self._feed(self._buffer[:nbytes])
 
     def data_received(self, data: bytes) -> None:
         self._feed(data)
@@ -269,6 +275,12 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
 
     def pause_writing(self) -> None:
         self._write_paused = True
+        # reading stops too: what is read would only queue more to write (the
+        # Pongs to a peer that pings and never reads), unbounded.  Not once
+        # our Close is sent: the peer's echo must be read
+        if not self._read_paused and not self.close_sent and not self.disconnected:
+            self._read_paused = True
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
@@ -276,6 +288,10 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         for waiter in writers:
             if not waiter.done():
                 waiter.set_result(None)
+        if (self._read_paused and not self.disconnected and self.conn is not None
+                and len(self._messages) - self._taken < self.max_queue):
+            self._read_paused = False  # unless the queue is full (it resumes in receive())
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
@@ -469,7 +485,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.handshake_complete = True
         self._log("[accepted]")
         self.transport.write(head)
-        if self._read_paused and len(self._messages) - self._taken < self.max_queue:
+        if (self._read_paused and not self._write_paused
+                and len(self._messages) - self._taken < self.max_queue):
             self._read_paused = False
             self.transport.resume_reading()
         self._start_keepalive()
@@ -582,6 +599,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             finally:
                 self._reader = None
         message, self._taken, left = take(messages, self._taken)
+        if not left:
+            self._reply = True
         if (self._read_paused and left <= self.max_queue // 2 and not self._write_paused
                 and not self.disconnected):
             self._read_paused = False
@@ -657,11 +676,16 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         out = self._out
         out.append(frame)
         self._out_bytes += len(frame)
-        if self._out_bytes >= _CORK_LIMIT:
+        if self._reply or self._out_bytes >= _CORK_LIMIT:
+            # the answer to the last message received goes out now, with the
+            # answers to those before it (echo, request/response: one write,
+            # no scheduled flush)
+            self._reply = False
             self._flush()
         elif not self._flush_soon:
-            # written when the application next waits in receive() (above),
-            # or when this turn of the loop ends, whichever comes first
+            # the application sends while messages wait, or on its own: the
+            # frames are written when it next waits in receive() (above) or
+            # when this turn of the loop ends, whichever comes first
             self._flush_soon = True
             self.loop.call_soon(self._flush_corked)
 
