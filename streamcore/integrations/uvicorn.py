@@ -274,13 +274,10 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         return False  # the transport closes itself (after flushing our writes)
 
     def pause_writing(self) -> None:
+        # reading pauses too, at the next read that comes while this lasts
+        # (_handle): a write buffer that drains before the peer sends again
+        # (a large echo) costs no pause_reading/resume_reading
         self._write_paused = True
-        # reading stops too: what is read would only queue more to write (the
-        # Pongs to a peer that pings and never reads), unbounded.  Not once
-        # our Close is sent: the peer's echo must be read
-        if not self._read_paused and not self.close_sent and not self.disconnected:
-            self._read_paused = True
-            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._write_paused = False
@@ -289,8 +286,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
             if not waiter.done():
                 waiter.set_result(None)
         if (self._read_paused and not self.disconnected and self.conn is not None
-                and len(self._messages) - self._taken < self.max_queue):
-            self._read_paused = False  # unless the queue is full (it resumes in receive())
+                and len(self._messages) - self._taken <= self.max_queue // 2):
+            self._read_paused = False  # else receive() resumes it, as the queue empties
             self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -373,11 +370,13 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
                     code = 1005 if event.code is None else event.code
                     self._disconnected(
                         {"type": "websocket.disconnect", "code": code, "reason": event.reason})
-        # the read that fills the queue is decoded whole, then reading pauses
-        # (a full queue with reading on only happens once our Close is sent,
-        # when the peer's echo must still be read)
+        # the read that fills the queue, or that comes while the transport's
+        # write buffer is above its high mark, is decoded whole, then reading
+        # pauses: what is read would only queue more (messages, or the Pongs
+        # to a peer that pings and never reads), unbounded.  Not once our
+        # Close is sent: the peer's echo must be read
         if (not self._read_paused and not self.close_sent
-                and len(messages) - self._taken >= self.max_queue):
+                and (self._write_paused or len(messages) - self._taken >= self.max_queue)):
             self._read_paused = True
             transport.pause_reading()
         reader = self._reader
