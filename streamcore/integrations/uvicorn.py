@@ -18,10 +18,13 @@ over (``set_protocol``) and replays the request head through
 * ``ws_max_queue`` bounds the messages waiting for ``receive()``: reading
   pauses when that many wait and resumes when half have been taken (a bound
   on reads: the read that fills the queue, 256 KiB at most, is decoded whole);
-* frames sent in one turn of the loop are corked and written together (one
-  ``writelines``; at once past 64 KiB);
+* frames sent while messages wait, or in one turn of the loop, are corked
+  and written together (one ``writelines``; at once past 64 KiB): when the
+  application next waits in ``receive()``, when it answers the last waiting
+  message (from ``send()`` itself), or when the turn ends;
 * ``send()`` waits while the transport's write buffer is above its high
-  mark (``pause_writing``/``resume_writing``), and raises
+  mark (``pause_writing``/``resume_writing``), reading pauses at the next
+  read meanwhile (a peer that pings and never reads), and ``send()`` raises
   ``uvicorn.protocols.utils.ClientDisconnected`` (an ``OSError``, ASGI 2.4)
   once the connection is closed;
 * the closing handshake completes before the transport closes: our Close
