@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import struct
 from collections.abc import Awaitable
 from types import ModuleType
@@ -533,6 +534,60 @@ def test_send_waits_while_the_client_does_not_read() -> None:
 
     run(main())
     assert len(sent) == count
+
+
+def test_reading_pauses_while_writes_are_paused() -> None:
+    # a client that pings and never reads: every Ping queues a Pong, so with
+    # reading on the server's write buffer grew with all it was sent.  Reading
+    # pauses while the writes are paused and resumes with them; every Ping is
+    # answered
+    payload = b"p" * 125
+    count = 32 << 10  # 4 MiB of Pings
+    pong = frame(0xA, payload, mask=None)
+    buffered: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await receive()  # the disconnect
+
+    async def main() -> None:
+        async with serving(app) as server:
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", server.port))
+            sock.setblocking(False)
+            reader, writer = await asyncio.open_connection(sock=sock)
+            writer.write(upgrade_request())
+            assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 101 ")
+            while not server.protocols() or server.protocols()[0].conn is None:
+                await asyncio.sleep(0.01)
+            protocol = server.protocols()[0]
+            transport = protocol.transport
+            transport.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+            writer.write(frame(0x9, payload) * count)  # not drained: asyncio holds it
+            for _ in range(300):
+                await asyncio.sleep(0.01)
+                buffered.append(transport.get_write_buffer_size())
+            # the high-water mark (64 KiB) and the Pongs to two reads (256 KiB
+            # of Pings each: the one that crossed it, the one that paused
+            # reading) at most, not the 4 MiB the client sent
+            assert max(buffered) <= (64 << 10) + 2 * integration.READ_SIZE
+            assert protocol._read_paused and protocol._write_paused
+            got = bytearray()
+            while len(got) < count * len(pong):
+                chunk = await asyncio.wait_for(reader.read(1 << 20), 10)
+                assert chunk, "the server closed the connection"
+                got += chunk
+            assert got == pong * count
+            assert not protocol._read_paused and not protocol._write_paused
+            writer.write(frame(0x8, close_payload(1000)))
+            assert await read_frame(reader) == (0x8, close_payload(1000))
+            assert await asyncio.wait_for(reader.read(), 5) == b""
+            writer.close()
+
+    run(main())
 
 
 @pytest.mark.parametrize("failure", ["bad accept header", "raise after start"])

@@ -18,10 +18,13 @@ over (``set_protocol``) and replays the request head through
 * ``ws_max_queue`` bounds the messages waiting for ``receive()``: reading
   pauses when that many wait and resumes when half have been taken (a bound
   on reads: the read that fills the queue, 256 KiB at most, is decoded whole);
-* frames sent in one turn of the loop are corked and written together (one
-  ``writelines``; at once past 64 KiB);
+* frames sent while messages wait, or in one turn of the loop, are corked
+  and written together (one ``writelines``; at once past 64 KiB): when the
+  application next waits in ``receive()``, when it answers the last waiting
+  message (from ``send()`` itself), or when the turn ends;
 * ``send()`` waits while the transport's write buffer is above its high
-  mark (``pause_writing``/``resume_writing``), and raises
+  mark (``pause_writing``/``resume_writing``), reading pauses at the next
+  read meanwhile (a peer that pings and never reads), and ``send()`` raises
   ``uvicorn.protocols.utils.ClientDisconnected`` (an ``OSError``, ASGI 2.4)
   once the connection is closed;
 * the closing handshake completes before the transport closes: our Close
@@ -153,8 +156,9 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
     # slots, not a __dict__ per connection: an idle connection's memory is what
     # the issue's target bounds (about 1.5 KiB of the ~10 KiB a dict cost here)
     __slots__ = (
-        "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
-        "_close_timeout", "_out", "_out_bytes", "_messages", "_taken", "_read_paused", "_reader", "_request", "_upgrade", "_write_paused",
+        "_buffer", "_denial", "_denial_status", "_denying", "_disconnect", "_early", "_failed", "_http",
+        "_close_timeout", "_flush_soon", "_out", "_out_bytes", "_messages", "_taken", "_read_paused",
+        "_reader", "_reply", "_request", "_upgrade", "_write_paused",
         "_writers", "app", "app_state", "client", "close_sent", "close_timer", "config", "conn",
         "connections", "disconnected", "handshake_complete", "logger", "loop", "max_queue",
         "pending_ping_payload", "ping_interval", "ping_sent_at", "ping_timeout", "ping_timer",
@@ -237,6 +241,10 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         # transport's high-water mark still pauses a sender that never yields)
         self._out: list[Any] = []
         self._out_bytes = 0
+        self._flush_soon = False  # a _flush_corked is scheduled
+        # receive() handed out the last waiting message: the next frame sent
+        # is the answer to it, written at once (no turn of the loop waits)
+        self._reply = False
 
         # timers
         self.close_timer: asyncio.TimerHandle | None = None
@@ -249,16 +257,18 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
+        # the loop's thread's buffer, looked up once (not per read)
+        self._buffer = _read_buffer()
         self.connections.add(self)
         self.server = get_local_addr(self.transport)
         self.client = get_remote_addr(self.transport)
         self.scheme = "wss" if is_ssl(self.transport) else "ws"
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        return _read_buffer()
+        return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
-        self._feed(_read_buffer()[:nbytes])
+        self._feed(self._buffer[:nbytes])
 
     def data_received(self, data: bytes) -> None:
         self._feed(data)
@@ -267,6 +277,9 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         return False  # the transport closes itself (after flushing our writes)
 
     def pause_writing(self) -> None:
+        # reading pauses too, at the next read that comes while this lasts
+        # (_handle): a write buffer that drains before the peer sends again
+        # (a large echo) costs no pause_reading/resume_reading
         self._write_paused = True
 
     def resume_writing(self) -> None:
@@ -275,6 +288,10 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         for waiter in writers:
             if not waiter.done():
                 waiter.set_result(None)
+        if (self._read_paused and not self.disconnected and self.conn is not None
+                and len(self._messages) - self._taken <= self.max_queue // 2):
+            self._read_paused = False  # else receive() resumes it, as the queue empties
+            self.transport.resume_reading()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.disconnected = True
@@ -334,36 +351,49 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         transport = self.transport
         if self._out:
             self._flush()  # what the application sent goes before any reply
+        messages = self._messages
+        closing = False
         for event in events:
             kind = type(event)
-            if kind is Text or kind is Binary:
-                if self.close_sent:
-                    continue  # the application is past websocket.close
-                key = "text" if kind is Text else "bytes"
-                self._messages.append({"type": "websocket.receive", key: event.data})
-                if (len(self._messages) - self._taken >= self.max_queue
-                        and not self._read_paused):
-                    self._read_paused = True
-                    transport.pause_reading()
+            if kind is Binary:
+                if not self.close_sent:  # else the application is past websocket.close
+                    messages.append({"type": "websocket.receive", "bytes": event.data})
+            elif kind is Text:
+                if not self.close_sent:
+                    messages.append({"type": "websocket.receive", "text": event.data})
             elif kind is Ping:
                 pong = conn.send_pong(event.data)
                 if pong:
                     transport.write(pong)
             elif kind is Pong:
                 self._pong(event.data)
-            elif kind is Close and not self.close_sent:
-                code = 1005 if event.code is None else event.code
-                self._disconnected(
-                    {"type": "websocket.disconnect", "code": code, "reason": event.reason})
-        self._wake_reader()
-        if conn.echo_pending:
-            transport.write(conn.data_to_send())  # after the replies above
-            self.close_sent = True
-        if conn.state is State.CLOSED:  # the closing handshake is complete
-            self._stop_keepalive()
-            self._cancel_close_timer()
-            self._flush()
-            transport.close()  # the server closes TCP first (RFC 6455 §7.1.1)
+            elif kind is Close:
+                closing = True
+                if not self.close_sent:
+                    code = 1005 if event.code is None else event.code
+                    self._disconnected(
+                        {"type": "websocket.disconnect", "code": code, "reason": event.reason})
+        # the read that fills the queue, or that comes while the transport's
+        # write buffer is above its high mark, is decoded whole, then reading
+        # pauses: what is read would only queue more (messages, or the Pongs
+        # to a peer that pings and never reads), unbounded.  Not once our
+        # Close is sent: the peer's echo must be read
+        if (not self._read_paused and not self.close_sent
+                and (self._write_paused or len(messages) - self._taken >= self.max_queue)):
+            self._read_paused = True
+            transport.pause_reading()
+        reader = self._reader
+        if reader is not None and not reader.done():
+            reader.set_result(None)
+        if closing:
+            if conn.echo_pending:
+                transport.write(conn.data_to_send())  # after the replies above
+                self.close_sent = True
+            if conn.state is State.CLOSED:  # the closing handshake is complete
+                self._stop_keepalive()
+                self._cancel_close_timer()
+                self._flush()
+                transport.close()  # the server closes TCP first (RFC 6455 §7.1.1)
 
     # -- the opening handshake -------------------------------------------------------
 
@@ -457,7 +487,8 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         self.handshake_complete = True
         self._log("[accepted]")
         self.transport.write(head)
-        if self._read_paused and len(self._messages) - self._taken < self.max_queue:
+        if (self._read_paused and not self._write_paused
+                and len(self._messages) - self._taken < self.max_queue):
             self._read_paused = False
             self.transport.resume_reading()
         self._start_keepalive()
@@ -559,19 +590,31 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         while self._taken == len(messages):
             if self._disconnect is not None:
                 return self._disconnect
+            # the application has answered all it was given and is about to
+            # wait: what it sent goes out now, in this turn of the loop (not
+            # one turn later from the call_soon), one write for the batch
+            if self._out:
+                self._flush()
             self._reader = self.loop.create_future()
             try:
                 await self._reader
             finally:
                 self._reader = None
         message, self._taken, left = take(messages, self._taken)
-        if self._read_paused and left <= self.max_queue // 2 and not self.disconnected:
+        if not left:
+            self._reply = True
+        if (self._read_paused and left <= self.max_queue // 2 and not self._write_paused
+                and not self.disconnected):
             self._read_paused = False
             self.transport.resume_reading()
         return message
 
     async def send(self, message: Message) -> None:
         """Send an ASGI event (raises ClientDisconnected once the connection is closed)."""
+        if (message["type"] == "websocket.send" and self._disconnect is None
+                and not self._write_paused and self.conn is not None and not self.close_sent):
+            self._send_data(message)  # the common case, checked first
+            return
         while self._write_paused and not self.disconnected:
             waiter: asyncio.Future[None] = self.loop.create_future()
             self._writers.append(waiter)
@@ -635,10 +678,23 @@ class WebSocketProtocol(asyncio.BufferedProtocol):
         out = self._out
         out.append(frame)
         self._out_bytes += len(frame)
-        if self._out_bytes >= _CORK_LIMIT:
+        if self._reply or self._out_bytes >= _CORK_LIMIT:
+            # the answer to the last message received goes out now, with the
+            # answers to those before it (echo, request/response: one write,
+            # no scheduled flush)
+            self._reply = False
             self._flush()
-        elif len(out) == 1:
-            self.loop.call_soon(self._flush)
+        elif not self._flush_soon:
+            # the application sends while messages wait, or on its own: the
+            # frames are written when it next waits in receive() (above) or
+            # when this turn of the loop ends, whichever comes first
+            self._flush_soon = True
+            self.loop.call_soon(self._flush_corked)
+
+    def _flush_corked(self) -> None:
+        self._flush_soon = False
+        if self._out:
+            self._flush()
 
     def _flush(self) -> None:
         out = self._out
