@@ -85,8 +85,8 @@ async def serve_streamcore(port: int, callbacks: bool) -> None:
             await ws.send(message)
 
     options: dict[str, Any] = {"max_message_size": None, "ping_interval": None}
-    if callbacks:
-        server = await adapter.serve(listener=Echo, port=port, **options)
+    if callbacks:  # the listener writes each view straight back (no receive copy)
+        server = await adapter.serve(listener=Echo, port=port, views=True, **options)
     else:
         server = await adapter.serve(echo, port=port, **options)
     async with server:

@@ -151,6 +151,11 @@ class Options:
     write_limit: int = 1 << 16
     #: bytes the event loop reads at most per read (the shared read buffer)
     read_size: int = READ_SIZE
+    #: a listener's ``on_message`` gets each Binary message as a ``memoryview``
+    #: of the read buffer, valid during the callback only (no copy on receive;
+    #: see "Zero-copy receive" in docs/asyncio.md); the coroutine API always
+    #: gets ``bytes``
+    views: bool = False
 
     def __post_init__(self) -> None:
         if self.max_queue < 1:
@@ -422,6 +427,10 @@ class WebSocket(asyncio.BufferedProtocol):
             connection_class=Connection,
             max_message_size=self._opts.max_message_size,
             max_frame_size=self._opts.max_frame_size,
+            # views only where each is used inside the read callback: the
+            # coroutine API queues messages past the read, and a copy of a
+            # view costs two passes where the copying codec's unmask is one
+            views=self._opts.views and self._listener is not None,
         )
         assert self._transport is not None
         if opened.data:
