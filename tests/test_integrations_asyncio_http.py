@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from streamcore import IncompleteError, ProtocolError
 from streamcore.integrations import _asyncio_http as http_impl
+from streamcore.integrations import asgi
 from streamcore.integrations import asyncio as adapter
 from streamcore.sse import Event
 
@@ -168,7 +169,7 @@ def test_events_arrive_in_order_with_the_event_stream_head() -> None:
             elif k % 4 == 1:
                 yield Event(f"n{k}\nline", "message", str(k))
             elif k % 4 == 2:
-                yield http_impl._encode({"data": f"n{k}", "id": str(k)})  # encoded once
+                yield asgi.encode({"data": f"n{k}", "id": str(k)})  # encoded once
             else:
                 yield {"data": f"n{k}", "id": str(k)}
 

@@ -270,6 +270,11 @@ class EventStreamResponse:
         self.retry = retry
 
     async def _send(self, conn: HTTPConnection, request: Request) -> None:
+        # the one encoding of an item, shared with the ASGI response; imported
+        # here, not at the top, because that module imports Starlette when it
+        # is installed, which an adapter serving no SSE need not load
+        from .asgi import encode
+
         conn.send_timeout = self.send_timeout
         events = self.events
         iterable = events(request.last_event_id) if callable(events) else events
@@ -287,7 +292,7 @@ class EventStreamResponse:
             if self.retry is not None:
                 await conn.writelines(frame(encode_event(retry=self.retry)))
             while (item := await _next(iterator)) is not _DONE:
-                await conn.writelines(frame(_encode(item)))
+                await conn.writelines(frame(encode(item)))
         except asyncio.CancelledError:
             conn.absorb_shutdown()  # re-raises unless shutdown() ended the stream
         finally:
@@ -295,17 +300,6 @@ class EventStreamResponse:
             await _aclose(iterator)
         conn.http.send(h11.EndOfMessage())
         conn.finish(encoder.finish() if chunked else b"")
-
-
-def _encode(item: Item) -> bytes:
-    if isinstance(item, bytes):
-        return item
-    if isinstance(item, str):
-        return encode_event(item)
-    if isinstance(item, Event):
-        return encode_event(item.data, event=None if item.event == "message" else item.event,
-                            id=item.id or None)
-    return encode_event(**item)
 
 
 _DONE = object()

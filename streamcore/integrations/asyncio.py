@@ -735,7 +735,7 @@ class WebSocket(asyncio.BufferedProtocol):
         if self._read_paused and left <= self._opts.max_queue // 2:
             self._read_paused = False
             self._update_reading()
-        return message
+        return cast(Message, message)
 
     def _update_reading(self) -> None:
         """Pause reading while the queue is full or the write buffer is, and
