@@ -257,6 +257,92 @@ def test_keepalive_comments_only_when_idle() -> None:
     run(serving(app, body))
 
 
+async def raw_chunks(url: str, target: str) -> tuple[bytes, list[bytes]]:
+    """GET ``target`` by hand; the response head and its body's chunks, as sent."""
+    host, port = url[len("http://"):].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    decoder = http_impl.ChunkedDecoder()
+    chunks: list[bytes] = []
+    while not decoder.done:
+        data = await reader.read(65536)
+        assert data, "the connection ended inside the body"
+        for event in decoder.feed(data):
+            if type(event).__name__ == "Data":
+                if event.chunk_start:
+                    chunks.append(b"")
+                chunks[-1] += event.data
+    writer.close()
+    return head, chunks
+
+
+def test_events_ready_in_one_turn_of_the_loop_go_out_as_one_chunk() -> None:
+    async def burst() -> AsyncIterator[Any]:
+        for k in range(50):  # ready at once: the iterator never waits
+            yield {"data": f"a{k}"}
+        await asyncio.sleep(0.05)
+        yield {"data": "later"}
+        for k in range(3):
+            yield asgi.encode({"data": f"b{k}", "id": str(k)})
+
+    async def app(request: adapter.Request) -> adapter.EventStreamResponse:
+        return adapter.EventStreamResponse(burst(), retry=1500)
+
+    async def body(url: str) -> None:
+        head, chunks = await raw_chunks(url, "/events")
+        assert b"transfer-encoding: chunked" in head.lower()
+        assert chunks == [
+            b"retry: 1500\n\n" + b"".join(b"data: a%d\n\n" % k for k in range(50)),
+            b"data: later\n\n" + b"".join(b"id: %d\ndata: b%d\n\n" % (k, k) for k in range(3)),
+        ]
+
+    run(serving(app, body))
+
+
+def test_a_large_burst_is_written_in_order_and_still_pauses_on_a_full_buffer() -> None:
+    # past CORK_LIMIT the corked events go out at once: a burst that never
+    # yields to the loop still meets the write buffer's high-water mark
+    events = [{"data": f"{k}:" + "x" * 3000} for k in range(400)]  # 1.2 MB
+    produced: list[int] = []
+
+    async def burst(request: adapter.Request) -> AsyncIterator[Any]:
+        assert request.connection is not None and request.connection.transport is not None
+        transport = request.connection.transport
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        for event in events:
+            produced.append(len(produced))
+            yield event
+
+    async def app(request: adapter.Request) -> adapter.EventStreamResponse:
+        return adapter.EventStreamResponse(burst(request))
+
+    async def body(url: str) -> None:
+        host, port = url[len("http://"):].split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.connect((host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.3)  # nothing read yet: the server's buffer fills
+        stalled_at = len(produced)
+        head = await reader.readuntil(b"\r\n\r\n")
+        decoder = http_impl.ChunkedDecoder()
+        data = b""
+        while not decoder.done:
+            for event in decoder.feed(await reader.read(65536)):
+                if type(event).__name__ == "Data":
+                    data += event.data
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 200")
+        assert data == b"".join(b"data: %s\n\n" % e["data"].encode() for e in events)
+        # the iterator waited on the full buffer: what it produced is what the
+        # kernel's small buffers, write_limit and one cork (CORK_LIMIT) hold
+        assert 0 < stalled_at < 120, stalled_at
+
+    run(serving(app, body, write_limit=16384))
+
+
 def test_a_client_that_goes_away_closes_the_iterator() -> None:
     state: dict[str, Any] = {"closed": asyncio.Event, "sent": 0}
 

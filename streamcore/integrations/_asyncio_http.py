@@ -87,6 +87,9 @@ MAX_HEAD = 16384
 JOIN_BELOW = 16384
 #: a keep-alive comment: the client dispatches nothing
 PING = b":\n\n"
+#: corked event bytes past which they are written at once, not at the end of
+#: the turn (so the write buffer's high-water mark still pauses the stream)
+CORK_LIMIT = 1 << 16
 
 #: set by :func:`shutdown`; iterators may wait on it to end early
 shutting_down = asyncio.Event()
@@ -284,20 +287,20 @@ class EventStreamResponse:
             conn.finish(conn.http.send(h11.EndOfMessage()) or b"")
             return
         encoder = ChunkedEncoder()
-        frame: Callable[[bytes], list[Any]] = (
-            encoder.encode_buffers if chunked else (lambda data: [data]))
         conn.start_keepalive(self.ping_interval, ChunkedEncoder().encode(PING) if chunked else PING)
+        conn.cork_with(encoder if chunked else None)
         iterator = iterable.__aiter__()
         try:
             if self.retry is not None:
-                await conn.writelines(frame(encode_event(retry=self.retry)))
+                await conn.send_event(encode_event(retry=self.retry))
             while (item := await _next(iterator)) is not _DONE:
-                await conn.writelines(frame(encode(item)))
+                await conn.send_event(encode(item))
         except asyncio.CancelledError:
             conn.absorb_shutdown()  # re-raises unless shutdown() ended the stream
         finally:
             conn.stop_keepalive()
             await _aclose(iterator)
+        conn.uncork()  # the events still corked, before the last chunk is framed
         conn.http.send(h11.EndOfMessage())
         conn.finish(encoder.finish() if chunked else b"")
 
@@ -337,7 +340,7 @@ class HTTPConnection(asyncio.BufferedProtocol):
         "_last_write", "_loop", "_max_body_size", "_ping", "_ping_bytes", "_ping_interval",
         "_read_paused", "_request", "_shutdown_timer", "_stall", "_task", "_websocket",
         "_write_limit", "_write_paused", "http", "send_timeout", "transport", "__weakref__",
-        "_idle_timeout", "_idle",
+        "_idle_timeout", "_idle", "_corked", "_corked_bytes", "_cork_encoder",
     )
 
     def __init__(self, handler: HTTPHandler, *, websocket: Callable[[], WebSocket] | None = None,
@@ -368,6 +371,10 @@ class HTTPConnection(asyncio.BufferedProtocol):
         self._ping_interval: float | None = None
         self._ping_bytes = b""
         self._last_write = 0.0
+        # the events of this turn of the loop, written by _uncork (made when needed)
+        self._corked: list[bytes] | None = None
+        self._corked_bytes = 0
+        self._cork_encoder: Any = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
 
     # -- the transport's callbacks -----------------------------------------
@@ -589,8 +596,50 @@ class HTTPConnection(asyncio.BufferedProtocol):
             await self._drain()
 
     def finish(self, tail: bytes) -> None:
+        self.uncork()  # the events of this turn first, then the last chunk
         if tail and self.transport is not None and not self._gone:
             self.transport.write(tail)
+
+    # the events an iterator yields in one turn of the loop: one write
+    def cork_with(self, encoder: Any) -> None:
+        """Frame corked events as chunks of ``encoder`` (None: unframed)."""
+        self._cork_encoder = encoder
+
+    async def send_event(self, data: bytes) -> None:
+        """Queue encoded events for one write at the end of this turn of the
+        loop (``call_soon``), or at once past ``CORK_LIMIT`` bytes; then wait
+        like :meth:`write` while the write buffer is full."""
+        if self._gone:
+            raise ClientGone("the client went away")
+        corked = self._corked
+        if corked is None:
+            corked = self._corked = []
+            self._loop.call_soon(self.uncork)
+        corked.append(data)
+        self._corked_bytes += len(data)
+        if self._corked_bytes >= CORK_LIMIT:
+            self.uncork()
+        if self._write_paused:
+            await self._drain()
+
+    def uncork(self) -> None:
+        """Write the corked events now (one write)."""
+        corked = self._corked
+        if corked is None:
+            return
+        self._corked = None
+        size, self._corked_bytes = self._corked_bytes, 0
+        transport = self.transport
+        if self._gone or transport is None or transport.is_closing():
+            return
+        encoder = self._cork_encoder
+        if encoder is None:  # HTTP/1.0: the body unframed
+            transport.writelines(corked)
+        elif size < JOIN_BELOW:  # small events: one chunk, one joined buffer
+            transport.write(encoder.encode(corked[0] if len(corked) == 1 else b"".join(corked)))
+        else:  # one chunk each, never joined (size line, event, CRLF)
+            transport.writelines([b for data in corked for b in encoder.encode_buffers(data)])
+        self._last_write = self._loop.time()
 
     async def _drain(self) -> None:
         waiter: asyncio.Future[None] = self._loop.create_future()
