@@ -748,6 +748,136 @@ def test_pipelined_requests_are_answered_in_order_and_100_continue_is_sent() -> 
     run(serving(app, body))
 
 
+# -- chunked request bodies: our ChunkedDecoder(views=True), not h11 ----------
+
+
+def chunked_wire(pieces: list[bytes], trailer: bytes = b"") -> bytes:
+    return b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in pieces if p) \
+        + b"0\r\n" + trailer + b"\r\n"
+
+
+def echo_body_app(seen: list[Any]) -> Callable[[adapter.Request], Awaitable[adapter.Response]]:
+    async def app(request: adapter.Request) -> adapter.Response:
+        seen.append(request.body)
+        return adapter.Response(b"%d:%s" % (len(request.body), request.body[:8]))
+
+    return app
+
+
+async def exchange(url: str, pieces: list[bytes], *, pause: float = 0.0,
+                   answers: int = 1) -> list[bytes]:
+    """Send ``pieces`` one write each (``pause`` between them) and read
+    ``answers`` Content-Length responses."""
+    port = int(url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    for piece in pieces:
+        writer.write(piece)
+        await writer.drain()
+        if pause:
+            await asyncio.sleep(pause)
+    got = []
+    for _ in range(answers):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        got.append(head.split(b" ", 2)[1] + b" " + await reader.readexactly(length))
+    writer.close()
+    return got
+
+
+def test_a_chunked_request_body_goes_to_our_decoder_with_views(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[dict[str, Any]] = []
+    base = http_impl.ChunkedDecoder
+
+    def recording(**kw: Any) -> Any:
+        made.append(kw)
+        return base(**kw)
+
+    monkeypatch.setattr(http_impl, "ChunkedDecoder", recording)
+    seen: list[Any] = []
+    pieces = [b"a" * 5, bytes(range(256)) * 64, b"z" * 100_000]
+    head = b"POST /up HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+
+    async def body(url: str) -> None:
+        got = await exchange(url, [head + chunked_wire(pieces, b"x-sum: 1\r\n")
+                                   + b"GET /next HTTP/1.1\r\nhost: x\r\n\r\n"], answers=2)
+        assert got == [b"200 %d:aaaaa\x00\x01\x02" % sum(map(len, pieces)), b"200 0:"]
+
+    run(serving(echo_body_app(seen), body))
+    assert seen == [b"".join(pieces), b""]
+    assert made == [{"views": True}]  # one decoder, for the one chunked body
+
+
+@pytest.mark.parametrize("split", ["whole", "bytewise", "random", "at_the_blank_line"])
+def test_a_chunked_request_body_in_any_split_keeps_the_connection_alive(split: str) -> None:
+    import random
+
+    seen: list[Any] = []
+    wire = (b"POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+            + chunked_wire([b"hello ", b"", b"world", b"!" * 300])
+            + b"POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi"
+            + b"POST /c HTTP/1.1\nhost: x\ntransfer-encoding: chunked\n\n"  # bare LF, as h11 takes it
+            + chunked_wire([b"third"]))
+    if split == "whole":
+        pieces = [wire]
+    elif split == "bytewise":
+        pieces = [wire[i:i + 1] for i in range(len(wire))]
+    elif split == "random":
+        rng = random.Random(7)
+        cuts = sorted(rng.sample(range(1, len(wire)), 12))
+        pieces = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)])]
+    else:  # a cut inside each blank line that ends a head
+        cut = wire.index(b"\r\n\r\n") + 3
+        cut2 = wire.index(b"\n\n", cut) + 1
+        pieces = [wire[:cut], wire[cut:cut2], wire[cut2:]]
+
+    async def body(url: str) -> None:
+        got = await exchange(url, pieces, pause=0.001 if split != "bytewise" else 0.0005,
+                             answers=3)
+        assert got == [b"200 311:hello wo", b"200 2:hi", b"200 5:third"]
+
+    run(serving(echo_body_app(seen), body))
+    assert seen == [b"hello world" + b"!" * 300, b"hi", b"third"]
+
+
+def test_a_malformed_or_oversized_chunked_request_body_is_refused() -> None:
+    seen: list[Any] = []
+    head = b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+
+    async def body(url: str) -> None:
+        got = await exchange(url, [head + b"5\r\nhello\r\nzz\r\n"])
+        assert got[0].startswith(b"400 malformed chunked body")
+        got = await exchange(url, [head + chunked_wire([b"x" * 600, b"y" * 600])])
+        assert got == [b"413 request body too large"]
+        # over the limit in a later read, before the body is complete
+        got = await exchange(url, [head, b"258;a=b\r\n" + b"x" * 600 + b"\r\n",
+                                   b"258\r\n" + b"y" * 500], pause=0.01)
+        assert got == [b"413 request body too large"]
+
+    run(serving(echo_body_app(seen), body, max_body_size=1000))
+    assert seen == []
+
+
+def test_a_chunked_request_with_expect_100_continue_gets_its_100() -> None:
+    seen: list[Any] = []
+
+    async def body(url: str) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /f HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n"
+                     b"expect: 100-continue\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        writer.write(chunked_wire([b"abc", b"def"]))
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and await reader.readexactly(8) == b"6:abcdef"
+        writer.close()
+
+    run(serving(echo_body_app(seen), body))
+    assert seen == [b"abcdef"]
+
+
 def test_shutdown_ends_streams_cleanly_after_the_grace_period() -> None:
     state: dict[str, Any] = {"closed": 0}
 
