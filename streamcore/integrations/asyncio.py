@@ -10,7 +10,9 @@ connection); the handshake goes through h11 and
 :mod:`streamcore.ws.handshake`, then every read is handed to
 :class:`streamcore.ws.Connection` as a memoryview of that buffer (the
 connection copies what it keeps, so the buffer is free again when
-``receive_data`` returns).  Each ``send_*`` of the connection returns one
+``receive_data`` returns; with ``views=True`` a listener gets Binary
+payloads as views of it instead, unmasked in place, valid during
+``on_message``).  Each ``send_*`` of the connection returns one
 frame; the frames of one turn of the loop (the replies to one read, the sends
 of one turn) are corked and written with one ``transport.writelines`` at the
 end of the read callback or of the turn (``loop.call_soon``), at once past
@@ -207,7 +209,9 @@ class WebSocketListener:
         """The opening handshake is complete."""
 
     def on_message(self, ws: WebSocket, message: Message) -> None:
-        """A whole message arrived: ``str`` for Text, ``bytes`` for Binary."""
+        """A whole message arrived: ``str`` for Text, ``bytes`` for Binary
+        (with ``views=True``, a ``memoryview`` of the shared read buffer,
+        valid during this call only: copy what you keep)."""
 
     def on_close(self, ws: WebSocket, code: int, reason: str) -> None:
         """The connection is closed (as :class:`ConnectionClosed` describes)."""
