@@ -7,7 +7,7 @@ picows (the fastest client we have, so it is not what is measured): it keeps
 counts echoes; the round trip of every message gives p50 and p99.  The same
 echo app runs on every server:
 
-- ``streamcore``: ``streamcore.integrations.asyncio.serve(listener=...)``, the
+- ``streamcore``: ``streamcore.integrations.asyncio.serve(listener=..., views=True)``, the
   callback path; ``streamcore-async``: the same with an ``async for`` handler;
 - ``picows``: its all-Cython server and ``WSListener``;
 - ``websockets``: ``websockets.asyncio.server.serve``;
