@@ -7,7 +7,7 @@ picows (the fastest client we have, so it is not what is measured): it keeps
 counts echoes; the round trip of every message gives p50 and p99.  The same
 echo app runs on every server:
 
-- ``streamcore``: ``streamcore.integrations.asyncio.serve(listener=...)``, the
+- ``streamcore``: ``streamcore.integrations.asyncio.serve(listener=..., views=True)``, the
   callback path; ``streamcore-async``: the same with an ``async for`` handler;
 - ``picows``: its all-Cython server and ``WSListener``;
 - ``websockets``: ``websockets.asyncio.server.serve``;
@@ -85,8 +85,8 @@ async def serve_streamcore(port: int, callbacks: bool) -> None:
             await ws.send(message)
 
     options: dict[str, Any] = {"max_message_size": None, "ping_interval": None}
-    if callbacks:
-        server = await adapter.serve(listener=Echo, port=port, **options)
+    if callbacks:  # the listener writes each view straight back (no receive copy)
+        server = await adapter.serve(listener=Echo, port=port, views=True, **options)
     else:
         server = await adapter.serve(echo, port=port, **options)
     async with server:

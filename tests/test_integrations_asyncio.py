@@ -627,3 +627,130 @@ def test_max_queue_bounds_reads_tiny_frames_past_it_stay_within_one_read() -> No
     run(serving(body, handler=idle, max_queue=4, read_size=read_size))
     assert seen["reading"] is False
     assert 4 <= seen["queued"] <= 4 + read_size // 6, seen
+
+
+# -- zero-copy receive (Options.views) ------------------------------------------
+
+
+class ViewRecorder(adapter.WebSocketListener):
+    """Echoes each message and records, inside the callback, its type and bytes."""
+
+    seen: list[tuple[type, bytes | str]]
+
+    def __init__(self) -> None:
+        self.seen = []
+
+    def on_message(self, ws: adapter.WebSocket, message: Any) -> None:
+        self.seen.append((type(message), bytes(message) if isinstance(message, memoryview)
+                          else message))
+        ws.send_nowait(message)
+
+
+def test_a_listener_with_views_gets_binary_as_memoryviews_and_echoes_them() -> None:
+    listeners: list[ViewRecorder] = []
+
+    def factory() -> ViewRecorder:
+        listeners.append(ViewRecorder())
+        return listeners[-1]
+
+    payloads = [bytes(range(256)) * (n // 256) + b"\x07" * (n % 256) for n in SIZES]
+
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, max_size=None, compression=None) as client:
+            for payload in payloads:
+                await client.send(payload)
+                assert await client.recv() == payload
+            await client.send("text stays str")
+            assert await client.recv() == "text stays str"
+
+    run(serving(body, listener=factory, views=True, max_message_size=None))
+    (seen,) = [listener.seen for listener in listeners]
+    assert [kind for kind, _ in seen] == [memoryview] * len(SIZES) + [str]
+    assert [data for _, data in seen] == payloads + ["text stays str"]
+
+
+def test_views_echo_many_messages_of_one_read_and_messages_split_across_reads() -> None:
+    # one write of many frames: every view is of the same read and the shared
+    # buffer; a frame split across reads is a view of the codec's copy
+    payloads = [bytes([k]) * (k * 997 % 70000) for k in range(1, 60)]
+
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        writer.write(b"".join(frame(0x2, p) for p in payloads))
+        for payload in payloads:
+            assert await read_frame(reader) == (0x2, payload)
+        writer.write(frame(0x8, close_payload(1000)))
+        assert await read_frame(reader) == (0x8, close_payload(1000))
+        writer.close()
+
+    run(serving(body, listener=ViewRecorder, views=True, max_message_size=None,
+                read_size=16384))
+
+
+def test_a_view_shows_other_bytes_after_its_callback_so_listeners_copy_what_they_keep() -> None:
+    # the documented lifetime: valid during the callback only (the next read
+    # of any connection of the loop reuses the buffer)
+    kept: list[tuple[memoryview, bytes]] = []
+
+    class Keeper(adapter.WebSocketListener):
+        def on_message(self, ws: adapter.WebSocket, message: Any) -> None:
+            kept.append((message, bytes(message)))
+            ws.send_nowait(b"ok")
+
+    async def body(uri: str) -> None:
+        async with ws_connect(uri, compression=None) as client:
+            for k in range(3):
+                await client.send(bytes([0x41 + k]) * 100)
+                assert await client.recv() == b"ok"
+
+    run(serving(body, listener=Keeper, views=True))
+    assert [copy for _, copy in kept] == [bytes([0x41 + k]) * 100 for k in range(3)]
+    assert isinstance(kept[0][0], memoryview)
+    assert kept[0][0].tobytes() != kept[0][1]  # overwritten by a later read
+
+
+def test_the_coroutine_api_gets_bytes_it_can_keep_even_with_views() -> None:
+    got: list[Any] = []
+
+    async def keep(sock: adapter.WebSocket) -> None:
+        async for message in sock:
+            got.append(message)
+            if len(got) == 40:
+                await sock.send(b"done")
+
+    payloads = [bytes([k]) * (1000 + k) for k in range(40)]
+
+    async def body(uri: str) -> None:
+        reader, writer = await raw_upgrade(uri)
+        writer.write(b"".join(frame(0x2, p) for p in payloads))  # queued past their read
+        assert await read_frame(reader) == (0x2, b"done")
+        writer.close()
+
+    run(serving(body, handler=keep, views=True, max_queue=64))
+    assert all(type(m) is bytes for m in got)
+    assert got == payloads
+
+
+def test_our_client_with_a_views_listener_gets_memoryviews() -> None:
+    seen: list[tuple[type, bytes]] = []
+
+    class Client(adapter.WebSocketListener):
+        def __init__(self, finished: asyncio.Event) -> None:
+            self.finished = finished
+
+        def on_message(self, ws: adapter.WebSocket, message: Any) -> None:
+            seen.append((type(message), bytes(message)))
+            if len(seen) == 3:
+                self.finished.set()
+
+    async def body(uri: str) -> None:
+        finished = asyncio.Event()
+        sock = await adapter.connect(uri, listener=Client(finished), views=True,
+                                     max_message_size=None)
+        for n in (5, 70000, 1 << 20):
+            sock.send_nowait(b"\x09" * n)
+        await finished.wait()
+        await sock.close()
+
+    run(serving(body, listener=EchoListener, max_message_size=None))
+    assert seen == [(memoryview, b"\x09" * n) for n in (5, 70000, 1 << 20)]

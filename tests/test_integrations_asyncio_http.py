@@ -20,6 +20,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from streamcore import IncompleteError, ProtocolError
 from streamcore.integrations import _asyncio_http as http_impl
+from streamcore.integrations import asgi
 from streamcore.integrations import asyncio as adapter
 from streamcore.sse import Event
 
@@ -168,7 +169,7 @@ def test_events_arrive_in_order_with_the_event_stream_head() -> None:
             elif k % 4 == 1:
                 yield Event(f"n{k}\nline", "message", str(k))
             elif k % 4 == 2:
-                yield http_impl._encode({"data": f"n{k}", "id": str(k)})  # encoded once
+                yield asgi.encode({"data": f"n{k}", "id": str(k)})  # encoded once
             else:
                 yield {"data": f"n{k}", "id": str(k)}
 
@@ -254,6 +255,92 @@ def test_keepalive_comments_only_when_idle() -> None:
             assert r.content.startswith(b"data: first\n\n") and r.content.endswith(b"data: last\n\n")
 
     run(serving(app, body))
+
+
+async def raw_chunks(url: str, target: str) -> tuple[bytes, list[bytes]]:
+    """GET ``target`` by hand; the response head and its body's chunks, as sent."""
+    host, port = url[len("http://"):].split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(f"GET {target} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    decoder = http_impl.ChunkedDecoder()
+    chunks: list[bytes] = []
+    while not decoder.done:
+        data = await reader.read(65536)
+        assert data, "the connection ended inside the body"
+        for event in decoder.feed(data):
+            if type(event).__name__ == "Data":
+                if event.chunk_start:
+                    chunks.append(b"")
+                chunks[-1] += event.data
+    writer.close()
+    return head, chunks
+
+
+def test_events_ready_in_one_turn_of_the_loop_go_out_as_one_chunk() -> None:
+    async def burst() -> AsyncIterator[Any]:
+        for k in range(50):  # ready at once: the iterator never waits
+            yield {"data": f"a{k}"}
+        await asyncio.sleep(0.05)
+        yield {"data": "later"}
+        for k in range(3):
+            yield asgi.encode({"data": f"b{k}", "id": str(k)})
+
+    async def app(request: adapter.Request) -> adapter.EventStreamResponse:
+        return adapter.EventStreamResponse(burst(), retry=1500)
+
+    async def body(url: str) -> None:
+        head, chunks = await raw_chunks(url, "/events")
+        assert b"transfer-encoding: chunked" in head.lower()
+        assert chunks == [
+            b"retry: 1500\n\n" + b"".join(b"data: a%d\n\n" % k for k in range(50)),
+            b"data: later\n\n" + b"".join(b"id: %d\ndata: b%d\n\n" % (k, k) for k in range(3)),
+        ]
+
+    run(serving(app, body))
+
+
+def test_a_large_burst_is_written_in_order_and_still_pauses_on_a_full_buffer() -> None:
+    # past CORK_LIMIT the corked events go out at once: a burst that never
+    # yields to the loop still meets the write buffer's high-water mark
+    events = [{"data": f"{k}:" + "x" * 3000} for k in range(400)]  # 1.2 MB
+    produced: list[int] = []
+
+    async def burst(request: adapter.Request) -> AsyncIterator[Any]:
+        assert request.connection is not None and request.connection.transport is not None
+        transport = request.connection.transport
+        transport.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 8192)
+        for event in events:
+            produced.append(len(produced))
+            yield event
+
+    async def app(request: adapter.Request) -> adapter.EventStreamResponse:
+        return adapter.EventStreamResponse(burst(request))
+
+    async def body(url: str) -> None:
+        host, port = url[len("http://"):].split(":")
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)
+        sock.connect((host, int(port)))
+        reader, writer = await asyncio.open_connection(sock=sock)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.sleep(0.3)  # nothing read yet: the server's buffer fills
+        stalled_at = len(produced)
+        head = await reader.readuntil(b"\r\n\r\n")
+        decoder = http_impl.ChunkedDecoder()
+        data = b""
+        while not decoder.done:
+            for event in decoder.feed(await reader.read(65536)):
+                if type(event).__name__ == "Data":
+                    data += event.data
+        writer.close()
+        assert head.startswith(b"HTTP/1.1 200")
+        assert data == b"".join(b"data: %s\n\n" % e["data"].encode() for e in events)
+        # the iterator waited on the full buffer: what it produced is what the
+        # kernel's small buffers, write_limit and one cork (CORK_LIMIT) hold
+        assert 0 < stalled_at < 120, stalled_at
+
+    run(serving(app, body, write_limit=16384))
 
 
 def test_a_client_that_goes_away_closes_the_iterator() -> None:
@@ -659,6 +746,136 @@ def test_pipelined_requests_are_answered_in_order_and_100_continue_is_sent() -> 
         writer.close()
 
     run(serving(app, body))
+
+
+# -- chunked request bodies: our ChunkedDecoder(views=True), not h11 ----------
+
+
+def chunked_wire(pieces: list[bytes], trailer: bytes = b"") -> bytes:
+    return b"".join(b"%x;ext=1\r\n%s\r\n" % (len(p), p) for p in pieces if p) \
+        + b"0\r\n" + trailer + b"\r\n"
+
+
+def echo_body_app(seen: list[Any]) -> Callable[[adapter.Request], Awaitable[adapter.Response]]:
+    async def app(request: adapter.Request) -> adapter.Response:
+        seen.append(request.body)
+        return adapter.Response(b"%d:%s" % (len(request.body), request.body[:8]))
+
+    return app
+
+
+async def exchange(url: str, pieces: list[bytes], *, pause: float = 0.0,
+                   answers: int = 1) -> list[bytes]:
+    """Send ``pieces`` one write each (``pause`` between them) and read
+    ``answers`` Content-Length responses."""
+    port = int(url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    for piece in pieces:
+        writer.write(piece)
+        await writer.drain()
+        if pause:
+            await asyncio.sleep(pause)
+    got = []
+    for _ in range(answers):
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        got.append(head.split(b" ", 2)[1] + b" " + await reader.readexactly(length))
+    writer.close()
+    return got
+
+
+def test_a_chunked_request_body_goes_to_our_decoder_with_views(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[dict[str, Any]] = []
+    base = http_impl.ChunkedDecoder
+
+    def recording(**kw: Any) -> Any:
+        made.append(kw)
+        return base(**kw)
+
+    monkeypatch.setattr(http_impl, "ChunkedDecoder", recording)
+    seen: list[Any] = []
+    pieces = [b"a" * 5, bytes(range(256)) * 64, b"z" * 100_000]
+    head = b"POST /up HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+
+    async def body(url: str) -> None:
+        got = await exchange(url, [head + chunked_wire(pieces, b"x-sum: 1\r\n")
+                                   + b"GET /next HTTP/1.1\r\nhost: x\r\n\r\n"], answers=2)
+        assert got == [b"200 %d:aaaaa\x00\x01\x02" % sum(map(len, pieces)), b"200 0:"]
+
+    run(serving(echo_body_app(seen), body))
+    assert seen == [b"".join(pieces), b""]
+    assert made == [{"views": True}]  # one decoder, for the one chunked body
+
+
+@pytest.mark.parametrize("split", ["whole", "bytewise", "random", "at_the_blank_line"])
+def test_a_chunked_request_body_in_any_split_keeps_the_connection_alive(split: str) -> None:
+    import random
+
+    seen: list[Any] = []
+    wire = (b"POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+            + chunked_wire([b"hello ", b"", b"world", b"!" * 300])
+            + b"POST /b HTTP/1.1\r\nhost: x\r\ncontent-length: 2\r\n\r\nhi"
+            + b"POST /c HTTP/1.1\nhost: x\ntransfer-encoding: chunked\n\n"  # bare LF, as h11 takes it
+            + chunked_wire([b"third"]))
+    if split == "whole":
+        pieces = [wire]
+    elif split == "bytewise":
+        pieces = [wire[i:i + 1] for i in range(len(wire))]
+    elif split == "random":
+        rng = random.Random(7)
+        cuts = sorted(rng.sample(range(1, len(wire)), 12))
+        pieces = [wire[a:b] for a, b in zip([0, *cuts], [*cuts, len(wire)])]
+    else:  # a cut inside each blank line that ends a head
+        cut = wire.index(b"\r\n\r\n") + 3
+        cut2 = wire.index(b"\n\n", cut) + 1
+        pieces = [wire[:cut], wire[cut:cut2], wire[cut2:]]
+
+    async def body(url: str) -> None:
+        got = await exchange(url, pieces, pause=0.001 if split != "bytewise" else 0.0005,
+                             answers=3)
+        assert got == [b"200 311:hello wo", b"200 2:hi", b"200 5:third"]
+
+    run(serving(echo_body_app(seen), body))
+    assert seen == [b"hello world" + b"!" * 300, b"hi", b"third"]
+
+
+def test_a_malformed_or_oversized_chunked_request_body_is_refused() -> None:
+    seen: list[Any] = []
+    head = b"POST / HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+
+    async def body(url: str) -> None:
+        got = await exchange(url, [head + b"5\r\nhello\r\nzz\r\n"])
+        assert got[0].startswith(b"400 malformed chunked body")
+        got = await exchange(url, [head + chunked_wire([b"x" * 600, b"y" * 600])])
+        assert got == [b"413 request body too large"]
+        # over the limit in a later read, before the body is complete
+        got = await exchange(url, [head, b"258;a=b\r\n" + b"x" * 600 + b"\r\n",
+                                   b"258\r\n" + b"y" * 500], pause=0.01)
+        assert got == [b"413 request body too large"]
+
+    run(serving(echo_body_app(seen), body, max_body_size=1000))
+    assert seen == []
+
+
+def test_a_chunked_request_with_expect_100_continue_gets_its_100() -> None:
+    seen: list[Any] = []
+
+    async def body(url: str) -> None:
+        port = int(url.rsplit(":", 1)[1])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"PUT /f HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n"
+                     b"expect: 100-continue\r\n\r\n")
+        assert (await reader.readuntil(b"\r\n\r\n")).startswith(b"HTTP/1.1 100 ")
+        writer.write(chunked_wire([b"abc", b"def"]))
+        head = await reader.readuntil(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 200") and await reader.readexactly(8) == b"6:abcdef"
+        writer.close()
+
+    run(serving(echo_body_app(seen), body))
+    assert seen == [b"abcdef"]
 
 
 def test_shutdown_ends_streams_cleanly_after_the_grace_period() -> None:

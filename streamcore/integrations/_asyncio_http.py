@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import sys
 import urllib.parse
 from collections import deque
@@ -87,6 +88,9 @@ MAX_HEAD = 16384
 JOIN_BELOW = 16384
 #: a keep-alive comment: the client dispatches nothing
 PING = b":\n\n"
+#: corked event bytes past which they are written at once, not at the end of
+#: the turn (so the write buffer's high-water mark still pauses the stream)
+CORK_LIMIT = 1 << 16
 
 #: set by :func:`shutdown`; iterators may wait on it to end early
 shutting_down = asyncio.Event()
@@ -270,6 +274,11 @@ class EventStreamResponse:
         self.retry = retry
 
     async def _send(self, conn: HTTPConnection, request: Request) -> None:
+        # the one encoding of an item, shared with the ASGI response; imported
+        # here, not at the top, because that module imports Starlette when it
+        # is installed, which an adapter serving no SSE need not load
+        from .asgi import encode
+
         conn.send_timeout = self.send_timeout
         events = self.events
         iterable = events(request.last_event_id) if callable(events) else events
@@ -279,33 +288,22 @@ class EventStreamResponse:
             conn.finish(conn.http.send(h11.EndOfMessage()) or b"")
             return
         encoder = ChunkedEncoder()
-        frame: Callable[[bytes], list[Any]] = (
-            encoder.encode_buffers if chunked else (lambda data: [data]))
         conn.start_keepalive(self.ping_interval, ChunkedEncoder().encode(PING) if chunked else PING)
+        conn.cork_with(encoder if chunked else None)
         iterator = iterable.__aiter__()
         try:
             if self.retry is not None:
-                await conn.writelines(frame(encode_event(retry=self.retry)))
+                await conn.send_event(encode_event(retry=self.retry))
             while (item := await _next(iterator)) is not _DONE:
-                await conn.writelines(frame(_encode(item)))
+                await conn.send_event(encode(item))
         except asyncio.CancelledError:
             conn.absorb_shutdown()  # re-raises unless shutdown() ended the stream
         finally:
             conn.stop_keepalive()
             await _aclose(iterator)
+        conn.uncork()  # the events still corked, before the last chunk is framed
         conn.http.send(h11.EndOfMessage())
         conn.finish(encoder.finish() if chunked else b"")
-
-
-def _encode(item: Item) -> bytes:
-    if isinstance(item, bytes):
-        return item
-    if isinstance(item, str):
-        return encode_event(item)
-    if isinstance(item, Event):
-        return encode_event(item.data, event=None if item.event == "message" else item.event,
-                            id=item.id or None)
-    return encode_event(**item)
 
 
 _DONE = object()
@@ -343,7 +341,8 @@ class HTTPConnection(asyncio.BufferedProtocol):
         "_last_write", "_loop", "_max_body_size", "_ping", "_ping_bytes", "_ping_interval",
         "_read_paused", "_request", "_shutdown_timer", "_stall", "_task", "_websocket",
         "_write_limit", "_write_paused", "http", "send_timeout", "transport", "__weakref__",
-        "_idle_timeout", "_idle",
+        "_idle_timeout", "_idle", "_corked", "_corked_bytes", "_cork_encoder", "_chunked",
+        "_head_tail",
     )
 
     def __init__(self, handler: HTTPHandler, *, websocket: Callable[[], WebSocket] | None = None,
@@ -361,6 +360,10 @@ class HTTPConnection(asyncio.BufferedProtocol):
         self.http = h11.Connection(h11.SERVER, max_incomplete_event_size=MAX_HEAD)
         self._request: h11.Request | None = None
         self._body = bytearray()
+        # a chunked request body being decoded by our ChunkedDecoder(views=True)
+        # instead of h11 (see buffer_updated); None otherwise
+        self._chunked: Any = None
+        self._head_tail = b""  # the last bytes of a request head fed in pieces
         self._task: asyncio.Task[None] | None = None
         self._gone = False
         self._ending: str | None = None  # why we cancelled the task: "gone", "shutdown"
@@ -374,6 +377,10 @@ class HTTPConnection(asyncio.BufferedProtocol):
         self._ping_interval: float | None = None
         self._ping_bytes = b""
         self._last_write = 0.0
+        # the events of this turn of the loop, written by _uncork (made when needed)
+        self._corked: list[bytes] | None = None
+        self._corked_bytes = 0
+        self._cork_encoder: Any = None
         self._closed: asyncio.Future[None] = self._loop.create_future()
 
     # -- the transport's callbacks -----------------------------------------
@@ -388,14 +395,27 @@ class HTTPConnection(asyncio.BufferedProtocol):
         return self._buffer
 
     def buffer_updated(self, nbytes: int) -> None:
+        data = self._buffer[:nbytes]
+        if self._chunked is not None:  # inside a chunked request body: ours to decode
+            self._arm_idle()
+            self._chunked_body(data)
+            return
         http = self.http
+        rest: memoryview | None = None
+        if self._task is None and http.their_state is h11.IDLE:
+            # h11 gets the request head only: a chunked body behind it goes to
+            # our decoder (see _next), which h11 would copy twice and compact
+            # once per chunk
+            end = self._head_end(data)
+            if 0 <= end < nbytes:
+                data, rest = data[:end], data[end:]
         try:
-            http.receive_data(self._buffer[:nbytes])  # type: ignore[arg-type]  # h11 copies it
+            http.receive_data(data)  # type: ignore[arg-type]  # h11 copies it
         except RuntimeError:  # data after h11 was told the input ended
             return
         if self._task is None:
             self._arm_idle()  # bytes came: the wait for a whole request starts again
-            self._next()
+            self._next(rest)
         elif len(http.trailing_data[0]) > MAX_HEAD and not self._read_paused:
             # a client piling up pipelined requests while we answer one: stop
             # reading until it is answered (h11 would hold them all)
@@ -441,8 +461,64 @@ class HTTPConnection(asyncio.BufferedProtocol):
 
     # -- requests ---------------------------------------------------------------
 
-    def _next(self) -> None:
-        """Read what h11 can give until a request is complete (then answer it)."""
+    def _head_end(self, data: memoryview) -> int:
+        """Where the request head h11 is being fed ends in ``data`` (just past
+        its blank line, as h11 finds it: ``\\n\\r?\\n``), or -1."""
+        tail = self._head_tail
+        if tail:
+            joined = tail + bytes(data[:2])
+            match = _BLANK_LINE.search(joined)
+            if match is not None and match.end() > len(tail):
+                self._head_tail = b""
+                return match.end() - len(tail)
+        match = _BLANK_LINE.search(data)
+        if match is not None:
+            self._head_tail = b""
+            return match.end()
+        self._head_tail = (tail + bytes(data[-2:]))[-2:]
+        return -1
+
+    def _chunked_body(self, data: memoryview) -> None:
+        """Decode a piece of a chunked request body into ``_body`` (one copy:
+        the decoder hands out views of the read buffer)."""
+        decoder = self._chunked
+        try:
+            events = decoder.feed(data)
+        except ProtocolError as exc:
+            self._chunked = None
+            self._refuse(400, f"malformed chunked body: {exc}")
+            return
+        body = self._body
+        limit = self._max_body_size
+        for event in events:
+            if type(event).__name__ == "Data":
+                body += event.data
+        if limit is not None and len(body) > limit:
+            self._chunked = None
+            self._refuse(413, "request body too large")
+            return
+        if decoder.done:
+            # h11 still waits for the body it never saw: the last chunk alone
+            # ends it there (trailer fields are not kept, as with h11), then
+            # what came behind the body goes to h11 as usual
+            self._chunked = None
+            try:
+                self.http.receive_data(b"0\r\n\r\n" + decoder.unused_data)
+            except RuntimeError:
+                return
+            self._next()
+
+    def _give_rest(self, rest: memoryview) -> None:
+        """Feed h11 the bytes behind the head it was fed alone (not ours to decode)."""
+        try:
+            self.http.receive_data(rest)  # type: ignore[arg-type]  # h11 copies it
+        except RuntimeError:
+            pass
+
+    def _next(self, rest: memoryview | None = None) -> None:
+        """Read what h11 can give until a request is complete (then answer it).
+        ``rest``: the bytes of this read behind a request head h11 was fed
+        alone (a chunked body goes to our decoder, the rest to h11)."""
         http = self.http
         transport = self.transport
         assert transport is not None
@@ -452,12 +528,17 @@ class HTTPConnection(asyncio.BufferedProtocol):
             except h11.RemoteProtocolError as exc:
                 self._refuse(exc.error_status_hint, str(exc))
                 return
-            if event is h11.NEED_DATA:
-                return
-            if event is h11.PAUSED:
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                if rest is not None:  # not behind a head after all: h11's, in order
+                    self._give_rest(rest)
+                    rest = None
+                    continue
                 return
             if isinstance(event, h11.Request):
                 if self._websocket is not None and _is_websocket(event):
+                    if rest is not None:
+                        self._give_rest(rest)  # the frames behind the upgrade
+                        rest = None
                     ws = self._websocket()
                     transport.set_protocol(ws)
                     ws._adopt(transport, http, event)  # noqa: SLF001
@@ -471,6 +552,15 @@ class HTTPConnection(asyncio.BufferedProtocol):
                 self._body.clear()
                 if http.client_is_waiting_for_100_continue:
                     transport.write(http.send(h11.InformationalResponse(status_code=100, headers=[])) or b"")
+                if rest is not None:
+                    if (length is None and _is_chunked(event)
+                            and not http.trailing_data[0]):  # h11 holds none of the body
+                        self._chunked = ChunkedDecoder(views=True)
+                        if rest:
+                            self._chunked_body(rest)
+                        return
+                    self._give_rest(rest)
+                    rest = None
             elif isinstance(event, h11.Data):
                 self._body += event.data
                 limit = self._max_body_size
@@ -595,8 +685,50 @@ class HTTPConnection(asyncio.BufferedProtocol):
             await self._drain()
 
     def finish(self, tail: bytes) -> None:
+        self.uncork()  # the events of this turn first, then the last chunk
         if tail and self.transport is not None and not self._gone:
             self.transport.write(tail)
+
+    # the events an iterator yields in one turn of the loop: one write
+    def cork_with(self, encoder: Any) -> None:
+        """Frame corked events as chunks of ``encoder`` (None: unframed)."""
+        self._cork_encoder = encoder
+
+    async def send_event(self, data: bytes) -> None:
+        """Queue encoded events for one write at the end of this turn of the
+        loop (``call_soon``), or at once past ``CORK_LIMIT`` bytes; then wait
+        like :meth:`write` while the write buffer is full."""
+        if self._gone:
+            raise ClientGone("the client went away")
+        corked = self._corked
+        if corked is None:
+            corked = self._corked = []
+            self._loop.call_soon(self.uncork)
+        corked.append(data)
+        self._corked_bytes += len(data)
+        if self._corked_bytes >= CORK_LIMIT:
+            self.uncork()
+        if self._write_paused:
+            await self._drain()
+
+    def uncork(self) -> None:
+        """Write the corked events now (one write)."""
+        corked = self._corked
+        if corked is None:
+            return
+        self._corked = None
+        size, self._corked_bytes = self._corked_bytes, 0
+        transport = self.transport
+        if self._gone or transport is None or transport.is_closing():
+            return
+        encoder = self._cork_encoder
+        if encoder is None:  # HTTP/1.0: the body unframed
+            transport.writelines(corked)
+        elif size < JOIN_BELOW:  # small events: one chunk, one joined buffer
+            transport.write(encoder.encode(corked[0] if len(corked) == 1 else b"".join(corked)))
+        else:  # one chunk each, never joined (size line, event, CRLF)
+            transport.writelines([b for data in corked for b in encoder.encode_buffers(data)])
+        self._last_write = self._loop.time()
 
     async def _drain(self) -> None:
         waiter: asyncio.Future[None] = self._loop.create_future()
@@ -711,6 +843,18 @@ def _is_websocket(event: h11.Request) -> bool:
         if name == b"upgrade" and b"websocket" in value.lower():
             return True
     return False
+
+
+def _is_chunked(event: h11.Request) -> bool:
+    # h11 accepted the head, so "chunked" is the one and last coding (RFC 9112 §6.1)
+    for name, value in event.headers:
+        if name == b"transfer-encoding":
+            return value.lower().rstrip().endswith(b"chunked")
+    return False
+
+
+#: the blank line that ends a head, as h11 finds it
+_BLANK_LINE = re.compile(b"\n\r?\n")
 
 
 def _content_length(event: h11.Request | h11.Response) -> int | None:
