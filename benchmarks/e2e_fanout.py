@@ -535,12 +535,31 @@ def wait_delivered(clients: list[ClientProc], expected: int, stall: float = 5.0)
         time.sleep(0.05)
 
 
+def cpu_seconds(pid: int) -> float:
+    """The user + system CPU time a process has used (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores have been busy (``/proc/stat``: not idle, not
+    waiting for I/O; steal counts as busy, the cores were not ours)."""
+    with open("/proc/stat") as fh:
+        ticks = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def phase(clients: list[ClientProc], publisher: Publisher, n: int, rate: float | None,
-          receivers: int) -> dict[str, Any]:
+          receivers: int, pids: dict[str, int]) -> dict[str, Any]:
     broadcast_all(clients, "reset")
+    cpu_before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+    busy_before = machine_busy()
     start_ns = time.monotonic_ns()
     publisher.run(n, rate)
     wait_delivered(clients, n * receivers)
+    cpu = {role: cpu_seconds(pid) - cpu_before[role] for role, pid in pids.items()}
+    cpu["other"] = max(0.0, machine_busy() - busy_before - sum(cpu.values()))
     reports = broadcast_all(clients, "report")
     lat = sorted(x for c in clients for x in c.latencies())
     delivered = sum(r["delivered"] for r in reports)
@@ -552,6 +571,9 @@ def phase(clients: list[ClientProc], publisher: Publisher, n: int, rate: float |
         "deliveries_per_s": delivered / max((end_ns - start_ns) / 1e9, 1e-9),
         "p50_ms": statistics.median(lat) if lat else float("nan"),
         "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
+        # CPU seconds each process used, from the first publish to the last
+        # delivery (or the stall): who spends the machine's cores
+        "cpu": cpu,
     }
 
 
@@ -606,8 +628,12 @@ def run_side(side: str, args: argparse.Namespace, directory: str) -> dict[str, A
         after_ws = sum(rss_kib(w.pid) for w in workers)
         receivers = 2 * args.clients
         publisher = Publisher(side, redis_port, args.size)
-        fixed = phase(clients, publisher, int(args.rate * args.seconds), args.rate, receivers)
-        burst = phase(clients, publisher, args.burst, None, receivers)
+        pids = {"redis": redis.pid, "driver": os.getpid(),
+                **{f"worker {k}": w.pid for k, w in enumerate(workers)},
+                **{f"clients {k}": c.proc.pid for k, c in enumerate(clients)}}
+        fixed = phase(clients, publisher, int(args.rate * args.seconds), args.rate, receivers,
+                      pids)
+        burst = phase(clients, publisher, args.burst, None, receivers, pids)
         return {
             "kib_sse": (after_sse - base) / args.clients,
             "kib_ws": (after_ws - after_sse) / args.clients,
