@@ -16,7 +16,7 @@ from helpers import twin_fixture
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
 
-from streamcore.integrations.redis import GAP, Broadcaster, Message, Overflow  # noqa: E402
+from streamcore.integrations.redis import GAP, Batch, Broadcaster, Message, Overflow  # noqa: E402
 from streamcore.sse import SSEDecoder  # noqa: E402
 
 ws_twin = twin_fixture("ws")
@@ -180,7 +180,7 @@ def test_a_slow_client_hits_its_bound_and_the_others_keep_up(redis_server: Any,
             await b.publish("live", f"m{k}")
             await asyncio.sleep(0)
         assert [m.data for m in await fast_reader] == [f"m{k}" for k in range(100)]
-        assert len(slow._queue) <= 11  # noqa: SLF001 - the bound holds
+        assert slow._queued <= 11  # noqa: SLF001 - the bound holds
         if policy == "drop":
             with pytest.raises(Overflow):
                 await collect(slow, 1)
@@ -223,6 +223,52 @@ def test_batches_give_everything_queued_at_once_in_order(redis_server: Any) -> N
         resumed = b.subscribe("room", last_event_id=ids[3])
         got = await collect_batches(resumed, 5)
         assert [m.id for batch in got for m in batch] == ids[4:]
+        await b.close()
+
+    run(main())
+
+
+def test_subscribers_that_kept_up_share_the_readers_batch_and_its_frames(
+    redis_server: Any,
+) -> None:
+    """What one XREAD returns is one Batch: every waiting subscriber gets
+    that very object (one wake-up, not one per entry), its SSE frames joined
+    once per worker (the same bytes object for every connection); one that
+    fell behind gets its queued batches joined in order, a batch of its own."""
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        subs = [b.subscribe("room") for _ in range(3)]
+        behind = b.subscribe("room")
+        await b.ready("room")
+        its = [sub.batches().__aiter__() for sub in subs]
+        waiting = [asyncio.ensure_future(it.__anext__()) for it in its]
+        await asyncio.sleep(0.05)
+
+        async def append_at_once(texts: list[str]) -> list[str]:
+            # one transaction: the reader's blocked XREAD returns them together
+            async with b.redis.pipeline(transaction=True) as pipe:
+                for text in texts:
+                    pipe.xadd("streamcore:room", {"d": text})
+                return [i.decode() for i in await pipe.execute()]
+
+        ids = await append_at_once([f"m{k}" for k in range(5)])
+        batches = await asyncio.wait_for(asyncio.gather(*waiting), 5)
+        first = batches[0]
+        assert isinstance(first, Batch)
+        assert [m.id for m in first] == ids and [m.data for m in first] == [
+            f"m{k}" for k in range(5)]
+        assert all(batch is first for batch in batches)
+        assert first.sse == b"".join(m.sse for m in first)
+        assert all(batch.sse is first.sse for batch in batches)
+        assert first.ws == [m.ws for m in first]
+        assert all(sub.last_id == ids[-1] for sub in subs)
+        # `behind` took nothing: two more appends, two batches queued for it
+        ids += await append_at_once(["m5"])
+        ids += await append_at_once(["m6", "m7"])
+        await asyncio.wait_for(collect_batches(subs[0], 3), 5)
+        got = await asyncio.wait_for(collect_batches(behind, 8), 5)
+        assert len(got) == 1 and [m.id for m in got[0]] == ids
+        assert got[0].sse == b"".join(m.sse for m in got[0])
         await b.close()
 
     run(main())
