@@ -399,6 +399,42 @@ def test_an_append_whose_reply_was_lost_is_not_written_twice(redis_server: Any) 
     run(main())
 
 
+def test_an_append_whose_reply_was_lost_is_found_past_many_newer_entries(
+    redis_server: Any,
+) -> None:
+    """The nonce search covers every entry since the first attempt: here
+    other publishers append 1,200 entries between the lost reply and the
+    retry (the search used to look at the last 100 only, missed it and
+    appended it a second time)."""
+    async def main() -> None:
+        proxy = LosingProxy(redis_server.port)
+        await proxy.start()
+        b = Broadcaster(redis_asyncio.Redis(host="127.0.0.1", port=proxy.port, socket_timeout=5),
+                        backoff=(1.0, 1.0))
+        direct = client(redis_server)
+        first = await b.publish("feed", "m0")
+        proxy.armed = True
+        publishing = asyncio.create_task(b.publish("feed", "m1"))
+        while proxy.armed:  # until the XADD went through and its reply was dropped
+            await asyncio.sleep(0.005)
+        async with direct.pipeline(transaction=False) as pipe:  # others, meanwhile
+            for k in range(1200):
+                pipe.xadd("streamcore:feed", {"d": f"other{k}", "n": f"x{k}"})
+            await pipe.execute()
+        assert not publishing.done()  # still in its backoff: the retry comes after
+        second = await publishing
+        entries = await direct.xrange("streamcore:feed")
+        datas = [f[b"d"] for _, f in entries]
+        assert datas.count(b"m1") == 1 and datas.count(b"m0") == 1 and len(datas) == 1202
+        assert (entries[0][0].decode(), entries[1][0].decode()) == (first, second)
+        assert b.reconnects == 1
+        await b.close()
+        await direct.aclose()
+        await proxy.close()
+
+    run(main())
+
+
 def test_a_resumed_client_gets_nothing_twice_when_the_reader_is_behind_the_log(
     redis_server: Any,
 ) -> None:

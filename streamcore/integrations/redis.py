@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
@@ -523,10 +524,11 @@ class Broadcaster:
             command += [name, value]
         delay = self.backoff[0]
         ambiguous = False
+        sent_at = time.time()  # no entry of this append can be older (see _find)
         for _ in range(retries):
             try:
                 if ambiguous:
-                    found = await self._find(key, nonce)
+                    found = await self._find(key, nonce, sent_at)
                     if found is not None:
                         return found
                 entry_id = await self._send_once(command)
@@ -552,11 +554,28 @@ class Broadcaster:
         finally:
             await pool.release(connection)
 
-    async def _find(self, key: str, nonce: str) -> str | None:
-        for entry_id, fields in await self.redis.xrevrange(key, count=100):
-            if fields.get(b"n", fields.get("n")) in (nonce, nonce.encode()):
-                return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        return None
+    async def _find(self, key: str, nonce: str, sent_at: float) -> str | None:
+        """The id of the entry carrying ``nonce``, if an earlier attempt
+        appended it.  Every entry appended since our first attempt is looked
+        at, however many other publishers added meanwhile: an entry id's
+        milliseconds are at least Redis's clock when it was added, so the
+        search pages back from the end of the log (``XREVRANGE``) down to
+        ``sent_at`` (this machine's clock at the first attempt) put on
+        Redis's clock (the offset measured now), less a second of slack for
+        the round trip and clock steps."""
+        server = await self._time()
+        floor_ms = max(0, int((sent_at + (server - time.time()) - 1.0) * 1000))
+        wanted = (nonce, nonce.encode())
+        top = "+"
+        while True:
+            page = await self.redis.xrevrange(key, max=top, min=str(floor_ms), count=500)
+            for entry_id, fields in page:
+                if fields.get(b"n", fields.get("n")) in wanted:
+                    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            if len(page) < 500:
+                return None
+            last = page[-1][0]
+            top = "(" + (last.decode() if isinstance(last, bytes) else str(last))
 
     async def _time(self) -> float:
         seconds, micros = await self.redis.time()
