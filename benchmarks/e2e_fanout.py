@@ -64,6 +64,7 @@ import time
 from typing import Any
 
 from benchmarks.e2e import RESULTS, ROOT, free_port, new_loop
+from benchmarks.redis_server import RedisServer, redis_server_path, wait_port
 
 SIDES = ["streamcore", "broadcaster"]
 CHANNEL = "fanout"
@@ -402,19 +403,6 @@ def client(ports: str, sse: int, ws: int, lat_file: str) -> None:
 
 # -- the driver --------------------------------------------------------------------
 
-def wait_port(port: int, proc: subprocess.Popen[Any], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start")
-
-
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -596,17 +584,14 @@ def warm_up(ports: list[int]) -> None:
 
 
 def run_side(side: str, args: argparse.Namespace, directory: str) -> dict[str, Any]:
-    redis_port = free_port()
-    redis_dir = tempfile.mkdtemp(prefix=f"redis-{side}-", dir=directory)
-    redis = subprocess.Popen(
-        [args.redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
-         "--dir", redis_dir, "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = RedisServer(tempfile.mkdtemp(prefix=f"redis-{side}-", dir=directory),
+                        binary=args.redis_server)
+    redis_port = redis.port
     workers: list[subprocess.Popen[Any]] = []
     clients: list[ClientProc] = []
     publisher: Publisher | None = None
     try:
-        wait_port(redis_port, redis, "redis-server")
+        redis.start()
         ports = [free_port() for _ in range(2)]
         for port in ports:
             workers.append(subprocess.Popen(
@@ -648,8 +633,7 @@ def run_side(side: str, args: argparse.Namespace, directory: str) -> dict[str, A
         for proc in workers:  # a graceful stop would wait for the open streams
             proc.kill()
             proc.wait()
-        redis.terminate()
-        redis.wait()
+        redis.stop()
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -665,7 +649,8 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version as installed
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
 
     import streamcore
 
@@ -802,7 +787,7 @@ def main() -> None:
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    args.redis_server = redis_server_path() or "/usr/bin/redis-server"
     if not os.path.exists(args.redis_server):
         sys.exit("redis-server is not installed (make system-deps installs Debian's)")
     runs: dict[str, list[dict[str, Any]]] = {}

@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
-import time
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import twin_fixture
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ (python -m pytest has it already)
+    sys.path.append(str(ROOT))
+
+from benchmarks.redis_server import RedisServer  # noqa: E402
 
 redis_asyncio = pytest.importorskip("redis.asyncio")
 
@@ -24,41 +29,11 @@ ws_twin = twin_fixture("ws")
 pytestmark = pytest.mark.interop
 
 
-class RedisServer:
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.directory, "--appendonly", "yes", "--appendfsync", "always",
-             "--save", "", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-
 @pytest.fixture
 def redis_server(tmp_path: Any) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (make test installs it with apt-get)")
-    server = RedisServer(str(tmp_path))
+    server = RedisServer(str(tmp_path), persist=True)
     server.start()
     yield server
     if server.proc is not None and server.proc.poll() is None:
