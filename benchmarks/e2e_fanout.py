@@ -645,7 +645,39 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
                      for k in ("deliveries_per_s", "p50_ms", "p99_ms", "seconds")}
         out[name].update({k: sum(r[name][k] for r in runs)
                           for k in ("delivered", "expected", "disorder")})
+        out[name]["cpu"] = {role: statistics.median(r[name]["cpu"][role] for r in runs)
+                            for role in runs[0][name]["cpu"]}
     return out
+
+
+def cpu_groups(cpu: dict[str, float]) -> dict[str, float]:
+    """A phase's CPU seconds by kind of process (both workers together, both
+    client processes together)."""
+    out: dict[str, float] = {}
+    for role, seconds in cpu.items():
+        kind = role.split()[0]
+        out[kind] = out.get(kind, 0.0) + seconds
+    return out
+
+
+def cpu_table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
+    """Who spent the CPU during the fixed rate: seconds, and microseconds
+    per delivery, of each kind of process ("other": the rest of the
+    machine, whatever else runs on it)."""
+    kinds = ["worker", "clients", "redis", "driver", "other"]
+    lines = [f"CPU during the fixed rate ({int(args.rate * args.seconds)} events at "
+             f"{args.rate:g}/s; user + system seconds, median of the runs; µs per delivery "
+             "in brackets):", "",
+             "| side | " + " | ".join(f"{k}{'s' if k == 'worker' else ''}" for k in kinds)
+             + " |", "|---|" + "---|" * len(kinds)]
+    for side, r in rows.items():
+        f = r["fixed"]
+        groups = cpu_groups(f["cpu"])
+        per = f["delivered"] / max(1, args.repeat)
+        lines.append(f"| {side} | " + " | ".join(
+            f"{groups.get(k, 0.0):.2f} s ({1e6 * groups.get(k, 0.0) / max(per, 1):.1f})"
+            for k in kinds) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def versions() -> str:
@@ -802,7 +834,9 @@ def main() -> None:
                       f"({b['delivered']}/{b['expected']})  at {args.rate:g}/s: p50 "
                       f"{f['p50_ms']:.1f} ms p99 {f['p99_ms']:.1f} ms ({f['delivered']}/"
                       f"{f['expected']})  idle: {r['kib_sse']:.1f} KiB/SSE, "
-                      f"{r['kib_ws']:.1f} KiB/WS  disorder {f['disorder'] + b['disorder']}",
+                      f"{r['kib_ws']:.1f} KiB/WS  disorder {f['disorder'] + b['disorder']}  "
+                      "CPU s at the fixed rate: " + ", ".join(
+                          f"{k} {v:.2f}" for k, v in cpu_groups(f["cpu"]).items()),
                       flush=True)
         sweep: dict[int, dict[str, dict[str, Any]]] = {}
         for n in [int(x) for x in args.latency_sweep.split(",") if x]:
@@ -817,7 +851,7 @@ def main() -> None:
                           flush=True)
             sweep[n] = {side: median_run(rs)["fixed"] for side, rs in points.items()}
     rows = {side: median_run(side_runs) for side, side_runs in runs.items()}
-    text = table(rows, args)
+    text = table(rows, args) + "\n" + cpu_table(rows, args)
     if sweep:
         text += "\n" + sweep_table(sweep, sides, args)
     print("\n" + text)
