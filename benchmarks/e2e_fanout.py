@@ -64,6 +64,7 @@ import time
 from typing import Any
 
 from benchmarks.e2e import RESULTS, ROOT, free_port, new_loop
+from benchmarks.redis_server import RedisServer, redis_server_path, wait_port
 
 SIDES = ["streamcore", "broadcaster"]
 CHANNEL = "fanout"
@@ -103,12 +104,12 @@ def make_app(side: str, redis_port: int) -> Any:
                 async with ours.subscribe(CHANNEL, max_queue=MAX_QUEUE) as sub:
                     await ours.ready(CHANNEL)
                     yield {"comment": "ready"}
-                    # every message queued by now, their frames (encoded once
-                    # per worker) joined: one write however far behind
+                    # every message queued by now, their frames (encoded and
+                    # joined once per worker) in one write however far behind
                     async for batch in sub.batches():
-                        yield batch[0].sse if len(batch) == 1 else \
-                            b"".join([m.sse for m in batch])
-            return EventSourceResponse(stream(), ping_interval=15)
+                        yield batch.sse
+            # batches() coalesces already: no extra loop turn per write
+            return EventSourceResponse(stream(), ping_interval=15, coalesce=False)
 
         async def ws(websocket: WebSocket) -> None:
             await websocket.accept()
@@ -121,7 +122,7 @@ def make_app(side: str, redis_port: int) -> Any:
                         # the frames built once per worker (streamcore.ws.Prepared),
                         # all that is queued in one write
                         await send({"type": "websocket.send",
-                                    "streamcore.prepared": [m.ws for m in batch]})
+                                    "streamcore.prepared": batch.ws})
                 except (WebSocketDisconnect, OSError):
                     pass
     else:
@@ -402,19 +403,6 @@ def client(ports: str, sse: int, ws: int, lat_file: str) -> None:
 
 # -- the driver --------------------------------------------------------------------
 
-def wait_port(port: int, proc: subprocess.Popen[Any], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start")
-
-
 def rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as fh:
         for line in fh:
@@ -535,12 +523,31 @@ def wait_delivered(clients: list[ClientProc], expected: int, stall: float = 5.0)
         time.sleep(0.05)
 
 
+def cpu_seconds(pid: int) -> float:
+    """The user + system CPU time a process has used (``/proc/PID/stat``)."""
+    with open(f"/proc/{pid}/stat") as fh:
+        fields = fh.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy() -> float:
+    """CPU seconds all cores have been busy (``/proc/stat``: not idle, not
+    waiting for I/O; steal counts as busy, the cores were not ours)."""
+    with open("/proc/stat") as fh:
+        ticks = [int(x) for x in fh.readline().split()[1:]]
+    return (sum(ticks[:8]) - ticks[3] - ticks[4]) / os.sysconf("SC_CLK_TCK")
+
+
 def phase(clients: list[ClientProc], publisher: Publisher, n: int, rate: float | None,
-          receivers: int) -> dict[str, Any]:
+          receivers: int, pids: dict[str, int]) -> dict[str, Any]:
     broadcast_all(clients, "reset")
+    cpu_before = {role: cpu_seconds(pid) for role, pid in pids.items()}
+    busy_before = machine_busy()
     start_ns = time.monotonic_ns()
     publisher.run(n, rate)
     wait_delivered(clients, n * receivers)
+    cpu = {role: cpu_seconds(pid) - cpu_before[role] for role, pid in pids.items()}
+    cpu["other"] = max(0.0, machine_busy() - busy_before - sum(cpu.values()))
     reports = broadcast_all(clients, "report")
     lat = sorted(x for c in clients for x in c.latencies())
     delivered = sum(r["delivered"] for r in reports)
@@ -552,6 +559,9 @@ def phase(clients: list[ClientProc], publisher: Publisher, n: int, rate: float |
         "deliveries_per_s": delivered / max((end_ns - start_ns) / 1e9, 1e-9),
         "p50_ms": statistics.median(lat) if lat else float("nan"),
         "p99_ms": lat[min(len(lat) - 1, int(len(lat) * 0.99))] if lat else float("nan"),
+        # CPU seconds each process used, from the first publish to the last
+        # delivery (or the stall): who spends the machine's cores
+        "cpu": cpu,
     }
 
 
@@ -574,17 +584,14 @@ def warm_up(ports: list[int]) -> None:
 
 
 def run_side(side: str, args: argparse.Namespace, directory: str) -> dict[str, Any]:
-    redis_port = free_port()
-    redis_dir = tempfile.mkdtemp(prefix=f"redis-{side}-", dir=directory)
-    redis = subprocess.Popen(
-        [args.redis_server, "--port", str(redis_port), "--bind", "127.0.0.1",
-         "--dir", redis_dir, "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    redis = RedisServer(tempfile.mkdtemp(prefix=f"redis-{side}-", dir=directory),
+                        binary=args.redis_server)
+    redis_port = redis.port
     workers: list[subprocess.Popen[Any]] = []
     clients: list[ClientProc] = []
     publisher: Publisher | None = None
     try:
-        wait_port(redis_port, redis, "redis-server")
+        redis.start()
         ports = [free_port() for _ in range(2)]
         for port in ports:
             workers.append(subprocess.Popen(
@@ -606,8 +613,12 @@ def run_side(side: str, args: argparse.Namespace, directory: str) -> dict[str, A
         after_ws = sum(rss_kib(w.pid) for w in workers)
         receivers = 2 * args.clients
         publisher = Publisher(side, redis_port, args.size)
-        fixed = phase(clients, publisher, int(args.rate * args.seconds), args.rate, receivers)
-        burst = phase(clients, publisher, args.burst, None, receivers)
+        pids = {"redis": redis.pid, "driver": os.getpid(),
+                **{f"worker {k}": w.pid for k, w in enumerate(workers)},
+                **{f"clients {k}": c.proc.pid for k, c in enumerate(clients)}}
+        fixed = phase(clients, publisher, int(args.rate * args.seconds), args.rate, receivers,
+                      pids)
+        burst = phase(clients, publisher, args.burst, None, receivers, pids)
         return {
             "kib_sse": (after_sse - base) / args.clients,
             "kib_ws": (after_ws - after_sse) / args.clients,
@@ -622,8 +633,7 @@ def run_side(side: str, args: argparse.Namespace, directory: str) -> dict[str, A
         for proc in workers:  # a graceful stop would wait for the open streams
             proc.kill()
             proc.wait()
-        redis.terminate()
-        redis.wait()
+        redis.stop()
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -635,11 +645,44 @@ def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
                      for k in ("deliveries_per_s", "p50_ms", "p99_ms", "seconds")}
         out[name].update({k: sum(r[name][k] for r in runs)
                           for k in ("delivered", "expected", "disorder")})
+        out[name]["cpu"] = {role: statistics.median(r[name]["cpu"][role] for r in runs)
+                            for role in runs[0][name]["cpu"]}
     return out
 
 
+def cpu_groups(cpu: dict[str, float]) -> dict[str, float]:
+    """A phase's CPU seconds by kind of process (both workers together, both
+    client processes together)."""
+    out: dict[str, float] = {}
+    for role, seconds in cpu.items():
+        kind = role.split()[0]
+        out[kind] = out.get(kind, 0.0) + seconds
+    return out
+
+
+def cpu_table(rows: dict[str, dict[str, Any]], args: argparse.Namespace) -> str:
+    """Who spent the CPU during the fixed rate: seconds, and microseconds
+    per delivery, of each kind of process ("other": the rest of the
+    machine, whatever else runs on it)."""
+    kinds = ["worker", "clients", "redis", "driver", "other"]
+    lines = [f"CPU during the fixed rate ({int(args.rate * args.seconds)} events at "
+             f"{args.rate:g}/s; user + system seconds, median of the runs; µs per delivery "
+             "in brackets):", "",
+             "| side | " + " | ".join(f"{k}{'s' if k == 'worker' else ''}" for k in kinds)
+             + " |", "|---|" + "---|" * len(kinds)]
+    for side, r in rows.items():
+        f = r["fixed"]
+        groups = cpu_groups(f["cpu"])
+        per = f["delivered"] / max(1, args.repeat)
+        lines.append(f"| {side} | " + " | ".join(
+            f"{groups.get(k, 0.0):.2f} s ({1e6 * groups.get(k, 0.0) / max(per, 1):.1f})"
+            for k in kinds) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def versions() -> str:
-    from importlib.metadata import PackageNotFoundError, version as installed
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed
 
     import streamcore
 
@@ -776,7 +819,7 @@ def main() -> None:
     for key, value in (quick if args.quick else full).items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    args.redis_server = shutil.which("redis-server") or "/usr/bin/redis-server"
+    args.redis_server = redis_server_path() or "/usr/bin/redis-server"
     if not os.path.exists(args.redis_server):
         sys.exit("redis-server is not installed (make system-deps installs Debian's)")
     runs: dict[str, list[dict[str, Any]]] = {}
@@ -791,7 +834,9 @@ def main() -> None:
                       f"({b['delivered']}/{b['expected']})  at {args.rate:g}/s: p50 "
                       f"{f['p50_ms']:.1f} ms p99 {f['p99_ms']:.1f} ms ({f['delivered']}/"
                       f"{f['expected']})  idle: {r['kib_sse']:.1f} KiB/SSE, "
-                      f"{r['kib_ws']:.1f} KiB/WS  disorder {f['disorder'] + b['disorder']}",
+                      f"{r['kib_ws']:.1f} KiB/WS  disorder {f['disorder'] + b['disorder']}  "
+                      "CPU s at the fixed rate: " + ", ".join(
+                          f"{k} {v:.2f}" for k, v in cpu_groups(f["cpu"]).items()),
                       flush=True)
         sweep: dict[int, dict[str, dict[str, Any]]] = {}
         for n in [int(x) for x in args.latency_sweep.split(",") if x]:
@@ -806,7 +851,7 @@ def main() -> None:
                           flush=True)
             sweep[n] = {side: median_run(rs)["fixed"] for side, rs in points.items()}
     rows = {side: median_run(side_runs) for side, side_runs in runs.items()}
-    text = table(rows, args)
+    text = table(rows, args) + "\n" + cpu_table(rows, args)
     if sweep:
         text += "\n" + sweep_table(sweep, sides, args)
     print("\n" + text)

@@ -9,7 +9,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,6 +25,11 @@ from httpx_sse import connect_sse
 from streamcore.integrations.redis import Broadcaster
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ (python -m pytest has it already)
+    sys.path.append(str(ROOT))
+
+from benchmarks.redis_server import RedisServer, free_port, wait_port  # noqa: E402
+
 HOWTO = ROOT / "docs" / "howto-starlette.md"
 REDIS_URL_IN_DOC = '"redis://127.0.0.1:6379"'
 # What the how-to leaves to the reader: mounting its endpoints in one app.
@@ -38,25 +42,6 @@ app = Starlette(
     lifespan=lifespan,
 )
 """
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"{what} did not start")
 
 
 def howto_module() -> str:
@@ -75,14 +60,12 @@ class Servers:
     def __init__(self, directory: Path, twin: str) -> None:
         (directory / "howto_app.py").write_text(howto_module(), encoding="utf-8")
         self.procs: list[subprocess.Popen[bytes]] = []
-        self.redis_port = free_port()
-        self.redis_url = f"redis://127.0.0.1:{self.redis_port}"
-        redis_server = subprocess.Popen(
-            ["redis-server", "--port", str(self.redis_port), "--bind", "127.0.0.1",
-             "--dir", str(directory), "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.procs.append(redis_server)
-        wait_port(self.redis_port, redis_server, "redis-server")
+        self.redis = RedisServer(str(directory))
+        self.redis.start()
+        assert self.redis.proc is not None
+        self.procs.append(self.redis.proc)
+        self.redis_port = self.redis.port
+        self.redis_url = self.redis.url
         env = dict(os.environ, HOWTO_REDIS_URL=self.redis_url,
                    PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
         env.pop("STREAMCORE_NO_EXTENSIONS", None)

@@ -5,18 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-import socket
-import subprocess
-import time
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import twin_fixture
 
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ (python -m pytest has it already)
+    sys.path.append(str(ROOT))
+
+from benchmarks.redis_server import RedisServer  # noqa: E402
+
 redis_asyncio = pytest.importorskip("redis.asyncio")
 
-from streamcore.integrations.redis import GAP, Broadcaster, Message, Overflow  # noqa: E402
+from streamcore.integrations.redis import GAP, Batch, Broadcaster, Message, Overflow  # noqa: E402
 from streamcore.sse import SSEDecoder  # noqa: E402
 
 ws_twin = twin_fixture("ws")
@@ -24,41 +29,11 @@ ws_twin = twin_fixture("ws")
 pytestmark = pytest.mark.interop
 
 
-class RedisServer:
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.directory, "--appendonly", "yes", "--appendfsync", "always",
-             "--save", "", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.02)
-        raise RuntimeError("redis-server did not start")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
-
-
 @pytest.fixture
 def redis_server(tmp_path: Any) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (make test installs it with apt-get)")
-    server = RedisServer(str(tmp_path))
+    server = RedisServer(str(tmp_path), persist=True)
     server.start()
     yield server
     if server.proc is not None and server.proc.poll() is None:
@@ -180,7 +155,7 @@ def test_a_slow_client_hits_its_bound_and_the_others_keep_up(redis_server: Any,
             await b.publish("live", f"m{k}")
             await asyncio.sleep(0)
         assert [m.data for m in await fast_reader] == [f"m{k}" for k in range(100)]
-        assert len(slow._queue) <= 11  # noqa: SLF001 - the bound holds
+        assert slow._queued <= 11  # noqa: SLF001 - the bound holds
         if policy == "drop":
             with pytest.raises(Overflow):
                 await collect(slow, 1)
@@ -223,6 +198,52 @@ def test_batches_give_everything_queued_at_once_in_order(redis_server: Any) -> N
         resumed = b.subscribe("room", last_event_id=ids[3])
         got = await collect_batches(resumed, 5)
         assert [m.id for batch in got for m in batch] == ids[4:]
+        await b.close()
+
+    run(main())
+
+
+def test_subscribers_that_kept_up_share_the_readers_batch_and_its_frames(
+    redis_server: Any,
+) -> None:
+    """What one XREAD returns is one Batch: every waiting subscriber gets
+    that very object (one wake-up, not one per entry), its SSE frames joined
+    once per worker (the same bytes object for every connection); one that
+    fell behind gets its queued batches joined in order, a batch of its own."""
+    async def main() -> None:
+        b = Broadcaster(client(redis_server))
+        subs = [b.subscribe("room") for _ in range(3)]
+        behind = b.subscribe("room")
+        await b.ready("room")
+        its = [sub.batches().__aiter__() for sub in subs]
+        waiting = [asyncio.ensure_future(it.__anext__()) for it in its]
+        await asyncio.sleep(0.05)
+
+        async def append_at_once(texts: list[str]) -> list[str]:
+            # one transaction: the reader's blocked XREAD returns them together
+            async with b.redis.pipeline(transaction=True) as pipe:
+                for text in texts:
+                    pipe.xadd("streamcore:room", {"d": text})
+                return [i.decode() for i in await pipe.execute()]
+
+        ids = await append_at_once([f"m{k}" for k in range(5)])
+        batches = await asyncio.wait_for(asyncio.gather(*waiting), 5)
+        first = batches[0]
+        assert isinstance(first, Batch)
+        assert [m.id for m in first] == ids and [m.data for m in first] == [
+            f"m{k}" for k in range(5)]
+        assert all(batch is first for batch in batches)
+        assert first.sse == b"".join(m.sse for m in first)
+        assert all(batch.sse is first.sse for batch in batches)
+        assert first.ws == [m.ws for m in first]
+        assert all(sub.last_id == ids[-1] for sub in subs)
+        # `behind` took nothing: two more appends, two batches queued for it
+        ids += await append_at_once(["m5"])
+        ids += await append_at_once(["m6", "m7"])
+        await asyncio.wait_for(collect_batches(subs[0], 3), 5)
+        got = await asyncio.wait_for(collect_batches(behind, 8), 5)
+        assert len(got) == 1 and [m.id for m in got[0]] == ids
+        assert got[0].sse == b"".join(m.sse for m in got[0])
         await b.close()
 
     run(main())
@@ -348,6 +369,42 @@ def test_an_append_whose_reply_was_lost_is_not_written_twice(redis_server: Any) 
         assert [(i.decode(), f[b"d"]) for i, f in entries] == [(first, b"m0"), (second, b"m1")]
         assert not proxy.armed and b.reconnects == 1  # the reply was lost, once
         await b.close()
+        await proxy.close()
+
+    run(main())
+
+
+def test_an_append_whose_reply_was_lost_is_found_past_many_newer_entries(
+    redis_server: Any,
+) -> None:
+    """The nonce search covers every entry since the first attempt: here
+    other publishers append 1,200 entries between the lost reply and the
+    retry (the search used to look at the last 100 only, missed it and
+    appended it a second time)."""
+    async def main() -> None:
+        proxy = LosingProxy(redis_server.port)
+        await proxy.start()
+        b = Broadcaster(redis_asyncio.Redis(host="127.0.0.1", port=proxy.port, socket_timeout=5),
+                        backoff=(1.0, 1.0))
+        direct = client(redis_server)
+        first = await b.publish("feed", "m0")
+        proxy.armed = True
+        publishing = asyncio.create_task(b.publish("feed", "m1"))
+        while proxy.armed:  # until the XADD went through and its reply was dropped
+            await asyncio.sleep(0.005)
+        async with direct.pipeline(transaction=False) as pipe:  # others, meanwhile
+            for k in range(1200):
+                pipe.xadd("streamcore:feed", {"d": f"other{k}", "n": f"x{k}"})
+            await pipe.execute()
+        assert not publishing.done()  # still in its backoff: the retry comes after
+        second = await publishing
+        entries = await direct.xrange("streamcore:feed")
+        datas = [f[b"d"] for _, f in entries]
+        assert datas.count(b"m1") == 1 and datas.count(b"m0") == 1 and len(datas) == 1202
+        assert (entries[0][0].decode(), entries[1][0].decode()) == (first, second)
+        assert b.reconnects == 1
+        await b.close()
+        await direct.aclose()
         await proxy.close()
 
     run(main())

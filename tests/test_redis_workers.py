@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import shutil
 import socket
 import subprocess
@@ -33,64 +32,14 @@ websockets_exceptions = pytest.importorskip("websockets.exceptions")
 
 from streamcore.integrations.redis import GAP, Broadcaster  # noqa: E402
 
-pytestmark = pytest.mark.interop
-
 WORKER = Path(__file__).with_name("redis_worker.py")
 ROOT = WORKER.parents[1]
+if str(ROOT) not in sys.path:  # benchmarks/ (python -m pytest has it already)
+    sys.path.append(str(ROOT))
 
+from benchmarks.redis_server import RedisServer, free_port, wait_port  # noqa: E402
 
-def free_port() -> int:
-    """A free loopback port below the kernel's ephemeral range.  Redis and a
-    worker are restarted on their port; one from the ephemeral range could be
-    taken meanwhile by an outgoing connection's source port (or a client
-    retrying it could connect to itself), and the restart fails to bind."""
-    try:
-        with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
-            low = int(f.read().split()[0])
-    except (OSError, ValueError, IndexError):
-        low = 32768
-    for _ in range(200):
-        port = random.randrange(max(1024, low - 16384), low)
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port below the ephemeral range")
-
-
-def wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{what} exited with {proc.returncode}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.02)
-    raise RuntimeError(f"{what} did not start")
-
-
-class RedisServer:
-    def __init__(self, directory: str) -> None:
-        self.directory = directory
-        self.port = free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
-             "--dir", self.directory, "--appendonly", "yes", "--appendfsync", "always",
-             "--save", "", "--protected-mode", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_port(self.port, self.proc, "redis-server")
-
-    def kill(self) -> None:
-        assert self.proc is not None
-        self.proc.kill()
-        self.proc.wait()
+pytestmark = pytest.mark.interop
 
 
 class Worker:
@@ -130,7 +79,7 @@ def twin(request: pytest.FixtureRequest) -> str:
 def redis_server(tmp_path: Any) -> Iterator[RedisServer]:
     if shutil.which("redis-server") is None:
         pytest.skip("redis-server is not installed (make test installs it with apt-get)")
-    server = RedisServer(str(tmp_path))
+    server = RedisServer(str(tmp_path), persist=True)
     server.start()
     yield server
     if server.proc is not None and server.proc.poll() is None:

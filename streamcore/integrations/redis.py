@@ -6,7 +6,11 @@ with ``XADD`` (capped by ``maxlen`` or ``minid_age``).  Each worker process
 runs one reader task per channel, whatever its number of clients (every
 blocked ``XREAD`` makes each ``XADD`` pay), and fans each entry out to its
 subscribers: a :class:`Message` is built, and its SSE frame encoded, once
-per worker; every client gets the same object and the same bytes.
+per worker; every client gets the same object and the same bytes.  What one
+``XREAD`` returns is one :class:`Batch`, offered to each subscriber in one
+call with one wake-up (not one per entry); a subscriber that was idle gets
+that very batch, so its joined frames (``batch.sse``, ``batch.ws``) are
+built once per worker too, and every connection writes the same bytes.
 When a channel's last subscriber leaves, its reader stops (and releases
 its blocked ``XREAD`` connection); the next subscriber starts a new one.
 
@@ -37,6 +41,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from typing import Any, NamedTuple
@@ -47,7 +52,7 @@ from redis.asyncio import Redis
 from ..sse import encode_event
 from ..ws import Prepared
 
-__all__ = ["GAP", "Broadcaster", "Message", "Overflow", "Subscription"]
+__all__ = ["GAP", "Batch", "Broadcaster", "Message", "Overflow", "Subscription"]
 
 _RETRY = (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError)
 
@@ -70,6 +75,41 @@ class Message(NamedTuple):
 
 #: the ``event`` of the message that stands for entries a client missed
 GAP = "streamcore.gap"
+
+
+class Batch(list[Message]):
+    """The messages :meth:`Subscription.batches` hands over in one step, in
+    order (a ``list`` of :class:`Message`).  ``sse``: their SSE frames
+    joined; ``ws``: their :class:`streamcore.ws.Prepared` messages, for the
+    ``"streamcore.prepared"`` extension.  Both are built on first use and
+    kept: the subscriptions of a worker that were waiting when the reader
+    got these entries are handed the same batch, so the join happens once
+    per worker and every connection writes the same bytes object.  Shared:
+    read it, do not change it."""
+
+    __slots__ = ("_sse", "_ws")
+
+    def __init__(self, messages: Any = ()) -> None:
+        super().__init__(messages)
+        self._sse: bytes | None = None
+        self._ws: list[Prepared] | None = None
+
+    @property
+    def sse(self) -> bytes:
+        """The SSE frames of the batch, joined (one body to write)."""
+        sse = self._sse
+        if sse is None:
+            sse = self._sse = self[0].sse if len(self) == 1 else \
+                b"".join([m.sse for m in self])
+        return sse
+
+    @property
+    def ws(self) -> list[Prepared]:
+        """The batch's WebSocket messages (``"streamcore.prepared"``: one write)."""
+        ws = self._ws
+        if ws is None:
+            ws = self._ws = [m.ws for m in self]
+        return ws
 
 
 class Overflow(Exception):
@@ -95,7 +135,11 @@ class Subscription:
         self._reader = reader
         self._max_queue = max_queue
         self._policy = policy
-        self._queue: deque[Message] = deque()
+        # batches offered and not yet taken, and how many messages they hold
+        # (the bound): a batch the reader offers to an idle subscriber is
+        # queued as is, shared with the other subscriptions
+        self._queue: deque[Batch] = deque()
+        self._queued = 0
         # the iterator's pending wait, if any: a bare future, set once (an
         # asyncio.Event would hold a deque of waiters per subscription)
         self._waiter: asyncio.Future[None] | None = None
@@ -111,6 +155,27 @@ class Subscription:
         self.last_id = last_event_id  # the id of the last message delivered
 
     # -- fed by the reader -------------------------------------------------
+
+    def _offer_batch(self, batch: Batch) -> None:
+        """What one ``XREAD`` returned, offered to every subscriber in turn:
+        queued as one (shared) batch, with one wake-up."""
+        if self._closed or self._overflowed:
+            return
+        if self._held is not None or self._floor is not None:
+            for message in batch:  # a resume under way: entry by entry
+                self._offer(message)
+            return
+        if self._queued + len(batch) > self._max_queue:
+            for message in batch:  # the bound: the policy, entry by entry
+                self._push(message)
+            return
+        self._queue.append(batch)
+        self._queued += len(batch)
+        waiter = self._waiter
+        if waiter is not None:  # _wake, inlined: this runs per subscriber
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _offer(self, message: Message) -> None:
         if self._closed or self._overflowed:
@@ -132,16 +197,19 @@ class Subscription:
         self._push(message)
 
     def _push(self, message: Message) -> None:
-        if len(self._queue) >= self._max_queue:
+        if self._overflowed:
+            return
+        if self._queued >= self._max_queue:
+            self._queue.clear()
             if self._policy == "drop":
                 self._overflowed = True
-                self._queue.clear()
+                self._queued = 0
             else:
-                self._queue.clear()
-                self._queue.append(_gap(self.last_id or "0-0"))
-                self._queue.append(message)
+                self._queue.append(Batch((_gap(self.last_id or "0-0"), message)))
+                self._queued = 2
         else:
-            self._queue.append(message)
+            self._queue.append(Batch((message,)))
+            self._queued += 1
         self._wake()
 
     def _wake(self) -> None:
@@ -161,7 +229,7 @@ class Subscription:
 
     # -- resume ------------------------------------------------------------
 
-    async def _catch_up(self) -> AsyncIterator[list[Message]]:
+    async def _catch_up(self) -> AsyncIterator[Batch]:
         """The entries after the resume id, read from the log a page at a
         time as the iterator takes them (not bounded by ``max_queue``: they
         are all in the log); then the held live entries go to the queue,
@@ -177,7 +245,7 @@ class Subscription:
             except redis_errors.ResponseError:  # no such stream yet
                 info = {}
             if self._missed(info, after):
-                yield [_gap(after)]
+                yield Batch((_gap(after),))
         page = min(self._max_queue, 1000)
         while not (self._closed or self._overflowed or self._skipped):
             # from the last entry the iterator took: an iteration left and
@@ -187,12 +255,14 @@ class Subscription:
                 self._reader.key, min="(" + last, max="+", count=page)
             if not entries:
                 break
-            yield [self._reader.message(entry_id, fields) for entry_id, fields in entries]
+            yield Batch([self._reader.message(entry_id, fields)
+                         for entry_id, fields in entries])
         last = self.last_id or "0-0"
         held, self._held = self._held, None
         self._floor = _id_tuple(last)
         if self._skipped:  # the client fell max_queue live entries behind
-            self._queue.append(_gap(last))
+            self._queue.append(Batch((_gap(last),)))
+            self._queued += 1
         for message in held:
             self._offer(message)
         self._wake()
@@ -238,20 +308,24 @@ class Subscription:
                 if self._closed:
                     return
                 await self._wait()
-            message = self._queue.popleft()
-            if message.event != GAP:
-                self.last_id = message.id
-            yield message
+            batch = self._queue.popleft()
+            self._queued -= len(batch)
+            for message in batch:
+                if message.event != GAP:
+                    self.last_id = message.id
+                yield message
 
-    def batches(self) -> AsyncIterator[list[Message]]:
+    def batches(self) -> AsyncIterator[Batch]:
         """Iterate as ``async for message in subscription`` does, but each
         step gives every message queued by then (at most ``max_queue``), in
-        order: a client that fell behind gets them in one write (one SSE
-        body of their ``sse`` frames joined, one WebSocket write of their
-        ``ws`` frames) and one wake-up instead of one per message."""
+        order, as a :class:`Batch`: a client that fell behind gets them in
+        one write (``batch.sse``, one SSE body; ``batch.ws``, one WebSocket
+        write) and one wake-up instead of one per message.  A client that
+        kept up gets the batch the worker's reader read, shared with the
+        others, its frames joined once per worker."""
         return self._iterate_batches()
 
-    async def _iterate_batches(self) -> AsyncIterator[list[Message]]:
+    async def _iterate_batches(self) -> AsyncIterator[Batch]:
         if self._held is not None:
             async for page in self._catch_up():
                 for message in reversed(page):
@@ -266,8 +340,13 @@ class Subscription:
                 if self._closed:
                     return
                 await self._wait()
-            batch = list(self._queue)
-            self._queue.clear()
+            queue = self._queue
+            # one batch queued (a client that kept up): the reader's own,
+            # shared; several: joined into one
+            batch = queue.popleft() if len(queue) == 1 else \
+                Batch([message for queued in queue for message in queued])
+            queue.clear()
+            self._queued = 0
             for message in reversed(batch):
                 if message.event != GAP:
                     self.last_id = message.id
@@ -296,6 +375,9 @@ class _Reader:
         self.channel = channel
         self.key = broadcaster.prefix + channel
         self.subscribers: set[Subscription] = set()
+        # what the fan-out loops over: a tuple of subscribers, made again
+        # after one joins or leaves (not a copy of the set per entry)
+        self._snapshot: tuple[Subscription, ...] | None = None
         self.last_id: str | None = None
         self.task: asyncio.Task[None] | None = None
         self.started = asyncio.Event()
@@ -312,11 +394,13 @@ class _Reader:
 
     def add(self, subscription: Subscription) -> None:
         self.subscribers.add(subscription)
+        self._snapshot = None
         if self.task is None:
             self.task = asyncio.create_task(self.run())
 
     def remove(self, subscription: Subscription) -> None:
         self.subscribers.discard(subscription)
+        self._snapshot = None
         if not self.subscribers and not self.closed:
             # the last one left: stop reading (a blocked XREAD holds a
             # connection); the next subscriber starts a new reader
@@ -362,11 +446,17 @@ class _Reader:
                 continue
             delay = b.backoff[0]
             for _stream, entries in reply or ():
-                for entry_id, fields in entries:
-                    message = self.message(entry_id, fields)
-                    self.last_id = message.id
-                    for subscriber in list(self.subscribers):
-                        subscriber._offer(message)  # noqa: SLF001
+                if not entries:
+                    continue
+                # the reply's entries: one batch for every subscriber, one
+                # call and one wake-up each
+                batch = Batch([self.message(entry_id, fields) for entry_id, fields in entries])
+                self.last_id = batch[-1].id
+                subscribers = self._snapshot
+                if subscribers is None:
+                    subscribers = self._snapshot = tuple(self.subscribers)
+                for subscriber in subscribers:
+                    subscriber._offer_batch(batch)  # noqa: SLF001
 
 
 class Broadcaster:
@@ -434,10 +524,11 @@ class Broadcaster:
             command += [name, value]
         delay = self.backoff[0]
         ambiguous = False
+        sent_at = time.time()  # no entry of this append can be older (see _find)
         for _ in range(retries):
             try:
                 if ambiguous:
-                    found = await self._find(key, nonce)
+                    found = await self._find(key, nonce, sent_at)
                     if found is not None:
                         return found
                 entry_id = await self._send_once(command)
@@ -463,11 +554,28 @@ class Broadcaster:
         finally:
             await pool.release(connection)
 
-    async def _find(self, key: str, nonce: str) -> str | None:
-        for entry_id, fields in await self.redis.xrevrange(key, count=100):
-            if fields.get(b"n", fields.get("n")) in (nonce, nonce.encode()):
-                return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
-        return None
+    async def _find(self, key: str, nonce: str, sent_at: float) -> str | None:
+        """The id of the entry carrying ``nonce``, if an earlier attempt
+        appended it.  Every entry appended since our first attempt is looked
+        at, however many other publishers added meanwhile: an entry id's
+        milliseconds are at least Redis's clock when it was added, so the
+        search pages back from the end of the log (``XREVRANGE``) down to
+        ``sent_at`` (this machine's clock at the first attempt) put on
+        Redis's clock (the offset measured now), less a second of slack for
+        the round trip and clock steps."""
+        server = await self._time()
+        floor_ms = max(0, int((sent_at + (server - time.time()) - 1.0) * 1000))
+        wanted = (nonce, nonce.encode())
+        top = "+"
+        while True:
+            page = await self.redis.xrevrange(key, max=top, min=str(floor_ms), count=500)
+            for entry_id, fields in page:
+                if fields.get(b"n", fields.get("n")) in wanted:
+                    return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+            if len(page) < 500:
+                return None
+            last = page[-1][0]
+            top = "(" + (last.decode() if isinstance(last, bytes) else str(last))
 
     async def _time(self) -> float:
         seconds, micros = await self.redis.time()
