@@ -620,6 +620,26 @@ def test_broadcast_a_subscriber_too_far_behind_is_ended() -> None:
     run(main())
 
 
+def test_broadcast_subscribers_that_leave_a_quiet_hub_are_not_kept() -> None:
+    async def main() -> None:
+        hub = asgi.Broadcast()
+        for _ in range(200):  # each waits, then its response ends (cancelled)
+            sub = hub.subscribe()
+            task = asyncio.ensure_future(sub.__anext__())
+            await asyncio.sleep(0)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+            await sub.aclose()
+        assert hub.subscribers == 0
+        assert len(hub._waiters) <= 17  # not one future per subscriber that left
+        stay = hub.subscribe()
+        hub.publish("x")
+        assert await stay.__anext__() == asgi.encode("x")
+
+    run(main())
+
+
 def test_iterators_awaiting_one_shared_future_all_go_on() -> None:
     async def main() -> list[Peer]:
         go: asyncio.Future[str] = asyncio.get_running_loop().create_future()

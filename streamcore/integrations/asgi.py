@@ -460,7 +460,12 @@ class Broadcast:
         # one future each: a task's cancel cancels the future it waits on,
         # so one shared by every subscriber would end them all
         waiter = asyncio.get_running_loop().create_future()
-        self._waiters.append(waiter)
+        waiters = self._waiters
+        if len(waiters) > 2 * self.subscribers + 16:
+            # subscribers that left while nothing was published: their
+            # cancelled futures go now, not at the next publish()
+            self._waiters = waiters = [w for w in waiters if not w.done()]
+        waiters.append(waiter)
         return waiter
 
 
